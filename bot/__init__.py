@@ -1,0 +1,1 @@
+"""Hand-in bot: group hand-ins for university courses on Discord."""

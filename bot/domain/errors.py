@@ -1,0 +1,261 @@
+"""Every expected refusal, one class each, carrying a message key and its parameters.
+
+The bot layer renders `key` from the user's locale catalog with `params`; datetimes in params
+are shown as Discord timestamps. A refusal never changes the hand-in (SPEC §4).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    key: ClassVar[str] = "error.generic"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(f"{self.key} {params}")
+        self.params: dict[str, Any] = params
+
+
+# --- assignments ---------------------------------------------------------------------------
+class AssignmentNotFoundError(DomainError):
+    key = "error.assignment_not_found"  # name
+
+
+class AmbiguousAssignmentError(DomainError):
+    key = "error.assignment_ambiguous"  # name, matches
+
+
+class AssignmentNameTakenError(DomainError):
+    key = "error.assignment_name_taken"  # name
+
+
+class AssignmentNameInvalidError(DomainError):
+    key = "error.assignment_name_invalid"
+
+
+class NotCandidateError(DomainError):
+    key = "error.not_candidate"  # role_id
+
+
+class ClosesBeforeOpensError(DomainError):
+    key = "error.closes_before_opens"  # opens, closes
+
+
+class DeadlineInPastError(DomainError):
+    key = "error.deadline_in_past"  # when
+
+
+class LateBeforeCloseError(DomainError):
+    key = "error.late_before_close"  # closes, late_until
+
+
+class MaxGroupSizeError(DomainError):
+    key = "error.max_group_size_invalid"  # value
+
+
+class MaxFileSizeError(DomainError):
+    key = "error.max_file_mb_invalid"  # value, limit_mb
+
+
+class FileTypesInvalidError(DomainError):
+    key = "error.file_types_invalid"  # value
+
+
+class RemindersInvalidError(DomainError):
+    key = "error.reminders_invalid"  # value
+
+
+class TimeFormatError(DomainError):
+    key = "error.time_format"  # value, option
+
+
+class GroupModeLockedError(DomainError):
+    key = "error.group_mode_locked"
+
+
+class GroupSizeBelowCurrentError(DomainError):
+    key = "error.group_size_below_current"  # value, largest
+
+
+class AnonymityLockedError(DomainError):
+    key = "error.anonymity_locked"
+
+
+class ClosedDeadlineEditError(DomainError):
+    key = "error.closed_deadline_edit"  # name
+
+
+class AssignmentNotClosedError(DomainError):
+    key = "error.assignment_not_closed"  # name
+
+
+class AssignmentNotStartedError(DomainError):
+    key = "error.assignment_not_started"  # name
+
+
+class ExtensionBeforeDeadlineError(DomainError):
+    key = "error.extension_before_deadline"  # closes
+
+
+class TimezoneInvalidError(DomainError):
+    key = "error.timezone_invalid"  # value
+
+
+class LocaleInvalidError(DomainError):
+    key = "error.locale_invalid"  # value, supported
+
+
+class NoChannelError(DomainError):
+    key = "error.no_channel"
+
+
+# --- groups --------------------------------------------------------------------------------
+class PinFormatError(DomainError):
+    key = "error.pin_format"  # pin
+
+
+class PinTakenError(DomainError):
+    key = "error.pin_taken"  # pin
+
+
+class NoFreePinError(DomainError):
+    key = "error.no_free_pin"
+
+
+class GroupNotFoundError(DomainError):
+    key = "error.group_not_found"  # pin
+
+
+class PasswordRequiredError(DomainError):
+    key = "error.password_required"
+
+
+class WrongPasswordError(DomainError):
+    key = "error.wrong_password"
+
+
+class AlreadyInGroupError(DomainError):
+    key = "error.already_in_group"  # pin
+
+
+class AlreadyInThisGroupError(DomainError):
+    key = "error.already_in_this_group"  # pin
+
+
+class GroupFullError(DomainError):
+    key = "error.group_full"  # pin, size
+
+
+class PredefinedGroupsError(DomainError):
+    key = "error.predefined_groups"
+
+
+class NotPredefinedError(DomainError):
+    key = "error.not_predefined"  # mode
+
+
+class NoPasswordModeError(DomainError):
+    key = "error.no_password_mode"
+
+
+class NotInGroupError(DomainError):
+    key = "error.not_in_group"
+
+
+class NotAssignedError(DomainError):
+    """Predefined mode: staff have not placed this candidate in a group."""
+
+    key = "error.not_assigned"
+
+
+class MembershipLockedError(DomainError):
+    key = "error.membership_locked"  # deadline
+
+
+class TooManyAttemptsError(DomainError):
+    key = "error.too_many_attempts"  # until: datetime
+
+
+class GroupSizeInvalidError(DomainError):
+    key = "error.group_size_invalid"  # size
+
+
+class GroupNameInvalidError(DomainError):
+    key = "error.group_name_invalid"
+
+
+class MemberNotInGroupError(DomainError):
+    key = "error.member_not_in_group"  # user_id
+
+
+class NoCandidatesToSplitError(DomainError):
+    key = "error.no_candidates_to_split"
+
+
+class CsvImportError(DomainError):
+    """All or nothing: `problems` lists (line number, message key, params) for every bad line."""
+
+    key = "error.csv_import"
+
+    def __init__(self, problems: list[tuple[int, str, dict[str, Any]]]) -> None:
+        super().__init__(count=len(problems))
+        self.problems = problems
+
+
+# --- uploads and hand-ins ------------------------------------------------------------------
+class NotOpenYetError(DomainError):
+    key = "error.not_open_yet"  # opens_at
+
+
+class DeadlinePassedError(DomainError):
+    key = "error.deadline_passed"  # deadline
+
+
+class AlreadySubmittedError(DomainError):
+    key = "error.already_submitted"
+
+
+class FileTooLargeError(DomainError):
+    key = "error.file_too_large"  # size_mb, limit_mb
+
+
+class FileTypeError(DomainError):
+    key = "error.file_type"  # filename, allowed
+
+
+class EmptyFileError(DomainError):
+    key = "error.empty_file"
+
+
+class DownloadFailedError(DomainError):
+    key = "error.download_failed"
+
+
+class NothingToHandInError(DomainError):
+    key = "error.nothing_to_hand_in"
+
+
+class LeaseHeldError(DomainError):
+    key = "error.lease_held"  # holder: int (user id), until: datetime
+
+
+class NoLeaseError(DomainError):
+    key = "error.no_lease"
+
+
+class NothingToDownloadError(DomainError):
+    key = "error.nothing_to_download"
+
+
+# --- permissions ---------------------------------------------------------------------------
+class StaffOnlyError(DomainError):
+    key = "error.staff_only"
+
+
+class ManageServerOnlyError(DomainError):
+    key = "error.manage_server_only"
+
+
+class GuildOnlyError(DomainError):
+    key = "error.guild_only"

@@ -1,0 +1,228 @@
+"""The domain's value types: frozen snapshots of what the database holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class GroupMode(StrEnum):
+    PREDEFINED = "predefined"
+    OPEN = "open"
+    PASSWORD = "password"
+
+
+class AssignmentState(StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: a guild member as the bot layer saw them in the interaction."""
+
+    user_id: int
+    display_name: str = ""
+    role_ids: frozenset[int] = frozenset()
+    # The Manage Server permission; staff rights also come from the guild's staff role.
+    can_manage_guild: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A guild member as the member list knows them: what CSV imports and role lookups match."""
+
+    user_id: int
+    username: str
+    global_name: str | None = None
+    nick: str | None = None
+    role_ids: frozenset[int] = frozenset()
+
+    @property
+    def display_name(self) -> str:
+        return self.nick or self.global_name or self.username
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    guild_id: int
+    staff_role_id: int | None = None
+    timezone: str = "UTC"
+    locale: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    id: int
+    guild_id: int
+    name: str
+    opens_at: datetime
+    closes_at: datetime
+    late_until: datetime | None
+    group_mode: GroupMode
+    auto_submit: bool
+    submit_once: bool
+    max_group_size: int | None
+    max_file_mb: float
+    file_types: tuple[str, ...]
+    single_editor: bool
+    anonymous: bool
+    role_id: int | None
+    channel_id: int | None
+    reminders: tuple[int, ...]
+    created_by: int
+    created_at: datetime
+    exported_at: datetime | None
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def late_window(self) -> timedelta | None:
+        return None if self.late_until is None else self.late_until - self.closes_at
+
+    @property
+    def final_deadline(self) -> datetime:
+        """When the assignment (without extensions) stops taking uploads."""
+        return self.late_until or self.closes_at
+
+    def state(self, now: datetime) -> AssignmentState:
+        if now < self.opens_at:
+            return AssignmentState.SCHEDULED
+        if now < self.final_deadline:
+            return AssignmentState.OPEN
+        return AssignmentState.CLOSED
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    assignment_id: int
+    user_id: int
+    number: int
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: int
+    assignment_id: int
+    pin: str
+    name: str | None
+    password: str | None
+    closes_at: datetime | None
+    finalized_at: datetime | None
+    lease_user_id: int | None
+    lease_until: datetime | None
+
+    @property
+    def label(self) -> str:
+        """What graders see: the staff-given name, or the PIN for student-made groups."""
+        return self.name or self.pin
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDeadlines:
+    """One group's own deadline and the end of its late window."""
+
+    closes_at: datetime
+    late_until: datetime | None
+
+    @property
+    def final(self) -> datetime:
+        return self.late_until or self.closes_at
+
+    def accepts(self, sent_at: datetime) -> bool:
+        return sent_at < self.final
+
+    def is_late(self, sent_at: datetime) -> bool:
+        return sent_at >= self.closes_at
+
+
+def deadlines_for(assignment: Assignment, group: Group | None) -> GroupDeadlines:
+    """A group's deadlines: its extension, if any, shifts the late window with it (SPEC §1)."""
+    closes = group.closes_at if group is not None and group.closes_at else assignment.closes_at
+    window = assignment.late_window
+    return GroupDeadlines(closes_at=closes, late_until=None if window is None else closes + window)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A group member with their candidate number."""
+
+    user_id: int
+    number: int
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    id: int
+    group_id: int
+    user_id: int
+    filename: str
+    size: int
+    sha256: str
+    content_type: str | None
+    sent_at: datetime
+    stored_at: datetime
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HandIn:
+    id: int
+    group_id: int
+    upload_id: int
+    user_id: int
+    sent_at: datetime
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A recorded final submission (revision n of a group); `upload` None = nothing handed in."""
+
+    group_id: int
+    revision: int
+    upload: Upload | None
+    handin_id: int | None
+    late: bool
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """A group with its members, as shown to its members and to staff."""
+
+    group: Group
+    members: tuple[Member, ...]
+    deadlines: GroupDeadlines
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One member's receipt for a recorded final submission."""
+
+    id: int
+    assignment: Assignment
+    group: Group
+    user_id: int
+    upload: Upload
+    uploader_number: int | None
+    late: bool
+    replaces: bool
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadNotice:
+    """Tells the other members of a group who uploaded what."""
+
+    assignment: Assignment
+    group: Group
+    upload: Upload
+    uploader: Member
+    recipients: tuple[int, ...] = field(default=())

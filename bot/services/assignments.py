@@ -1,0 +1,510 @@
+"""Staff use cases for assignments: create, edit, list, overview, close, reopen, extend."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiosqlite
+
+from bot.domain import timeparse
+from bot.domain.clock import Clock
+from bot.domain.errors import (
+    AnonymityLockedError,
+    AssignmentNameInvalidError,
+    AssignmentNameTakenError,
+    AssignmentNotClosedError,
+    ClosedDeadlineEditError,
+    ClosesBeforeOpensError,
+    DeadlineInPastError,
+    ExtensionBeforeDeadlineError,
+    GroupModeLockedError,
+    GroupNotFoundError,
+    GroupSizeBelowCurrentError,
+    LateBeforeCloseError,
+    MaxFileSizeError,
+    MaxGroupSizeError,
+)
+from bot.domain.models import (
+    Actor,
+    Assignment,
+    AssignmentState,
+    Candidate,
+    Group,
+    GroupMode,
+    GuildSettings,
+    Member,
+    Person,
+    deadlines_for,
+)
+from bot.domain.rules import MIB, name_key, parse_file_types
+from bot.services.common import find_assignment, may_take_part, register, require_staff
+from bot.services.finalization import FinalizationChange, Finalizer
+from bot.services.ports import Notifier, NullScheduleListener, ScheduleListener
+from storage.db import Database
+from storage.repos import assignments as assignment_repo
+from storage.repos import groups as group_repo
+from storage.repos import misc as misc_repo
+from storage.repos import uploads as upload_repo
+from storage.repos.assignments import AssignmentFields
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REMINDERS = (24 * 3600, 3600)
+DEFAULT_MAX_FILE_MB = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentOptions:
+    """The options of `/assignment create` and `/assignment edit`, as typed (None = not given)."""
+
+    closes: str | None = None
+    opens: str | None = None
+    mode: GroupMode | None = None
+    auto_submit: bool | None = None
+    submit_once: bool | None = None
+    max_group_size: int | None = None
+    max_file_mb: float | None = None
+    file_types: str | None = None
+    late_until: str | None = None
+    single_editor: bool | None = None
+    anonymous: bool | None = None
+    role_id: int | None = None
+    channel_id: int | None = None
+    reminders: str | None = None
+    new_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentCounts:
+    candidates: int
+    groups: int
+    groups_with_uploads: int
+    submissions: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOverview:
+    group: Group
+    members: tuple[Member, ...]
+    uploads: int
+    handed_in: bool
+    final_deadline: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    assignment: Assignment
+    state: AssignmentState
+    candidates: tuple[Candidate, ...]
+    groups: tuple[GroupOverview, ...]
+    without_group: tuple[Candidate, ...]
+    uploads: int
+    handins: int
+    submissions: int
+    undelivered: dict[int, list[str]]
+
+
+class AssignmentService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        finalizer: Finalizer,
+        notifier: Notifier,
+        schedule: ScheduleListener | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._finalizer = finalizer
+        self._notifier = notifier
+        self.schedule: ScheduleListener = schedule or NullScheduleListener()
+
+    # --- create / edit ---------------------------------------------------------------------
+    async def create(
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        options: AssignmentOptions,
+        *,
+        sent_at: datetime,
+        upload_limit_bytes: int,
+        default_channel_id: int | None = None,
+    ) -> Assignment:
+        async with self._db.transaction() as conn:
+            settings = await require_staff(conn, guild_id, actor)
+            fields = _build_fields(
+                _new_defaults(name, sent_at, default_channel_id),
+                options,
+                settings=settings,
+                now=sent_at,
+                upload_limit_bytes=upload_limit_bytes,
+                name=name,
+            )
+            _check_deadline_future(fields.closes_at, sent_at)
+            if await assignment_repo.by_name_key(conn, guild_id, fields.name_key):
+                raise AssignmentNameTakenError(name=fields.name)
+            assignment_id = await assignment_repo.insert(
+                conn, guild_id, fields, created_by=actor.user_id, created_at=sent_at
+            )
+            created = await assignment_repo.get(conn, assignment_id)
+        assert created is not None
+        log.info("assignment %d created in guild %d", created.id, guild_id)
+        self.schedule.assignment_changed(created.id)
+        return created
+
+    async def edit(
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        options: AssignmentOptions,
+        *,
+        sent_at: datetime,
+        upload_limit_bytes: int,
+    ) -> Assignment:
+        async with self._db.transaction() as conn:
+            settings = await require_staff(conn, guild_id, actor)
+            current = await find_assignment(conn, guild_id, name)
+            base = _fields_of(current)
+            fields = _build_fields(
+                base,
+                options,
+                settings=settings,
+                now=sent_at,
+                upload_limit_bytes=upload_limit_bytes,
+                name=options.new_name,
+            )
+            await self._check_edit(conn, current, fields, sent_at)
+            await assignment_repo.update(conn, current.id, fields)
+            edited = await assignment_repo.get(conn, current.id)
+        assert edited is not None
+        self.schedule.assignment_changed(edited.id)
+        return edited
+
+    async def _check_edit(
+        self,
+        conn: aiosqlite.Connection,
+        current: Assignment,
+        fields: AssignmentFields,
+        now: datetime,
+    ) -> None:
+        deadline_moved = (fields.closes_at, fields.late_until) != (
+            current.closes_at,
+            current.late_until,
+        )
+        if deadline_moved:
+            if current.state(now) is AssignmentState.CLOSED:
+                raise ClosedDeadlineEditError(name=current.name)
+            _check_deadline_future(fields.closes_at, now)
+        if fields.name_key != name_key(current.name):
+            other = await assignment_repo.by_name_key(conn, current.guild_id, fields.name_key)
+            if other is not None and other.id != current.id:
+                raise AssignmentNameTakenError(name=fields.name)
+        if fields.group_mode != current.group_mode and await group_repo.group_count(
+            conn, current.id
+        ):
+            raise GroupModeLockedError()
+        if fields.max_group_size is not None:
+            largest = await group_repo.largest_group_size(conn, current.id)
+            if fields.max_group_size < largest:
+                raise GroupSizeBelowCurrentError(value=fields.max_group_size, largest=largest)
+        if fields.anonymous != current.anonymous and current.exported_at is not None:
+            raise AnonymityLockedError()
+
+    # --- reading ---------------------------------------------------------------------------
+    async def get(self, guild_id: int, name: str) -> Assignment:
+        async with self._db.reading() as conn:
+            return await find_assignment(conn, guild_id, name)
+
+    async def list_for_staff(
+        self, guild_id: int, actor: Actor
+    ) -> list[tuple[Assignment, AssignmentCounts]]:
+        async with self._db.reading() as conn:
+            await require_staff(conn, guild_id, actor)
+            result = []
+            for assignment in await assignment_repo.in_guild(conn, guild_id):
+                result.append((assignment, await _counts(conn, assignment.id)))
+            return result
+
+    async def names(self, guild_id: int) -> list[Assignment]:
+        async with self._db.reading() as conn:
+            return await assignment_repo.in_guild(conn, guild_id)
+
+    async def overview(
+        self, guild_id: int, actor: Actor, name: str, people: list[Person] | None = None
+    ) -> Overview:
+        """Everything staff need to see about one assignment.
+
+        `people`, the guild's members, lets an assignment with a role list the members who have
+        the role but never used a command (registered here as candidates with no group).
+        """
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            await require_staff(conn, guild_id, actor)
+            assignment = await find_assignment(conn, guild_id, name)
+            await _register_role_members(conn, assignment, people or [], now)
+            return await _overview(conn, assignment, now)
+
+    async def register_role_members(self, assignment_id: int, people: list[Person]) -> None:
+        async with self._db.transaction() as conn:
+            assignment = await assignment_repo.get(conn, assignment_id)
+            if assignment is not None:
+                await _register_role_members(conn, assignment, people, self._clock.now())
+
+    # --- deadlines -------------------------------------------------------------------------
+    async def close_now(
+        self, guild_id: int, actor: Actor, name: str, *, sent_at: datetime
+    ) -> tuple[Assignment, list[FinalizationChange]]:
+        """Close at the moment the command was sent: every group, extensions included."""
+        async with self._db.transaction() as conn:
+            await require_staff(conn, guild_id, actor)
+            assignment = await find_assignment(conn, guild_id, name)
+            if assignment.state(sent_at) is AssignmentState.CLOSED and not await _extended(
+                conn, assignment, sent_at
+            ):
+                raise ClosedDeadlineEditError(name=assignment.name)
+            opens = min(assignment.opens_at, sent_at - timedelta(microseconds=1))
+            await assignment_repo.set_deadlines(
+                conn, assignment.id, closes_at=sent_at, late_until=None, opens_at=opens
+            )
+            for group in await group_repo.groups(conn, assignment.id):
+                if group.closes_at is not None:
+                    await group_repo.set_extension(conn, group.id, None)
+        changes = await self._finalizer.finalize_due(assignment.id)
+        closed = await self.get(guild_id, assignment.name)
+        self.schedule.assignment_changed(closed.id)
+        return closed, changes
+
+    async def reopen(
+        self, guild_id: int, actor: Actor, name: str, closes: str, *, sent_at: datetime
+    ) -> Assignment:
+        async with self._db.transaction() as conn:
+            settings = await require_staff(conn, guild_id, actor)
+            assignment = await find_assignment(conn, guild_id, name)
+            if assignment.state(sent_at) is not AssignmentState.CLOSED:
+                raise AssignmentNotClosedError(name=assignment.name)
+            new_closes = timeparse.parse_time(
+                closes, now=sent_at, tz=settings.timezone, option="closes"
+            )
+            _check_deadline_future(new_closes, sent_at)
+            window = assignment.late_window
+            late_until = None if window is None else new_closes + window
+            opens = min(assignment.opens_at, sent_at)
+            await assignment_repo.set_deadlines(
+                conn, assignment.id, closes_at=new_closes, late_until=late_until, opens_at=opens
+            )
+            await group_repo.drop_extensions_before(conn, assignment.id, new_closes)
+            await group_repo.unfinalize_all(conn, assignment.id)
+            reopened = await assignment_repo.get(conn, assignment.id)
+        assert reopened is not None
+        self.schedule.assignment_changed(reopened.id)
+        return reopened
+
+    async def extend(
+        self, guild_id: int, actor: Actor, name: str, pin: str, closes: str, *, sent_at: datetime
+    ) -> tuple[Assignment, Group]:
+        """Give one group its own deadline; a group already finalized is reopened until then."""
+        async with self._db.transaction() as conn:
+            settings = await require_staff(conn, guild_id, actor)
+            assignment = await find_assignment(conn, guild_id, name)
+            group = await group_repo.group_by_pin(conn, assignment.id, pin.strip())
+            if group is None:
+                raise GroupNotFoundError(pin=pin)
+            new_closes = timeparse.parse_time(
+                closes, now=sent_at, tz=settings.timezone, option="closes"
+            )
+            _check_deadline_future(new_closes, sent_at)
+            if new_closes <= assignment.closes_at:
+                raise ExtensionBeforeDeadlineError(closes=assignment.closes_at)
+            await group_repo.set_extension(conn, group.id, new_closes)
+            was_final = group.finalized_at is not None
+            await group_repo.set_finalized(conn, group.id, None)
+            extended = await group_repo.group(conn, group.id)
+            members = [m.user_id for m in await group_repo.members(conn, group.id)]
+        assert extended is not None
+        if was_final:
+            await self._notifier.group_reopened(assignment, extended, members)
+        self.schedule.assignment_changed(assignment.id)
+        return assignment, extended
+
+    async def mark_exported(self, assignment_id: int) -> None:
+        async with self._db.transaction() as conn:
+            await assignment_repo.mark_exported(conn, assignment_id, self._clock.now())
+
+
+# --- helpers -------------------------------------------------------------------------------
+def _new_defaults(name: str, now: datetime, channel_id: int | None) -> AssignmentFields:
+    return AssignmentFields(
+        name=name,
+        name_key=name_key(name),
+        opens_at=now,
+        closes_at=now,
+        late_until=None,
+        group_mode=GroupMode.OPEN,
+        auto_submit=True,
+        submit_once=False,
+        max_group_size=None,
+        max_file_mb=DEFAULT_MAX_FILE_MB,
+        file_types=(),
+        single_editor=False,
+        anonymous=True,
+        role_id=None,
+        channel_id=channel_id,
+        reminders=DEFAULT_REMINDERS,
+    )
+
+
+def _fields_of(assignment: Assignment) -> AssignmentFields:
+    return AssignmentFields(
+        name=assignment.name,
+        name_key=name_key(assignment.name),
+        opens_at=assignment.opens_at,
+        closes_at=assignment.closes_at,
+        late_until=assignment.late_until,
+        group_mode=assignment.group_mode,
+        auto_submit=assignment.auto_submit,
+        submit_once=assignment.submit_once,
+        max_group_size=assignment.max_group_size,
+        max_file_mb=assignment.max_file_mb,
+        file_types=assignment.file_types,
+        single_editor=assignment.single_editor,
+        anonymous=assignment.anonymous,
+        role_id=assignment.role_id,
+        channel_id=assignment.channel_id,
+        reminders=assignment.reminders,
+    )
+
+
+def _build_fields(
+    base: AssignmentFields,
+    options: AssignmentOptions,
+    *,
+    settings: GuildSettings,
+    now: datetime,
+    upload_limit_bytes: int,
+    name: str | None,
+) -> AssignmentFields:
+    """Apply the given options over `base`, validating each (times in the guild's zone)."""
+
+    def when(text: str | None, option: str, fallback: datetime | None) -> datetime | None:
+        if text is None:
+            return fallback
+        if option == "late_until" and text.strip().lower() in {"", "none", "off"}:
+            return None
+        return timeparse.parse_time(text, now=now, tz=settings.timezone, option=option)
+
+    changes: dict[str, object] = {}
+    if name is not None:
+        cleaned = " ".join(name.split())
+        if not cleaned or len(cleaned) > 100:
+            raise AssignmentNameInvalidError()
+        changes |= {"name": cleaned, "name_key": name_key(cleaned)}
+    opens = when(options.opens, "opens", base.opens_at)
+    closes = when(options.closes, "closes", base.closes_at)
+    late = when(options.late_until, "late_until", base.late_until)
+    assert opens is not None and closes is not None
+    if closes <= opens:
+        raise ClosesBeforeOpensError(opens=opens, closes=closes)
+    if late is not None and late <= closes:
+        raise LateBeforeCloseError(closes=closes, late_until=late)
+    changes |= {"opens_at": opens, "closes_at": closes, "late_until": late}
+    if options.max_group_size is not None:
+        if options.max_group_size < 1:
+            raise MaxGroupSizeError(value=options.max_group_size)
+        changes["max_group_size"] = options.max_group_size
+    if options.max_file_mb is not None:
+        limit_mb = upload_limit_bytes / MIB
+        if not 0 < options.max_file_mb <= limit_mb:
+            raise MaxFileSizeError(value=options.max_file_mb, limit_mb=round(limit_mb, 2))
+        changes["max_file_mb"] = options.max_file_mb
+    if options.file_types is not None:
+        changes["file_types"] = parse_file_types(options.file_types)
+    if options.reminders is not None:
+        changes["reminders"] = timeparse.parse_reminders(options.reminders)
+    plain = {
+        "group_mode": options.mode,
+        "auto_submit": options.auto_submit,
+        "submit_once": options.submit_once,
+        "single_editor": options.single_editor,
+        "anonymous": options.anonymous,
+        "role_id": options.role_id,
+        "channel_id": options.channel_id,
+    }
+    changes |= {key: value for key, value in plain.items() if value is not None}
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _check_deadline_future(closes: datetime, now: datetime) -> None:
+    if closes <= now:
+        raise DeadlineInPastError(when=closes)
+
+
+async def _extended(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> bool:
+    return any(
+        g.closes_at is not None and g.closes_at > now
+        for g in await group_repo.groups(conn, assignment.id)
+    )
+
+
+async def _counts(conn: aiosqlite.Connection, assignment_id: int) -> AssignmentCounts:
+    uploads = await upload_repo.upload_counts(conn, assignment_id)
+    groups = await group_repo.groups(conn, assignment_id)
+    submissions = 0
+    for group in groups:
+        current = await upload_repo.current_submission(conn, group.id)
+        submissions += int(current is not None and current.upload is not None)
+    return AssignmentCounts(
+        candidates=len(await group_repo.candidates(conn, assignment_id)),
+        groups=len(groups),
+        groups_with_uploads=len(uploads),
+        submissions=submissions,
+    )
+
+
+async def _register_role_members(
+    conn: aiosqlite.Connection, assignment: Assignment, people: list[Person], now: datetime
+) -> None:
+    if assignment.role_id is None:
+        return
+    for person in people:
+        if not may_take_part(assignment, person.role_ids):
+            continue
+        if await group_repo.candidate(conn, assignment.id, person.user_id) is None:
+            await register(conn, assignment.id, person.user_id, person.display_name, now)
+
+
+async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> Overview:
+    members = await group_repo.members_by_group(conn, assignment.id)
+    uploads = await upload_repo.upload_counts(conn, assignment.id)
+    rows: list[GroupOverview] = []
+    handins = 0
+    submissions = 0
+    for group in await group_repo.groups(conn, assignment.id):
+        group_handins = await upload_repo.handins_of(conn, group.id)
+        handins += len(group_handins)
+        current = await upload_repo.current_submission(conn, group.id)
+        submissions += int(current is not None and current.upload is not None)
+        rows.append(
+            GroupOverview(
+                group=group,
+                members=tuple(members.get(group.id, [])),
+                uploads=uploads.get(group.id, 0),
+                handed_in=bool(group_handins),
+                final_deadline=deadlines_for(assignment, group).final,
+            )
+        )
+    return Overview(
+        assignment=assignment,
+        state=assignment.state(now),
+        candidates=tuple(await group_repo.candidates(conn, assignment.id)),
+        groups=tuple(rows),
+        without_group=tuple(await group_repo.candidates_without_group(conn, assignment.id)),
+        uploads=sum(uploads.values()),
+        handins=handins,
+        submissions=submissions,
+        undelivered=await misc_repo.undelivered(conn, assignment.id),
+    )

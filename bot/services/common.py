@@ -1,0 +1,88 @@
+"""Look-ups every service shares: the assignment by name, the candidate, staff rights."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import aiosqlite
+
+from bot.domain import codes
+from bot.domain.errors import (
+    AmbiguousAssignmentError,
+    AssignmentNotFoundError,
+    ManageServerOnlyError,
+    NotCandidateError,
+    StaffOnlyError,
+)
+from bot.domain.models import Actor, Assignment, Candidate, GuildSettings
+from bot.domain.rules import name_key
+from storage.repos import assignments as assignment_repo
+from storage.repos import groups as group_repo
+
+
+async def find_assignment(conn: aiosqlite.Connection, guild_id: int, name: str) -> Assignment:
+    """The guild's assignment called `name` (case-insensitive).
+
+    An exact name wins; otherwise a unique partial match is accepted, so a student who typed
+    `lab 1` without picking from autocomplete still reaches `Lab 1 (report)`.
+    """
+    key = name_key(name)
+    if not key:
+        raise AssignmentNotFoundError(name=name)
+    exact = await assignment_repo.by_name_key(conn, guild_id, key)
+    if exact is not None:
+        return exact
+    matches = [a for a in await assignment_repo.in_guild(conn, guild_id) if key in name_key(a.name)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise AmbiguousAssignmentError(name=name, matches=", ".join(a.name for a in matches[:5]))
+    raise AssignmentNotFoundError(name=name)
+
+
+def is_staff(actor: Actor, settings: GuildSettings) -> bool:
+    return actor.can_manage_guild or (
+        settings.staff_role_id is not None and settings.staff_role_id in actor.role_ids
+    )
+
+
+async def require_staff(conn: aiosqlite.Connection, guild_id: int, actor: Actor) -> GuildSettings:
+    settings = await assignment_repo.get_settings(conn, guild_id)
+    if not is_staff(actor, settings):
+        raise StaffOnlyError()
+    return settings
+
+
+def require_manager(actor: Actor) -> None:
+    if not actor.can_manage_guild:
+        raise ManageServerOnlyError()
+
+
+def may_take_part(assignment: Assignment, role_ids: frozenset[int]) -> bool:
+    return assignment.role_id is None or assignment.role_id in role_ids
+
+
+async def ensure_candidate(
+    conn: aiosqlite.Connection, assignment: Assignment, actor: Actor, now: datetime
+) -> Candidate:
+    """The actor's candidate record, registering them (with a new number) on first contact."""
+    existing = await group_repo.candidate(conn, assignment.id, actor.user_id)
+    if existing is not None:
+        if actor.display_name and actor.display_name != existing.display_name:
+            await group_repo.update_candidate_name(
+                conn, assignment.id, actor.user_id, actor.display_name
+            )
+        return existing
+    if not may_take_part(assignment, actor.role_ids):
+        raise NotCandidateError(role_id=assignment.role_id)
+    return await register(conn, assignment.id, actor.user_id, actor.display_name, now)
+
+
+async def register(
+    conn: aiosqlite.Connection, assignment_id: int, user_id: int, display_name: str, now: datetime
+) -> Candidate:
+    """Give `user_id` a candidate number in the assignment (caller holds the transaction)."""
+    taken = await group_repo.candidate_numbers(conn, assignment_id)
+    number = codes.random_candidate_number(taken)
+    await group_repo.insert_candidate(conn, assignment_id, user_id, number, display_name, now)
+    return Candidate(assignment_id, user_id, number, display_name)

@@ -1,0 +1,225 @@
+"""Records each group's final submission at its deadline, and delivers the receipts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from bot.domain.clock import Clock
+from bot.domain.models import Assignment, Group, Receipt, Upload, deadlines_for
+from bot.services.ports import Notifier
+from storage.db import Database
+from storage.repos import assignments as assignment_repo
+from storage.repos import groups as group_repo
+from storage.repos import misc as misc_repo
+from storage.repos import uploads as upload_repo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FinalChoice:
+    """What a group hands in, decided from the uploads' and hand-ins' `sent_at` alone."""
+
+    upload: Upload | None
+    handin_id: int | None
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizationChange:
+    """A new revision of a group's final submission, with the receipts it queued."""
+
+    assignment_id: int
+    group_id: int
+    revision: int
+    upload: Upload | None
+    late: bool
+    replaces: bool
+    receipts: int
+
+
+async def choose_final(
+    conn: aiosqlite.Connection, assignment: Assignment, group: Group
+) -> FinalChoice:
+    """The group's final submission as of its deadline (the same whenever this runs)."""
+    deadlines = deadlines_for(assignment, group)
+    if assignment.auto_submit and not assignment.submit_once:
+        upload = await upload_repo.latest_upload_before(conn, group.id, deadlines.final)
+        if upload is None:
+            return FinalChoice(None, None, False)
+        handin = await upload_repo.latest_handin_before(conn, group.id, deadlines.final)
+        handin_id = handin.id if handin is not None and handin.upload_id == upload.id else None
+        return FinalChoice(upload, handin_id, deadlines.is_late(upload.sent_at))
+    # Explicit hand-ins decide: always with auto_submit off, and with submit_once the first
+    # hand-in is final at once (later uploads and hand-ins are refused).
+    handins = await upload_repo.handins_of(conn, group.id)
+    eligible = [h for h in handins if deadlines.accepts(h.sent_at)]
+    if assignment.submit_once and eligible:
+        chosen = eligible[0]
+    elif eligible:
+        chosen = eligible[-1]
+    elif assignment.auto_submit:
+        # submit_once without a hand-in: the latest upload still counts at the deadline.
+        upload = await upload_repo.latest_upload_before(conn, group.id, deadlines.final)
+        late = upload is not None and deadlines.is_late(upload.sent_at)
+        return FinalChoice(upload, None, late)
+    else:
+        return FinalChoice(None, None, False)
+    upload = await upload_repo.upload(conn, chosen.upload_id)
+    return FinalChoice(upload, chosen.id, deadlines.is_late(chosen.sent_at))
+
+
+async def record_final(
+    conn: aiosqlite.Connection, assignment: Assignment, group: Group, now: datetime
+) -> FinalizationChange | None:
+    """Finalize one group inside the caller's transaction; None when nothing new was recorded.
+
+    Idempotent: the same uploads give the same choice, and an unchanged choice adds no revision
+    and no receipt.
+    """
+    choice = await choose_final(conn, assignment, group)
+    current = await upload_repo.current_submission(conn, group.id)
+    await group_repo.set_finalized(conn, group.id, now)
+    current_upload_id = None if current is None or current.upload is None else current.upload.id
+    chosen_upload_id = None if choice.upload is None else choice.upload.id
+    if current_upload_id == chosen_upload_id and (current is None or current.late == choice.late):
+        return None
+    revision = 1 if current is None else current.revision + 1
+    await upload_repo.insert_submission(
+        conn,
+        group_id=group.id,
+        revision=revision,
+        upload_id=chosen_upload_id,
+        handin_id=choice.handin_id,
+        late=choice.late,
+        recorded_at=now,
+    )
+    replaces = await upload_repo.receipts_ever_sent(conn, group.id)
+    await upload_repo.supersede_pending_receipts(conn, group.id)
+    members = await group_repo.members(conn, group.id) if choice.upload is not None else []
+    for member in members:
+        await upload_repo.insert_receipt(
+            conn,
+            group_id=group.id,
+            revision=revision,
+            user_id=member.user_id,
+            replaces=replaces,
+            created_at=now,
+        )
+    return FinalizationChange(
+        assignment_id=assignment.id,
+        group_id=group.id,
+        revision=revision,
+        upload=choice.upload,
+        late=choice.late,
+        replaces=replaces,
+        receipts=len(members),
+    )
+
+
+class Finalizer:
+    """Finalizes what is due; the database, not a timer, says what that is."""
+
+    def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
+        self._db = db
+        self._clock = clock
+        self._notifier = notifier
+
+    async def finalize_due(self, assignment_id: int | None = None) -> list[FinalizationChange]:
+        """Finalize every group whose own deadline (and late window) has passed."""
+        now = self._clock.now()
+        changes: list[FinalizationChange] = []
+        async with self._db.transaction() as conn:
+            if assignment_id is None:
+                assignments = await assignment_repo.all_assignments(conn)
+            else:
+                found = await assignment_repo.get(conn, assignment_id)
+                assignments = [] if found is None else [found]
+            for assignment in assignments:
+                for group in await group_repo.unfinalized_groups(conn, assignment.id):
+                    if deadlines_for(assignment, group).final > now:
+                        continue
+                    change = await record_final(conn, assignment, group, now)
+                    if change is not None:
+                        changes.append(change)
+        if any(change.receipts for change in changes):
+            self._notifier.receipts_waiting()
+        return changes
+
+    async def next_due(self) -> datetime | None:
+        """The earliest deadline of a group not yet finalized (for the scheduler)."""
+        async with self._db.reading() as conn:
+            soonest: datetime | None = None
+            for assignment in await assignment_repo.all_assignments(conn):
+                for group in await group_repo.unfinalized_groups(conn, assignment.id):
+                    final = deadlines_for(assignment, group).final
+                    soonest = final if soonest is None or final < soonest else soonest
+            return soonest
+
+
+class ReceiptDispatcher:
+    """Delivers the receipt outbox: each receipt is marked sent or undeliverable, never retried
+    in a loop, and a restart sends exactly the ones still pending."""
+
+    def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
+        self._db = db
+        self._clock = clock
+        self._notifier = notifier
+
+    async def pending(self, limit: int | None = None) -> list[Receipt]:
+        async with self._db.reading() as conn:
+            rows = await upload_repo.pending_receipt_rows(conn, limit)
+            receipts: list[Receipt] = []
+            for row in rows:
+                receipt = await self._load(conn, row)
+                if receipt is not None:
+                    receipts.append(receipt)
+            return receipts
+
+    async def _load(self, conn: aiosqlite.Connection, row: aiosqlite.Row) -> Receipt | None:
+        group = await group_repo.group(conn, row["group_id"])
+        submission = await upload_repo.submission_at(conn, row["group_id"], row["revision"])
+        if group is None or submission is None or submission.upload is None:
+            return None
+        assignment = await assignment_repo.get(conn, group.assignment_id)
+        if assignment is None:
+            return None
+        uploader = await group_repo.candidate(conn, assignment.id, submission.upload.user_id)
+        return Receipt(
+            id=row["id"],
+            assignment=assignment,
+            group=group,
+            user_id=row["user_id"],
+            upload=submission.upload,
+            uploader_number=None if uploader is None else uploader.number,
+            late=submission.late,
+            replaces=bool(row["replaces"]),
+            revision=row["revision"],
+        )
+
+    async def deliver_pending(self) -> int:
+        """Send every pending receipt once; return how many were delivered."""
+        delivered = 0
+        while True:
+            batch = await self.pending(limit=100)
+            if not batch:
+                return delivered
+            for receipt in batch:
+                ok = await self._deliver(receipt)
+                delivered += int(ok)
+
+    async def _deliver(self, receipt: Receipt) -> bool:
+        ok = await self._notifier.send_receipt(receipt)
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            status = "sent" if ok else "undeliverable"
+            await upload_repo.set_receipt_status(conn, receipt.id, status, now)
+            if not ok:
+                await misc_repo.record_undelivered(
+                    conn, receipt.assignment.id, receipt.user_id, "receipt", now
+                )
+        return ok

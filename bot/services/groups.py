@@ -1,0 +1,552 @@
+"""Group use cases: getting ready, creating, joining and leaving groups, and staff management."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from bot.domain import codes
+from bot.domain.clock import Clock
+from bot.domain.errors import (
+    AlreadyInGroupError,
+    AlreadyInThisGroupError,
+    AlreadySubmittedError,
+    CsvImportError,
+    DomainError,
+    GroupFullError,
+    GroupNameInvalidError,
+    GroupNotFoundError,
+    GroupSizeInvalidError,
+    MemberNotInGroupError,
+    MembershipLockedError,
+    NoCandidatesToSplitError,
+    NoPasswordModeError,
+    NotAssignedError,
+    NotCandidateError,
+    NotInGroupError,
+    NotPredefinedError,
+    PasswordRequiredError,
+    PinTakenError,
+    PredefinedGroupsError,
+    TooManyAttemptsError,
+    WrongPasswordError,
+)
+from bot.domain.grouping import (
+    CsvDecodeError,
+    MemberRefError,
+    lockout_until,
+    read_group_csv,
+    resolve_member,
+    split_sizes,
+)
+from bot.domain.models import (
+    Actor,
+    Assignment,
+    AssignmentState,
+    Candidate,
+    Group,
+    GroupMode,
+    GroupView,
+    Person,
+    deadlines_for,
+)
+from bot.domain.rules import JOIN_FAILURE_WINDOW, JOIN_LOCKOUT, name_key
+from bot.services.common import (
+    ensure_candidate,
+    find_assignment,
+    may_take_part,
+    register,
+    require_staff,
+)
+from storage.db import Database
+from storage.repos import groups as group_repo
+from storage.repos import uploads as upload_repo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyView:
+    assignment: Assignment
+    state: AssignmentState
+    candidate: Candidate
+    group: GroupView | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedGroup:
+    view: GroupView
+    password: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeftGroup:
+    pin: str
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    groups_created: int
+    members_placed: int
+    unchanged: int
+
+
+class GroupService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    # --- students --------------------------------------------------------------------------
+    async def ready(self, guild_id: int, actor: Actor, name: str) -> ReadyView:
+        """Register the actor (candidate number) and show where they stand."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            candidate = await ensure_candidate(conn, assignment, actor, now)
+            group = await group_repo.group_of(conn, assignment.id, actor.user_id)
+            view = None if group is None else await _view(conn, assignment, group)
+            return ReadyView(assignment, assignment.state(now), candidate, view)
+
+    async def create(
+        self, guild_id: int, actor: Actor, name: str, pin: str | None, *, sent_at: datetime
+    ) -> CreatedGroup:
+        async with self._db.transaction() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            _require_student_groups(assignment)
+            await ensure_candidate(conn, assignment, actor, sent_at)
+            current = await group_repo.group_of(conn, assignment.id, actor.user_id)
+            if current is not None:
+                raise AlreadyInGroupError(pin=current.pin)
+            _require_membership_open(assignment, None, sent_at)
+            taken = await group_repo.pins(conn, assignment.id)
+            if pin is None:
+                chosen = codes.random_free_pin(taken)
+            else:
+                chosen = codes.validate_pin(pin)
+                if chosen in taken:
+                    raise PinTakenError(pin=chosen)
+            password = (
+                codes.generate_password() if assignment.group_mode is GroupMode.PASSWORD else None
+            )
+            group_id = await group_repo.insert_group(
+                conn,
+                assignment.id,
+                chosen,
+                created_at=sent_at,
+                created_by=actor.user_id,
+                password=password,
+            )
+            await group_repo.add_member(conn, assignment.id, actor.user_id, group_id, sent_at)
+            group = await group_repo.group(conn, group_id)
+            assert group is not None
+            log.info("group %d created in assignment %d", group_id, assignment.id)
+            return CreatedGroup(await _view(conn, assignment, group), password)
+
+    async def join(
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        pin: str,
+        password: str | None = None,
+        *,
+        switch: bool = False,
+        sent_at: datetime,
+    ) -> GroupView:
+        """Join by PIN (and password). Wrong PINs and passwords count towards the guessing limit;
+        that record is kept even though the join is refused."""
+        failure: DomainError | None = None
+        async with self._db.transaction() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            _require_student_groups(assignment)
+            await ensure_candidate(conn, assignment, actor, sent_at)
+            await _require_not_locked_out(conn, assignment, actor.user_id, sent_at)
+            wanted = codes.validate_pin(pin)
+            if assignment.group_mode is GroupMode.PASSWORD and not (password or "").strip():
+                raise PasswordRequiredError()
+            current = await group_repo.group_of(conn, assignment.id, actor.user_id)
+            if current is not None and current.pin == wanted:
+                raise AlreadyInThisGroupError(pin=wanted)
+            if current is not None and not switch:
+                raise AlreadyInGroupError(pin=current.pin)
+            target = await group_repo.group_by_pin(conn, assignment.id, wanted)
+            if target is None:
+                failure = GroupNotFoundError(pin=wanted)
+            elif assignment.group_mode is GroupMode.PASSWORD and not codes.passwords_match(
+                password or "", target.password or ""
+            ):
+                failure = WrongPasswordError()
+            if failure is not None:
+                await group_repo.record_join_failure(conn, assignment.id, actor.user_id, sent_at)
+            else:
+                assert target is not None
+                return await self._move(conn, assignment, actor.user_id, current, target, sent_at)
+        raise failure
+
+    async def _move(
+        self,
+        conn: aiosqlite.Connection,
+        assignment: Assignment,
+        user_id: int,
+        current: Group | None,
+        target: Group,
+        now: datetime,
+    ) -> GroupView:
+        _require_membership_open(assignment, target, now)
+        await _require_not_submitted(conn, assignment, target)
+        if current is not None:
+            _require_membership_open(assignment, current, now)
+            await _require_not_submitted(conn, assignment, current)
+        size = await group_repo.member_count(conn, target.id)
+        if assignment.max_group_size is not None and size >= assignment.max_group_size:
+            raise GroupFullError(pin=target.pin, size=assignment.max_group_size)
+        if current is not None:
+            await _remove(conn, assignment, current, user_id)
+        await group_repo.add_member(conn, assignment.id, user_id, target.id, now)
+        return await _view(conn, assignment, target)
+
+    async def leave(
+        self, guild_id: int, actor: Actor, name: str, *, sent_at: datetime
+    ) -> LeftGroup:
+        async with self._db.transaction() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            _require_student_groups(assignment)
+            group = await _own_group(conn, assignment, actor.user_id)
+            _require_membership_open(assignment, group, sent_at)
+            await _require_not_submitted(conn, assignment, group)
+            deleted = await _remove(conn, assignment, group, actor.user_id)
+            return LeftGroup(group.pin, deleted)
+
+    async def info(self, guild_id: int, actor: Actor, name: str) -> GroupView:
+        async with self._db.transaction() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            await ensure_candidate(conn, assignment, actor, self._clock.now())
+            group = await _own_group(conn, assignment, actor.user_id)
+            return await _view(conn, assignment, group)
+
+    async def regenerate_password(
+        self, guild_id: int, actor: Actor, name: str
+    ) -> tuple[GroupView, str]:
+        """A new password for the actor's group; the old one stops working at once."""
+        async with self._db.transaction() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            if assignment.group_mode is not GroupMode.PASSWORD:
+                raise NoPasswordModeError()
+            group = await _own_group(conn, assignment, actor.user_id)
+            password = codes.generate_password()
+            await group_repo.set_password(conn, group.id, password)
+            refreshed = await group_repo.group(conn, group.id)
+            assert refreshed is not None
+            return await _view(conn, assignment, refreshed), password
+
+    # --- staff -----------------------------------------------------------------------------
+    async def staff_add(
+        self, guild_id: int, actor: Actor, name: str, member: Person, group_name: str
+    ) -> GroupView:
+        """Put `member` in the predefined group `group_name` (created if new), moving them from
+        another group if they are in one."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            await require_staff(conn, guild_id, actor)
+            assignment = await _predefined(conn, guild_id, name)
+            await _ensure_person(conn, assignment, member, now)
+            target = await _group_named(conn, assignment, group_name, actor.user_id, now)
+            current = await group_repo.group_of(conn, assignment.id, member.user_id)
+            if current is not None and current.id == target.id:
+                raise AlreadyInThisGroupError(pin=target.pin)
+            return await self._move(conn, assignment, member.user_id, current, target, now)
+
+    async def staff_remove(self, guild_id: int, actor: Actor, name: str, user_id: int) -> Group:
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            await require_staff(conn, guild_id, actor)
+            assignment = await _predefined(conn, guild_id, name)
+            group = await group_repo.group_of(conn, assignment.id, user_id)
+            if group is None:
+                raise MemberNotInGroupError(user_id=user_id)
+            _require_membership_open(assignment, group, now)
+            await group_repo.remove_member(conn, assignment.id, user_id)
+            await _release_lease_of(conn, group, user_id)
+            return group
+
+    async def staff_import(
+        self, guild_id: int, actor: Actor, name: str, data: bytes, people: list[Person]
+    ) -> ImportResult:
+        """Import `group_name,member` rows: every row is checked first, and one bad row refuses
+        the whole file with every problem listed by line."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            await require_staff(conn, guild_id, actor)
+            assignment = await _predefined(conn, guild_id, name)
+            plan = await _plan_import(conn, assignment, data, people, now)
+            created = placed = unchanged = 0
+            for group_name, members in plan.items():
+                key = name_key(group_name)
+                existed = await group_repo.group_by_name_key(conn, assignment.id, key)
+                target = await _group_named(conn, assignment, group_name, actor.user_id, now)
+                created += int(existed is None)
+                for person in members:
+                    await _ensure_person(conn, assignment, person, now)
+                    current = await group_repo.group_of(conn, assignment.id, person.user_id)
+                    if current is not None and current.id == target.id:
+                        unchanged += 1
+                        continue
+                    await group_repo.add_member(conn, assignment.id, person.user_id, target.id, now)
+                    placed += 1
+            return ImportResult(created, placed, unchanged)
+
+    async def staff_random(
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        size: int,
+        people: list[Person],
+        role_id: int | None = None,
+    ) -> list[GroupView]:
+        """Random groups of `size` (or `size + 1`) from the candidates without a group.
+
+        Candidates are the registered ones, plus guild members with `role_id` (or the
+        assignment's role); with `role_id` given, only members with that role are split.
+        """
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            await require_staff(conn, guild_id, actor)
+            assignment = await _predefined(conn, guild_id, name)
+            if size < 1 or (assignment.max_group_size and size > assignment.max_group_size):
+                raise GroupSizeInvalidError(size=size)
+            role = role_id or assignment.role_id
+            for person in people:
+                if role is not None and role in person.role_ids:
+                    await _ensure_person(conn, assignment, person, now)
+            pool = await group_repo.candidates_without_group(conn, assignment.id)
+            if role_id is not None:
+                with_role = {p.user_id for p in people if role_id in p.role_ids}
+                pool = [c for c in pool if c.user_id in with_role]
+            if not pool:
+                raise NoCandidatesToSplitError()
+            _require_membership_open(assignment, None, now)
+            order = list(pool)
+            codes.shuffle(order)
+            existing = {g.name for g in await group_repo.groups(conn, assignment.id)}
+            views: list[GroupView] = []
+            start = 0
+            number = 1
+            for count in split_sizes(len(order), size, assignment.max_group_size):
+                while f"Group {number}" in existing:
+                    number += 1
+                group = await _group_named(conn, assignment, f"Group {number}", actor.user_id, now)
+                number += 1
+                for candidate in order[start : start + count]:
+                    await group_repo.add_member(
+                        conn, assignment.id, candidate.user_id, group.id, now
+                    )
+                start += count
+                views.append(await _view(conn, assignment, group))
+            return views
+
+    async def staff_list(self, guild_id: int, actor: Actor, name: str) -> list[GroupView]:
+        async with self._db.reading() as conn:
+            await require_staff(conn, guild_id, actor)
+            assignment = await find_assignment(conn, guild_id, name)
+            return [
+                await _view(conn, assignment, g)
+                for g in await group_repo.groups(conn, assignment.id)
+            ]
+
+    async def pins_of(self, guild_id: int, name: str) -> list[str]:
+        """Staff autocomplete for `/assignment extend`."""
+        async with self._db.reading() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            return sorted(await group_repo.pins(conn, assignment.id))
+
+
+# --- helpers -------------------------------------------------------------------------------
+async def _view(conn: aiosqlite.Connection, assignment: Assignment, group: Group) -> GroupView:
+    members = await group_repo.members(conn, group.id)
+    return GroupView(group, tuple(members), deadlines_for(assignment, group))
+
+
+def _require_student_groups(assignment: Assignment) -> None:
+    if assignment.group_mode is GroupMode.PREDEFINED:
+        raise PredefinedGroupsError()
+
+
+def _require_membership_open(assignment: Assignment, group: Group | None, now: datetime) -> None:
+    deadline = deadlines_for(assignment, group).closes_at
+    if now >= deadline:
+        raise MembershipLockedError(deadline=deadline)
+
+
+async def _require_not_submitted(
+    conn: aiosqlite.Connection, assignment: Assignment, group: Group
+) -> None:
+    if assignment.submit_once and await upload_repo.handins_of(conn, group.id):
+        raise AlreadySubmittedError()
+
+
+async def _require_not_locked_out(
+    conn: aiosqlite.Connection, assignment: Assignment, user_id: int, now: datetime
+) -> None:
+    since = now - JOIN_FAILURE_WINDOW - JOIN_LOCKOUT
+    failures = await group_repo.join_failures_since(conn, assignment.id, user_id, since)
+    until = lockout_until(failures, now)
+    if until is not None:
+        raise TooManyAttemptsError(until=until)
+
+
+async def _own_group(conn: aiosqlite.Connection, assignment: Assignment, user_id: int) -> Group:
+    group = await group_repo.group_of(conn, assignment.id, user_id)
+    if group is None:
+        if assignment.group_mode is GroupMode.PREDEFINED:
+            raise NotAssignedError()
+        raise NotInGroupError()
+    return group
+
+
+async def _remove(
+    conn: aiosqlite.Connection, assignment: Assignment, group: Group, user_id: int
+) -> bool:
+    """Take `user_id` out of `group`; delete the group when it is left empty with no uploads
+    (its PIN becomes free). Returns whether it was deleted."""
+    await group_repo.remove_member(conn, assignment.id, user_id)
+    await _release_lease_of(conn, group, user_id)
+    if assignment.group_mode is GroupMode.PREDEFINED:
+        return False
+    if await group_repo.member_count(conn, group.id) or await upload_repo.upload_count(
+        conn, group.id
+    ):
+        return False
+    await group_repo.delete_group(conn, group.id)
+    return True
+
+
+async def _release_lease_of(conn: aiosqlite.Connection, group: Group, user_id: int) -> None:
+    if group.lease_user_id == user_id:
+        await group_repo.set_lease(conn, group.id, None, None)
+
+
+async def _predefined(conn: aiosqlite.Connection, guild_id: int, name: str) -> Assignment:
+    assignment = await find_assignment(conn, guild_id, name)
+    if assignment.group_mode is not GroupMode.PREDEFINED:
+        raise NotPredefinedError(mode=assignment.group_mode.value)
+    return assignment
+
+
+async def _ensure_person(
+    conn: aiosqlite.Connection, assignment: Assignment, person: Person, now: datetime
+) -> Candidate:
+    existing = await group_repo.candidate(conn, assignment.id, person.user_id)
+    if existing is not None:
+        return existing
+    if not may_take_part(assignment, person.role_ids):
+        raise NotCandidateError(role_id=assignment.role_id)
+    return await register(conn, assignment.id, person.user_id, person.display_name, now)
+
+
+async def _group_named(
+    conn: aiosqlite.Connection,
+    assignment: Assignment,
+    group_name: str,
+    created_by: int,
+    now: datetime,
+) -> Group:
+    """The predefined group called `group_name`, created (with a free PIN) if new."""
+    cleaned = " ".join(group_name.split())
+    if not cleaned or len(cleaned) > 100:
+        raise GroupNameInvalidError()
+    key = name_key(cleaned)
+    existing = await group_repo.group_by_name_key(conn, assignment.id, key)
+    if existing is not None:
+        return existing
+    pin = codes.random_free_pin(await group_repo.pins(conn, assignment.id))
+    group_id = await group_repo.insert_group(
+        conn,
+        assignment.id,
+        pin,
+        created_at=now,
+        created_by=created_by,
+        name=cleaned,
+        name_key=key,
+    )
+    group = await group_repo.group(conn, group_id)
+    assert group is not None
+    return group
+
+
+async def _has_seat(
+    conn: aiosqlite.Connection,
+    assignment: Assignment,
+    key: str,
+    plan: dict[str, list[Person]],
+    group_name: str,
+) -> bool:
+    """Whether one more new member fits in the group `key` after what the plan already adds."""
+    if assignment.max_group_size is None:
+        return True
+    existing = await group_repo.group_by_name_key(conn, assignment.id, key)
+    seated = 0 if existing is None else await group_repo.member_count(conn, existing.id)
+    planned = 0
+    for person in plan.get(group_name, []):
+        current = await group_repo.group_of(conn, assignment.id, person.user_id)
+        planned += int(current is None)
+    return seated + planned < assignment.max_group_size
+
+
+async def _plan_import(
+    conn: aiosqlite.Connection,
+    assignment: Assignment,
+    data: bytes,
+    people: list[Person],
+    now: datetime,
+) -> dict[str, list[Person]]:
+    """Check every row of an import; raise CsvImportError listing all problems by line."""
+    problems: list[tuple[int, str, dict[str, object]]] = []
+    try:
+        rows, malformed = read_group_csv(data)
+    except CsvDecodeError as exc:
+        raise CsvImportError([(exc.line, "csv.bad_encoding", {})]) from exc
+    problems += [(line, "csv.malformed", {"text": text[:80]}) for line, text in malformed]
+    plan: dict[str, list[Person]] = {}
+    seen: dict[int, tuple[str, int]] = {}
+    display: dict[str, str] = {}
+    for row in rows:
+        try:
+            person = resolve_member(row.member, people)
+        except MemberRefError as exc:
+            problems.append((row.line, f"csv.member_{exc.reason}", {"member": row.member}))
+            continue
+        key = name_key(row.group_name)
+        display.setdefault(key, " ".join(row.group_name.split()))
+        if person.user_id in seen:
+            earlier_key, earlier_line = seen[person.user_id]
+            reason = "csv.duplicate" if earlier_key == key else "csv.two_groups"
+            problems.append((row.line, reason, {"member": row.member, "line": earlier_line}))
+            continue
+        seen[person.user_id] = (key, row.line)
+        if not may_take_part(assignment, person.role_ids):
+            problems.append((row.line, "csv.not_candidate", {"member": row.member}))
+            continue
+        current = await group_repo.group_of(conn, assignment.id, person.user_id)
+        if current is not None and name_key(current.label) != key:
+            problems.append(
+                (row.line, "csv.already_grouped", {"member": row.member, "group": current.label})
+            )
+            continue
+        if current is None and not await _has_seat(conn, assignment, key, plan, display[key]):
+            limit = assignment.max_group_size
+            problems.append(
+                (row.line, "csv.group_too_large", {"group": display[key], "size": limit})
+            )
+            continue
+        plan.setdefault(display[key], []).append(person)
+    if not rows and not problems:
+        problems.append((1, "csv.empty", {}))
+    _require_membership_open(assignment, None, now)
+    if problems:
+        raise CsvImportError(sorted(problems, key=lambda p: p[0]))
+    return plan

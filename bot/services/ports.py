@@ -1,0 +1,40 @@
+"""What the services need from the outside world, as protocols the bot layer implements."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.domain.models import Assignment, Group, Receipt, UploadNotice
+
+
+class Notifier(Protocol):
+    """Tells people things by DM; the Discord layer implements it, tests use a recording fake."""
+
+    async def send_receipt(self, receipt: Receipt) -> bool:
+        """Deliver one receipt; False when the member cannot be reached (DMs closed)."""
+        ...
+
+    async def upload_notice(self, notice: UploadNotice) -> None:
+        """Tell the other members about an upload (best effort, must not block the upload)."""
+        ...
+
+    async def group_reopened(
+        self, assignment: Assignment, group: Group, user_ids: list[int]
+    ) -> None:
+        """An extension reopened a finalized group: tell its members."""
+        ...
+
+    def receipts_waiting(self) -> None:
+        """New receipts are in the outbox: wake whatever delivers them."""
+        ...
+
+
+class ScheduleListener(Protocol):
+    """Told when an assignment's times changed, so its wake-ups can be (re)scheduled."""
+
+    def assignment_changed(self, assignment_id: int) -> None: ...
+
+
+class NullScheduleListener:
+    def assignment_changed(self, assignment_id: int) -> None:
+        return None

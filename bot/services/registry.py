@@ -1,0 +1,49 @@
+"""Builds the services over one database, file store, clock and notifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.domain.clock import Clock
+from bot.services.assignments import AssignmentService
+from bot.services.finalization import Finalizer, ReceiptDispatcher
+from bot.services.groups import GroupService
+from bot.services.ports import Notifier, ScheduleListener
+from bot.services.settings import SettingsService
+from bot.services.submissions import SubmissionService
+from storage.db import Database
+from storage.files import FileStore
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    db: Database
+    files: FileStore
+    clock: Clock
+    assignments: AssignmentService
+    groups: GroupService
+    submissions: SubmissionService
+    finalizer: Finalizer
+    receipts: ReceiptDispatcher
+    settings: SettingsService
+
+
+def build_services(
+    db: Database,
+    files: FileStore,
+    clock: Clock,
+    notifier: Notifier,
+    schedule: ScheduleListener | None = None,
+) -> Services:
+    finalizer = Finalizer(db, clock, notifier)
+    return Services(
+        db=db,
+        files=files,
+        clock=clock,
+        assignments=AssignmentService(db, clock, finalizer, notifier, schedule),
+        groups=GroupService(db, clock),
+        submissions=SubmissionService(db, files, clock, notifier),
+        finalizer=finalizer,
+        receipts=ReceiptDispatcher(db, clock, notifier),
+        settings=SettingsService(db),
+    )

@@ -1,0 +1,386 @@
+"""Upload, hand-in, edit lease, status and download: what a group does with its files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import aiosqlite
+
+from bot.domain.clock import Clock
+from bot.domain.errors import (
+    AlreadySubmittedError,
+    DeadlinePassedError,
+    DownloadFailedError,
+    EmptyFileError,
+    FileTooLargeError,
+    FileTypeError,
+    LeaseHeldError,
+    NoLeaseError,
+    NotAssignedError,
+    NothingToDownloadError,
+    NothingToHandInError,
+    NotInGroupError,
+    NotOpenYetError,
+)
+from bot.domain.models import (
+    Actor,
+    Assignment,
+    Group,
+    GroupMode,
+    GroupView,
+    HandIn,
+    Member,
+    Submission,
+    Upload,
+    UploadNotice,
+    deadlines_for,
+)
+from bot.domain.rules import LEASE, file_type_allowed, mib
+from bot.services.common import ensure_candidate, find_assignment
+from bot.services.finalization import (
+    FinalChoice,
+    FinalizationChange,
+    choose_final,
+    record_final,
+)
+from bot.services.ports import Notifier
+from storage.db import Database
+from storage.files import FileStore, StoredFile, StoreLimitError
+from storage.repos import assignments as assignment_repo
+from storage.repos import groups as group_repo
+from storage.repos import uploads as upload_repo
+
+log = logging.getLogger(__name__)
+
+ByteSource = Callable[[], AsyncIterator[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingFile:
+    """An attachment as announced, with a way to read its bytes once the checks pass."""
+
+    filename: str
+    declared_size: int
+    content_type: str | None
+    read: ByteSource
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    upload: Upload
+    view: GroupView
+    # Set when the upload arrived after its group was finalized and changed the final submission.
+    correction: FinalizationChange | None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HandInResult:
+    handin: HandIn
+    upload: Upload
+    view: GroupView
+    # submit_once: the hand-in was recorded as final at once.
+    final: FinalizationChange | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    assignment: Assignment
+    view: GroupView
+    uploads: tuple[Upload, ...]
+    handins: tuple[HandIn, ...]
+    numbers: dict[int, int]
+    pending: FinalChoice
+    submission: Submission | None
+    finalized: bool
+    lease_user_id: int | None
+    lease_until: datetime | None
+
+    @property
+    def latest_not_handed_in(self) -> bool:
+        """auto_submit off and the latest upload is not handed in: the group must act."""
+        if self.assignment.auto_submit or not self.uploads:
+            return False
+        latest = self.uploads[-1]
+        return not any(h.upload_id == latest.id for h in self.handins)
+
+
+class SubmissionService:
+    def __init__(
+        self,
+        db: Database,
+        files: FileStore,
+        clock: Clock,
+        notifier: Notifier,
+        *,
+        max_concurrent_downloads: int = 16,
+    ) -> None:
+        self._db = db
+        self._files = files
+        self._clock = clock
+        self._notifier = notifier
+        # Bounded: a deadline rush must not open a thousand downloads (and files) at once.
+        self._downloads = asyncio.Semaphore(max_concurrent_downloads)
+
+    async def upload(
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        incoming: IncomingFile,
+        *,
+        sent_at: datetime,
+        upload_limit_bytes: int | None = None,
+        interaction_id: int | None = None,
+    ) -> UploadResult:
+        """Check, store durably, then record. Returns only once bytes and row are durable."""
+        if interaction_id is not None:
+            earlier = await self._earlier_delivery(interaction_id)
+            if earlier is not None:
+                return earlier
+        async with self._db.transaction() as conn:
+            assignment, group = await self._upload_target(conn, guild_id, actor, name, sent_at)
+            limit = _limit_bytes(assignment, upload_limit_bytes)
+            _check_file(incoming.filename, incoming.declared_size, limit, assignment)
+        stored = await self._store(incoming, limit)
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            # Membership, hand-ins or the lease may have changed while the bytes were arriving.
+            assignment, group = await self._upload_target(conn, guild_id, actor, name, sent_at)
+            deadlines = deadlines_for(assignment, group)
+            upload_id = await upload_repo.insert_upload(
+                conn,
+                group_id=group.id,
+                user_id=actor.user_id,
+                filename=incoming.filename,
+                size=stored.size,
+                sha256=stored.sha256,
+                content_type=incoming.content_type,
+                sent_at=sent_at,
+                stored_at=now,
+                late=deadlines.is_late(sent_at),
+                interaction_id=interaction_id,
+            )
+            if assignment.single_editor:
+                await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
+            correction = await _refinalize(conn, assignment, group, now)
+            upload = await upload_repo.upload(conn, upload_id)
+            view = await _view(conn, assignment, group)
+        assert upload is not None
+        log.info("upload %d stored for group %d (%d bytes)", upload.id, group.id, upload.size)
+        await self._notify_members(assignment, view, upload, actor.user_id)
+        if correction is not None and correction.receipts:
+            self._notifier.receipts_waiting()
+        return UploadResult(upload, view, correction)
+
+    async def _earlier_delivery(self, interaction_id: int) -> UploadResult | None:
+        async with self._db.reading() as conn:
+            upload = await upload_repo.upload_by_interaction(conn, interaction_id)
+            if upload is None:
+                return None
+            group = await group_repo.group(conn, upload.group_id)
+            assert group is not None
+            assignment = await assignment_repo.get(conn, group.assignment_id)
+            assert assignment is not None
+            return UploadResult(upload, await _view(conn, assignment, group), None, True)
+
+    async def _upload_target(
+        self, conn: aiosqlite.Connection, guild_id: int, actor: Actor, name: str, sent_at: datetime
+    ) -> tuple[Assignment, Group]:
+        assignment = await find_assignment(conn, guild_id, name)
+        await ensure_candidate(conn, assignment, actor, sent_at)
+        group = await _member_group(conn, assignment, actor.user_id)
+        _check_window(assignment, group, sent_at)
+        await _check_not_submitted(conn, assignment, group)
+        _check_lease(assignment, group, actor.user_id, sent_at)
+        return assignment, group
+
+    async def _store(self, incoming: IncomingFile, limit: int) -> StoredFile:
+        async with self._downloads:
+            try:
+                stored = await self._files.store(incoming.read(), max_bytes=limit)
+            except StoreLimitError as exc:
+                raise FileTooLargeError(size_mb=mib(limit + 1), limit_mb=mib(limit)) from exc
+            except (TimeoutError, OSError) as exc:
+                log.warning("download of an upload failed: %s", type(exc).__name__)
+                raise DownloadFailedError() from exc
+        if stored.size == 0:
+            with contextlib.suppress(FileNotFoundError):
+                stored.path.unlink()
+            raise EmptyFileError()
+        return stored
+
+    async def _notify_members(
+        self, assignment: Assignment, view: GroupView, upload: Upload, uploader_id: int
+    ) -> None:
+        uploader = next((m for m in view.members if m.user_id == uploader_id), None)
+        others = tuple(m.user_id for m in view.members if m.user_id != uploader_id)
+        if uploader is None or not others:
+            return
+        notice = UploadNotice(assignment, view.group, upload, uploader, others)
+        try:
+            await self._notifier.upload_notice(notice)
+        except Exception:
+            # A notice is a courtesy: the upload is already durable and must be acknowledged.
+            log.exception("upload notice failed")
+
+    async def handin(
+        self, guild_id: int, actor: Actor, name: str, *, sent_at: datetime
+    ) -> HandInResult:
+        """Hand in the group's latest upload (as of the moment the command was sent)."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            assignment, group = await self._upload_target(conn, guild_id, actor, name, sent_at)
+            upload = await upload_repo.latest_upload_before(conn, group.id, _just_after(sent_at))
+            if upload is None:
+                raise NothingToHandInError()
+            deadlines = deadlines_for(assignment, group)
+            handin_id = await upload_repo.insert_handin(
+                conn,
+                group_id=group.id,
+                upload_id=upload.id,
+                user_id=actor.user_id,
+                sent_at=sent_at,
+                late=deadlines.is_late(sent_at),
+            )
+            if assignment.single_editor:
+                await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
+            final = None
+            if assignment.submit_once:
+                final = await record_final(conn, assignment, group, now)
+            else:
+                final = await _refinalize(conn, assignment, group, now)
+            handin = next(
+                h for h in await upload_repo.handins_of(conn, group.id) if h.id == handin_id
+            )
+            view = await _view(conn, assignment, group)
+        if final is not None and final.receipts:
+            self._notifier.receipts_waiting()
+        return HandInResult(handin, upload, view, final)
+
+    async def release(self, guild_id: int, actor: Actor, name: str) -> Group:
+        """Give up the edit lease early (single_editor)."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            group = await _member_group(conn, assignment, actor.user_id)
+            held = group.lease_until is not None and group.lease_until > now
+            if not assignment.single_editor or group.lease_user_id != actor.user_id or not held:
+                raise NoLeaseError()
+            await group_repo.set_lease(conn, group.id, None, None)
+            return group
+
+    async def status(self, guild_id: int, actor: Actor, name: str) -> StatusView:
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            await ensure_candidate(conn, assignment, actor, now)
+            group = await _member_group(conn, assignment, actor.user_id)
+            view = await _view(conn, assignment, group)
+            uploads = tuple(await upload_repo.uploads_of(conn, group.id))
+            numbers = {
+                c.user_id: c.number for c in await group_repo.candidates(conn, assignment.id)
+            }
+            lease_held = group.lease_until is not None and group.lease_until > now
+            return StatusView(
+                assignment=assignment,
+                view=view,
+                uploads=uploads,
+                handins=tuple(await upload_repo.handins_of(conn, group.id)),
+                numbers=numbers,
+                pending=await choose_final(conn, assignment, group),
+                submission=await upload_repo.current_submission(conn, group.id),
+                finalized=group.finalized_at is not None,
+                lease_user_id=group.lease_user_id if lease_held else None,
+                lease_until=group.lease_until if lease_held else None,
+            )
+
+    async def download(self, guild_id: int, actor: Actor, name: str) -> tuple[Upload, Path, bool]:
+        """The group's final file once recorded, else the one that would be handed in now, else
+        its latest upload. Returns (upload, path, is_final)."""
+        async with self._db.reading() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            group = await _member_group(conn, assignment, actor.user_id)
+            submission = await upload_repo.current_submission(conn, group.id)
+            chosen: Upload | None
+            if submission is not None and submission.upload is not None:
+                chosen, final = submission.upload, group.finalized_at is not None
+            else:
+                pending = await choose_final(conn, assignment, group)
+                uploads = await upload_repo.uploads_of(conn, group.id)
+                chosen = pending.upload or (uploads[-1] if uploads else None)
+                final = False
+        if chosen is None:
+            raise NothingToDownloadError()
+        return chosen, self._files.path_for(chosen.sha256), final
+
+
+# --- helpers -------------------------------------------------------------------------------
+async def _view(conn: aiosqlite.Connection, assignment: Assignment, group: Group) -> GroupView:
+    members: list[Member] = await group_repo.members(conn, group.id)
+    return GroupView(group, tuple(members), deadlines_for(assignment, group))
+
+
+async def _member_group(conn: aiosqlite.Connection, assignment: Assignment, user_id: int) -> Group:
+    group = await group_repo.group_of(conn, assignment.id, user_id)
+    if group is None:
+        if assignment.group_mode is GroupMode.PREDEFINED:
+            raise NotAssignedError()
+        raise NotInGroupError()
+    return group
+
+
+def _limit_bytes(assignment: Assignment, upload_limit_bytes: int | None) -> int:
+    limit = assignment.max_file_bytes
+    return limit if upload_limit_bytes is None else min(limit, upload_limit_bytes)
+
+
+def _check_file(filename: str, declared_size: int, limit: int, assignment: Assignment) -> None:
+    if declared_size <= 0:
+        raise EmptyFileError()
+    if declared_size > limit:
+        raise FileTooLargeError(size_mb=mib(declared_size), limit_mb=mib(limit))
+    if not file_type_allowed(filename, assignment.file_types):
+        raise FileTypeError(filename=filename, allowed=", ".join(assignment.file_types))
+
+
+def _check_window(assignment: Assignment, group: Group, sent_at: datetime) -> None:
+    if sent_at < assignment.opens_at:
+        raise NotOpenYetError(opens_at=assignment.opens_at)
+    deadlines = deadlines_for(assignment, group)
+    if not deadlines.accepts(sent_at):
+        raise DeadlinePassedError(deadline=deadlines.final)
+
+
+async def _check_not_submitted(
+    conn: aiosqlite.Connection, assignment: Assignment, group: Group
+) -> None:
+    if assignment.submit_once and await upload_repo.handins_of(conn, group.id):
+        raise AlreadySubmittedError()
+
+
+def _check_lease(assignment: Assignment, group: Group, user_id: int, sent_at: datetime) -> None:
+    if not assignment.single_editor or group.lease_user_id in (None, user_id):
+        return
+    if group.lease_until is not None and group.lease_until > sent_at:
+        raise LeaseHeldError(holder=group.lease_user_id, until=group.lease_until)
+
+
+async def _refinalize(
+    conn: aiosqlite.Connection, assignment: Assignment, group: Group, now: datetime
+) -> FinalizationChange | None:
+    """An upload or hand-in sent before the deadline but recorded after the group was finalized
+    still counts (SPEC §1): recompute the final submission."""
+    if group.finalized_at is None:
+        return None
+    return await record_final(conn, assignment, group, now)
+
+
+def _just_after(moment: datetime) -> datetime:
+    return moment + timedelta(microseconds=1)

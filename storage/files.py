@@ -1,0 +1,125 @@
+"""Content-addressed file store: each file lives once, under its SHA-256, never half-written."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+log = logging.getLogger(__name__)
+
+
+class StoreLimitError(Exception):
+    """The byte stream was larger than the limit the caller allowed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    sha256: str
+    size: int
+    path: Path
+
+
+class FileStore:
+    """Files under `root/ab/cdef...` named by their SHA-256.
+
+    A write goes to `root/tmp/<random>` while it is hashed, is fsynced, then renamed onto its
+    final name and the directory fsynced: a crash leaves at most a stray temp file (removed at
+    start-up), never a partial file under a final name. Identical content is stored once.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp = root / "tmp"
+
+    def prepare(self) -> None:
+        """Create the folders and drop temp files a crash left behind."""
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        for stray in self._tmp.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                stray.unlink()
+
+    def path_for(self, sha256: str) -> Path:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise ValueError("not a SHA-256 hex digest")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    async def store(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> StoredFile:
+        """Write a byte stream durably; raise StoreLimitError past `max_bytes` (nothing kept)."""
+        temp = self._tmp / uuid.uuid4().hex
+        digest = hashlib.sha256()
+        size = 0
+        handle: BinaryIO = await asyncio.to_thread(temp.open, "wb")
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise StoreLimitError(max_bytes)
+                digest.update(chunk)
+                # A chunk is small: writing it to the page cache is quicker than a thread hop.
+                handle.write(chunk)
+            await asyncio.to_thread(_flush_and_sync, handle)
+        except BaseException:
+            handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise
+        handle.close()
+        sha = digest.hexdigest()
+        final = self.path_for(sha)
+        await asyncio.to_thread(_publish, temp, final)
+        return StoredFile(sha256=sha, size=size, path=final)
+
+    async def store_bytes(self, data: bytes) -> StoredFile:
+        async def one() -> AsyncIterable[bytes]:
+            yield data
+
+        return await self.store(one(), max_bytes=len(data))
+
+    def verify(self, sha256: str) -> bool:
+        """True when the stored file exists and still hashes to its name."""
+        path = self.path_for(sha256)
+        if not path.is_file():
+            return False
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest() == sha256
+
+
+def _flush_and_sync(handle: BinaryIO) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _publish(temp: Path, final: Path) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        # Same name means same bytes: keep the stored copy, drop the new one.
+        temp.unlink()
+        return
+    os.replace(temp, final)
+    _fsync_dir(final.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Repositories: plain functions over a connection that return domain models or None."""

@@ -1,0 +1,314 @@
+"""Candidates, groups and memberships."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import aiosqlite
+
+from bot.domain.models import Candidate, Group, Member
+from storage.db import execute, fetch_all, fetch_one
+from storage.timefmt import from_db, opt_from_db, opt_to_db, to_db
+
+
+def _row_to_group(row: aiosqlite.Row) -> Group:
+    return Group(
+        id=row["id"],
+        assignment_id=row["assignment_id"],
+        pin=row["pin"],
+        name=row["name"],
+        password=row["password"],
+        closes_at=opt_from_db(row["closes_at"]),
+        finalized_at=opt_from_db(row["finalized_at"]),
+        lease_user_id=row["lease_user_id"],
+        lease_until=opt_from_db(row["lease_until"]),
+    )
+
+
+def _row_to_candidate(row: aiosqlite.Row) -> Candidate:
+    return Candidate(
+        assignment_id=row["assignment_id"],
+        user_id=row["user_id"],
+        number=row["number"],
+        display_name=row["display_name"],
+    )
+
+
+# --- candidates ----------------------------------------------------------------------------
+async def candidate(
+    conn: aiosqlite.Connection, assignment_id: int, user_id: int
+) -> Candidate | None:
+    row = await fetch_one(
+        conn,
+        "SELECT * FROM candidates WHERE assignment_id = ? AND user_id = ?",
+        (assignment_id, user_id),
+    )
+    return None if row is None else _row_to_candidate(row)
+
+
+async def candidates(conn: aiosqlite.Connection, assignment_id: int) -> list[Candidate]:
+    rows = await fetch_all(
+        conn, "SELECT * FROM candidates WHERE assignment_id = ? ORDER BY number", (assignment_id,)
+    )
+    return [_row_to_candidate(row) for row in rows]
+
+
+async def candidate_numbers(conn: aiosqlite.Connection, assignment_id: int) -> set[int]:
+    rows = await fetch_all(
+        conn, "SELECT number FROM candidates WHERE assignment_id = ?", (assignment_id,)
+    )
+    return {row["number"] for row in rows}
+
+
+async def insert_candidate(
+    conn: aiosqlite.Connection,
+    assignment_id: int,
+    user_id: int,
+    number: int,
+    display_name: str,
+    at: datetime,
+) -> None:
+    await execute(
+        conn,
+        "INSERT INTO candidates (assignment_id, user_id, number, display_name, registered_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (assignment_id, user_id, number, display_name, to_db(at)),
+    )
+
+
+async def update_candidate_name(
+    conn: aiosqlite.Connection, assignment_id: int, user_id: int, display_name: str
+) -> None:
+    await execute(
+        conn,
+        "UPDATE candidates SET display_name = ? WHERE assignment_id = ? AND user_id = ?",
+        (display_name, assignment_id, user_id),
+    )
+
+
+async def candidates_without_group(
+    conn: aiosqlite.Connection, assignment_id: int
+) -> list[Candidate]:
+    rows = await fetch_all(
+        conn,
+        "SELECT c.* FROM candidates c WHERE c.assignment_id = ? AND NOT EXISTS"
+        " (SELECT 1 FROM memberships m WHERE m.assignment_id = c.assignment_id"
+        "  AND m.user_id = c.user_id) ORDER BY c.number",
+        (assignment_id,),
+    )
+    return [_row_to_candidate(row) for row in rows]
+
+
+# --- groups --------------------------------------------------------------------------------
+async def insert_group(
+    conn: aiosqlite.Connection,
+    assignment_id: int,
+    pin: str,
+    *,
+    created_at: datetime,
+    created_by: int | None,
+    name: str | None = None,
+    name_key: str | None = None,
+    password: str | None = None,
+) -> int:
+    return await execute(
+        conn,
+        "INSERT INTO groups (assignment_id, pin, name, name_key, password, created_by, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (assignment_id, pin, name, name_key, password, created_by, to_db(created_at)),
+    )
+
+
+async def group(conn: aiosqlite.Connection, group_id: int) -> Group | None:
+    row = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))
+    return None if row is None else _row_to_group(row)
+
+
+async def group_by_pin(conn: aiosqlite.Connection, assignment_id: int, pin: str) -> Group | None:
+    row = await fetch_one(
+        conn, "SELECT * FROM groups WHERE assignment_id = ? AND pin = ?", (assignment_id, pin)
+    )
+    return None if row is None else _row_to_group(row)
+
+
+async def group_by_name_key(
+    conn: aiosqlite.Connection, assignment_id: int, key: str
+) -> Group | None:
+    row = await fetch_one(
+        conn, "SELECT * FROM groups WHERE assignment_id = ? AND name_key = ?", (assignment_id, key)
+    )
+    return None if row is None else _row_to_group(row)
+
+
+async def group_of(conn: aiosqlite.Connection, assignment_id: int, user_id: int) -> Group | None:
+    row = await fetch_one(
+        conn,
+        "SELECT g.* FROM groups g JOIN memberships m ON m.group_id = g.id"
+        " WHERE m.assignment_id = ? AND m.user_id = ?",
+        (assignment_id, user_id),
+    )
+    return None if row is None else _row_to_group(row)
+
+
+async def groups(conn: aiosqlite.Connection, assignment_id: int) -> list[Group]:
+    rows = await fetch_all(
+        conn, "SELECT * FROM groups WHERE assignment_id = ? ORDER BY pin", (assignment_id,)
+    )
+    return [_row_to_group(row) for row in rows]
+
+
+async def pins(conn: aiosqlite.Connection, assignment_id: int) -> set[str]:
+    rows = await fetch_all(conn, "SELECT pin FROM groups WHERE assignment_id = ?", (assignment_id,))
+    return {row["pin"] for row in rows}
+
+
+async def delete_group(conn: aiosqlite.Connection, group_id: int) -> None:
+    await execute(conn, "DELETE FROM groups WHERE id = ?", (group_id,))
+
+
+async def set_password(conn: aiosqlite.Connection, group_id: int, password: str) -> None:
+    await execute(conn, "UPDATE groups SET password = ? WHERE id = ?", (password, group_id))
+
+
+async def set_extension(
+    conn: aiosqlite.Connection, group_id: int, closes_at: datetime | None
+) -> None:
+    await execute(
+        conn, "UPDATE groups SET closes_at = ? WHERE id = ?", (opt_to_db(closes_at), group_id)
+    )
+
+
+async def drop_extensions_before(
+    conn: aiosqlite.Connection, assignment_id: int, moment: datetime
+) -> None:
+    await execute(
+        conn,
+        "UPDATE groups SET closes_at = NULL WHERE assignment_id = ? AND closes_at <= ?",
+        (assignment_id, to_db(moment)),
+    )
+
+
+async def set_finalized(conn: aiosqlite.Connection, group_id: int, at: datetime | None) -> None:
+    await execute(
+        conn, "UPDATE groups SET finalized_at = ? WHERE id = ?", (opt_to_db(at), group_id)
+    )
+
+
+async def unfinalize_all(conn: aiosqlite.Connection, assignment_id: int) -> None:
+    await execute(
+        conn, "UPDATE groups SET finalized_at = NULL WHERE assignment_id = ?", (assignment_id,)
+    )
+
+
+async def set_lease(
+    conn: aiosqlite.Connection, group_id: int, user_id: int | None, until: datetime | None
+) -> None:
+    await execute(
+        conn,
+        "UPDATE groups SET lease_user_id = ?, lease_until = ? WHERE id = ?",
+        (user_id, opt_to_db(until), group_id),
+    )
+
+
+async def unfinalized_groups(conn: aiosqlite.Connection, assignment_id: int) -> list[Group]:
+    rows = await fetch_all(
+        conn,
+        "SELECT * FROM groups WHERE assignment_id = ? AND finalized_at IS NULL ORDER BY pin",
+        (assignment_id,),
+    )
+    return [_row_to_group(row) for row in rows]
+
+
+# --- memberships ---------------------------------------------------------------------------
+async def add_member(
+    conn: aiosqlite.Connection, assignment_id: int, user_id: int, group_id: int, at: datetime
+) -> None:
+    await execute(
+        conn,
+        "INSERT INTO memberships (assignment_id, user_id, group_id, joined_at) VALUES (?, ?, ?, ?)",
+        (assignment_id, user_id, group_id, to_db(at)),
+    )
+
+
+async def remove_member(conn: aiosqlite.Connection, assignment_id: int, user_id: int) -> None:
+    await execute(
+        conn,
+        "DELETE FROM memberships WHERE assignment_id = ? AND user_id = ?",
+        (assignment_id, user_id),
+    )
+
+
+async def member_count(conn: aiosqlite.Connection, group_id: int) -> int:
+    row = await fetch_one(
+        conn, "SELECT count(*) AS n FROM memberships WHERE group_id = ?", (group_id,)
+    )
+    return int(row["n"]) if row else 0
+
+
+async def largest_group_size(conn: aiosqlite.Connection, assignment_id: int) -> int:
+    row = await fetch_one(
+        conn,
+        "SELECT coalesce(max(n), 0) AS n FROM (SELECT count(*) AS n FROM memberships"
+        " WHERE assignment_id = ? GROUP BY group_id)",
+        (assignment_id,),
+    )
+    return int(row["n"]) if row else 0
+
+
+async def members(conn: aiosqlite.Connection, group_id: int) -> list[Member]:
+    rows = await fetch_all(
+        conn,
+        "SELECT c.user_id, c.number, c.display_name FROM memberships m"
+        " JOIN candidates c ON c.assignment_id = m.assignment_id AND c.user_id = m.user_id"
+        " WHERE m.group_id = ? ORDER BY c.number",
+        (group_id,),
+    )
+    return [Member(row["user_id"], row["number"], row["display_name"]) for row in rows]
+
+
+async def members_by_group(
+    conn: aiosqlite.Connection, assignment_id: int
+) -> dict[int, list[Member]]:
+    rows = await fetch_all(
+        conn,
+        "SELECT m.group_id, c.user_id, c.number, c.display_name FROM memberships m"
+        " JOIN candidates c ON c.assignment_id = m.assignment_id AND c.user_id = m.user_id"
+        " WHERE m.assignment_id = ? ORDER BY c.number",
+        (assignment_id,),
+    )
+    result: dict[int, list[Member]] = {}
+    for row in rows:
+        result.setdefault(row["group_id"], []).append(
+            Member(row["user_id"], row["number"], row["display_name"])
+        )
+    return result
+
+
+async def group_count(conn: aiosqlite.Connection, assignment_id: int) -> int:
+    row = await fetch_one(
+        conn, "SELECT count(*) AS n FROM groups WHERE assignment_id = ?", (assignment_id,)
+    )
+    return int(row["n"]) if row else 0
+
+
+# --- join attempts -------------------------------------------------------------------------
+async def record_join_failure(
+    conn: aiosqlite.Connection, assignment_id: int, user_id: int, at: datetime
+) -> None:
+    await execute(
+        conn,
+        "INSERT INTO join_failures (assignment_id, user_id, at) VALUES (?, ?, ?)",
+        (assignment_id, user_id, to_db(at)),
+    )
+
+
+async def join_failures_since(
+    conn: aiosqlite.Connection, assignment_id: int, user_id: int, since: datetime
+) -> list[datetime]:
+    rows = await fetch_all(
+        conn,
+        "SELECT at FROM join_failures WHERE assignment_id = ? AND user_id = ? AND at >= ?"
+        " ORDER BY at",
+        (assignment_id, user_id, to_db(since)),
+    )
+    return [from_db(row["at"]) for row in rows]

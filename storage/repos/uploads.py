@@ -1,0 +1,271 @@
+"""Uploads, hand-ins, recorded submissions and the receipt outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import aiosqlite
+
+from bot.domain.models import HandIn, Submission, Upload
+from storage.db import execute, fetch_all, fetch_one
+from storage.timefmt import from_db, opt_to_db, to_db
+
+
+def _row_to_upload(row: aiosqlite.Row, prefix: str = "") -> Upload:
+    return Upload(
+        id=row[f"{prefix}id"],
+        group_id=row[f"{prefix}group_id"],
+        user_id=row[f"{prefix}user_id"],
+        filename=row[f"{prefix}filename"],
+        size=row[f"{prefix}size"],
+        sha256=row[f"{prefix}sha256"],
+        content_type=row[f"{prefix}content_type"],
+        sent_at=from_db(row[f"{prefix}sent_at"]),
+        stored_at=from_db(row[f"{prefix}stored_at"]),
+        late=bool(row[f"{prefix}late"]),
+    )
+
+
+def _row_to_handin(row: aiosqlite.Row) -> HandIn:
+    return HandIn(
+        id=row["id"],
+        group_id=row["group_id"],
+        upload_id=row["upload_id"],
+        user_id=row["user_id"],
+        sent_at=from_db(row["sent_at"]),
+        late=bool(row["late"]),
+    )
+
+
+# --- uploads -------------------------------------------------------------------------------
+async def insert_upload(
+    conn: aiosqlite.Connection,
+    *,
+    group_id: int,
+    user_id: int,
+    filename: str,
+    size: int,
+    sha256: str,
+    content_type: str | None,
+    sent_at: datetime,
+    stored_at: datetime,
+    late: bool,
+    interaction_id: int | None,
+) -> int:
+    return await execute(
+        conn,
+        "INSERT INTO uploads (group_id, user_id, filename, size, sha256, content_type, sent_at,"
+        " stored_at, late, interaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            group_id,
+            user_id,
+            filename,
+            size,
+            sha256,
+            content_type,
+            to_db(sent_at),
+            to_db(stored_at),
+            int(late),
+            interaction_id,
+        ),
+    )
+
+
+async def upload(conn: aiosqlite.Connection, upload_id: int) -> Upload | None:
+    row = await fetch_one(conn, "SELECT * FROM uploads WHERE id = ?", (upload_id,))
+    return None if row is None else _row_to_upload(row)
+
+
+async def upload_by_interaction(conn: aiosqlite.Connection, interaction_id: int) -> Upload | None:
+    row = await fetch_one(conn, "SELECT * FROM uploads WHERE interaction_id = ?", (interaction_id,))
+    return None if row is None else _row_to_upload(row)
+
+
+async def uploads_of(conn: aiosqlite.Connection, group_id: int) -> list[Upload]:
+    """A group's uploads, oldest first (by the time they were sent)."""
+    rows = await fetch_all(
+        conn, "SELECT * FROM uploads WHERE group_id = ? ORDER BY sent_at, id", (group_id,)
+    )
+    return [_row_to_upload(row) for row in rows]
+
+
+async def latest_upload_before(
+    conn: aiosqlite.Connection, group_id: int, before: datetime
+) -> Upload | None:
+    """The group's last upload sent strictly before `before`."""
+    row = await fetch_one(
+        conn,
+        "SELECT * FROM uploads WHERE group_id = ? AND sent_at < ? ORDER BY sent_at DESC, id DESC"
+        " LIMIT 1",
+        (group_id, to_db(before)),
+    )
+    return None if row is None else _row_to_upload(row)
+
+
+async def upload_count(conn: aiosqlite.Connection, group_id: int) -> int:
+    row = await fetch_one(conn, "SELECT count(*) AS n FROM uploads WHERE group_id = ?", (group_id,))
+    return int(row["n"]) if row else 0
+
+
+async def upload_counts(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, int]:
+    rows = await fetch_all(
+        conn,
+        "SELECT u.group_id, count(*) AS n FROM uploads u JOIN groups g ON g.id = u.group_id"
+        " WHERE g.assignment_id = ? GROUP BY u.group_id",
+        (assignment_id,),
+    )
+    return {row["group_id"]: row["n"] for row in rows}
+
+
+# --- hand-ins ------------------------------------------------------------------------------
+async def insert_handin(
+    conn: aiosqlite.Connection,
+    *,
+    group_id: int,
+    upload_id: int,
+    user_id: int,
+    sent_at: datetime,
+    late: bool,
+) -> int:
+    return await execute(
+        conn,
+        "INSERT INTO handins (group_id, upload_id, user_id, sent_at, late) VALUES (?, ?, ?, ?, ?)",
+        (group_id, upload_id, user_id, to_db(sent_at), int(late)),
+    )
+
+
+async def handins_of(conn: aiosqlite.Connection, group_id: int) -> list[HandIn]:
+    rows = await fetch_all(
+        conn, "SELECT * FROM handins WHERE group_id = ? ORDER BY sent_at, id", (group_id,)
+    )
+    return [_row_to_handin(row) for row in rows]
+
+
+async def latest_handin_before(
+    conn: aiosqlite.Connection, group_id: int, before: datetime
+) -> HandIn | None:
+    row = await fetch_one(
+        conn,
+        "SELECT * FROM handins WHERE group_id = ? AND sent_at < ? ORDER BY sent_at DESC, id DESC"
+        " LIMIT 1",
+        (group_id, to_db(before)),
+    )
+    return None if row is None else _row_to_handin(row)
+
+
+# --- submissions ---------------------------------------------------------------------------
+_SUBMISSION = (
+    "SELECT s.group_id AS s_group_id, s.revision, s.handin_id, s.late AS s_late,"
+    " s.recorded_at, u.* FROM submissions s LEFT JOIN uploads u ON u.id = s.upload_id"
+)
+
+
+async def current_submission(conn: aiosqlite.Connection, group_id: int) -> Submission | None:
+    """The group's latest recorded revision (its final submission), if any."""
+    row = await fetch_one(
+        conn, f"{_SUBMISSION} WHERE s.group_id = ? ORDER BY s.revision DESC LIMIT 1", (group_id,)
+    )
+    return _row_to_submission(row)
+
+
+async def submission_at(
+    conn: aiosqlite.Connection, group_id: int, revision: int
+) -> Submission | None:
+    row = await fetch_one(
+        conn, f"{_SUBMISSION} WHERE s.group_id = ? AND s.revision = ?", (group_id, revision)
+    )
+    return _row_to_submission(row)
+
+
+def _row_to_submission(row: aiosqlite.Row | None) -> Submission | None:
+    if row is None:
+        return None
+    return Submission(
+        group_id=row["s_group_id"],
+        revision=row["revision"],
+        upload=None if row["id"] is None else _row_to_upload(row),
+        handin_id=row["handin_id"],
+        late=bool(row["s_late"]),
+        recorded_at=from_db(row["recorded_at"]),
+    )
+
+
+async def insert_submission(
+    conn: aiosqlite.Connection,
+    *,
+    group_id: int,
+    revision: int,
+    upload_id: int | None,
+    handin_id: int | None,
+    late: bool,
+    recorded_at: datetime,
+) -> None:
+    await execute(
+        conn,
+        "INSERT INTO submissions (group_id, revision, upload_id, handin_id, late, recorded_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (group_id, revision, upload_id, handin_id, int(late), to_db(recorded_at)),
+    )
+
+
+# --- receipts ------------------------------------------------------------------------------
+async def insert_receipt(
+    conn: aiosqlite.Connection,
+    *,
+    group_id: int,
+    revision: int,
+    user_id: int,
+    replaces: bool,
+    created_at: datetime,
+) -> None:
+    await execute(
+        conn,
+        "INSERT OR IGNORE INTO receipts (group_id, revision, user_id, replaces, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (group_id, revision, user_id, int(replaces), to_db(created_at)),
+    )
+
+
+async def supersede_pending_receipts(conn: aiosqlite.Connection, group_id: int) -> None:
+    """A newer revision's receipts say what counts now; older undelivered ones are dropped."""
+    await execute(
+        conn,
+        "UPDATE receipts SET status = 'superseded' WHERE group_id = ? AND status = 'pending'",
+        (group_id,),
+    )
+
+
+async def receipts_ever_sent(conn: aiosqlite.Connection, group_id: int) -> bool:
+    row = await fetch_one(conn, "SELECT 1 FROM receipts WHERE group_id = ? LIMIT 1", (group_id,))
+    return row is not None
+
+
+async def pending_receipt_rows(
+    conn: aiosqlite.Connection, limit: int | None = None
+) -> list[aiosqlite.Row]:
+    sql = (
+        "SELECT r.id, r.group_id, r.revision, r.user_id, r.replaces FROM receipts r"
+        " WHERE r.status = 'pending' ORDER BY r.id"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return await fetch_all(conn, sql)
+
+
+async def set_receipt_status(
+    conn: aiosqlite.Connection, receipt_id: int, status: str, at: datetime | None
+) -> None:
+    await execute(
+        conn,
+        "UPDATE receipts SET status = ?, delivered_at = ? WHERE id = ?",
+        (status, opt_to_db(at), receipt_id),
+    )
+
+
+async def receipt_statuses(conn: aiosqlite.Connection, group_id: int) -> list[aiosqlite.Row]:
+    return await fetch_all(
+        conn,
+        "SELECT user_id, revision, status, replaces FROM receipts WHERE group_id = ?"
+        " ORDER BY revision, user_id",
+        (group_id,),
+    )

@@ -1,0 +1,125 @@
+"""Shared fixtures: a real SQLite database and file store in a temp dir, a fake clock, and a
+notifier that records what it was asked to send."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.domain.clock import FakeClock
+from bot.domain.models import Actor, Assignment, Group, GroupMode, Receipt, UploadNotice
+from bot.services.assignments import AssignmentOptions
+from bot.services.registry import Services, build_services
+from bot.services.submissions import IncomingFile
+from storage.db import Database
+from storage.files import FileStore
+from storage.migrate import migrate
+
+GUILD = 1000
+STAFF = Actor(user_id=1, display_name="TA", can_manage_guild=True)
+LIMIT = 10 * 1024 * 1024
+START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def student(n: int, *roles: int) -> Actor:
+    return Actor(user_id=100 + n, display_name=f"student{n}", role_ids=frozenset(roles))
+
+
+@dataclass
+class RecordingNotifier:
+    receipts: list[Receipt] = field(default_factory=list)
+    notices: list[UploadNotice] = field(default_factory=list)
+    reopened: list[tuple[int, list[int]]] = field(default_factory=list)
+    closed_dms: set[int] = field(default_factory=set)
+    wakeups: int = 0
+
+    async def send_receipt(self, receipt: Receipt) -> bool:
+        if receipt.user_id in self.closed_dms:
+            return False
+        self.receipts.append(receipt)
+        return True
+
+    async def upload_notice(self, notice: UploadNotice) -> None:
+        self.notices.append(notice)
+
+    async def group_reopened(self, assignment: Assignment, group: Group, user_ids: list[int]) -> None:
+        self.reopened.append((group.id, user_ids))
+
+    def receipts_waiting(self) -> None:
+        self.wakeups += 1
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "handin.sqlite3", durable=False)
+    await migrate(database.conn)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> FileStore:
+    store = FileStore(tmp_path / "files")
+    store.prepare()
+    return store
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def services(
+    db: Database, files: FileStore, clock: FakeClock, notifier: RecordingNotifier
+) -> Services:
+    return build_services(db, files, clock, notifier)
+
+
+def incoming(data: bytes, filename: str = "report.pdf", declared: int | None = None) -> IncomingFile:
+    async def read() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 65536):
+            yield data[start : start + 65536]
+
+    return IncomingFile(
+        filename=filename,
+        declared_size=len(data) if declared is None else declared,
+        content_type="application/pdf",
+        read=read,
+    )
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def make_assignment(
+    services: Services,
+    name: str = "Lab 1",
+    *,
+    closes: str = "+2h",
+    mode: GroupMode = GroupMode.OPEN,
+    **options: object,
+) -> Assignment:
+    return await services.assignments.create(
+        GUILD,
+        STAFF,
+        name,
+        AssignmentOptions(closes=closes, mode=mode, **options),  # type: ignore[arg-type]
+        sent_at=services.clock.now(),
+        upload_limit_bytes=LIMIT,
+    )
+
+
+def later(clock: FakeClock, seconds: float) -> datetime:
+    return clock.now() + timedelta(seconds=seconds)
