@@ -40,7 +40,12 @@ class Database:
         conn = await aiosqlite.connect(str(path), isolation_level=None)
         conn.row_factory = aiosqlite.Row
         db = cls(conn, Path(path))
-        await db._configure(durable=durable)
+        try:
+            await db._configure(durable=durable)
+        except BaseException:
+            # aiosqlite runs a non-daemon thread: an unclosed connection keeps the process alive.
+            await conn.close()
+            raise
         return db
 
     async def _configure(self, *, durable: bool) -> None:

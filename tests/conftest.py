@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from bot.domain.clock import FakeClock
-from bot.domain.models import Actor, Assignment, Group, GroupMode, Receipt, UploadNotice
+from bot.domain.models import (
+    Actor,
+    Assignment,
+    Group,
+    GroupMode,
+    Receipt,
+    Reminder,
+    UploadNotice,
+)
 from bot.services.assignments import AssignmentOptions
 from bot.services.registry import Services, build_services
 from bot.services.submissions import IncomingFile
@@ -36,6 +44,8 @@ class RecordingNotifier:
     notices: list[UploadNotice] = field(default_factory=list)
     reopened: list[tuple[int, list[int]]] = field(default_factory=list)
     closed_dms: set[int] = field(default_factory=set)
+    reminders: list[Reminder] = field(default_factory=list)
+    channel_reminders: list[tuple[int, datetime]] = field(default_factory=list)
     wakeups: int = 0
 
     async def send_receipt(self, receipt: Receipt) -> bool:
@@ -47,8 +57,19 @@ class RecordingNotifier:
     async def upload_notice(self, notice: UploadNotice) -> None:
         self.notices.append(notice)
 
-    async def group_reopened(self, assignment: Assignment, group: Group, user_ids: list[int]) -> None:
+    async def group_reopened(
+        self, assignment: Assignment, group: Group, user_ids: list[int]
+    ) -> None:
         self.reopened.append((group.id, user_ids))
+
+    async def send_reminder(self, reminder: Reminder) -> bool:
+        if reminder.user_id in self.closed_dms:
+            return False
+        self.reminders.append(reminder)
+        return True
+
+    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
+        self.channel_reminders.append((assignment.id, deadline))
 
     def receipts_waiting(self) -> None:
         self.wakeups += 1
@@ -86,7 +107,9 @@ def services(
     return build_services(db, files, clock, notifier)
 
 
-def incoming(data: bytes, filename: str = "report.pdf", declared: int | None = None) -> IncomingFile:
+def incoming(
+    data: bytes, filename: str = "report.pdf", declared: int | None = None
+) -> IncomingFile:
     async def read() -> AsyncIterator[bytes]:
         for start in range(0, len(data), 65536):
             yield data[start : start + 65536]

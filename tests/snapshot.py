@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,24 @@ async def snapshot(db: Database, files: FileStore) -> dict[str, Any]:
         for table in HANDIN_TABLES:
             rows = await fetch_all(conn, f"SELECT * FROM {table} ORDER BY rowid")
             state[table] = [tuple(row) for row in rows]
-    state["files"] = sorted(
-        (str(path.relative_to(files.root)), path.read_bytes())
-        for path in Path(files.root).rglob("*")
-        if path.is_file() and "tmp" not in path.relative_to(files.root).parts
-    )
-    state["tmp"] = sorted(p.name for p in (files.root / "tmp").iterdir())
-    return state
+    return state | _stored(files.root)
+
+
+def _stored(root: Path) -> dict[str, Any]:
+    """The stored files with their bytes, and the temp folder's names (a refusal leaves none)."""
+    return {
+        "files": sorted(
+            (str(path.relative_to(root)), path.read_bytes())
+            for path in root.rglob("*")
+            if path.is_file() and "tmp" not in path.relative_to(root).parts
+        ),
+        "tmp": sorted(p.name for p in (root / "tmp").iterdir()),
+    }
+
+
+@asynccontextmanager
+async def unchanged(db: Database, files: FileStore) -> AsyncIterator[None]:
+    """Assert that the block (a refusal wrapped in `pytest.raises`) left the hand-in alone."""
+    before = await snapshot(db, files)
+    yield
+    assert await snapshot(db, files) == before

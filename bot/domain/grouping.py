@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
@@ -67,10 +68,13 @@ def read_group_csv(data: bytes) -> tuple[list[CsvRow], list[tuple[int, str]]]:
 
     The header row is optional; physical line numbers count it as line 1.
     """
+    # The BOM is dropped by hand: with `utf-8-sig` the error offset would not count it, and
+    # the line number would be off by one when the bad byte follows a newline closely.
+    body = data.removeprefix(codecs.BOM_UTF8)
     try:
-        text = data.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CsvDecodeError(data[: exc.start].count(b"\n") + 1) from exc
+        raise CsvDecodeError(body[: exc.start].count(b"\n") + 1) from exc
     rows: list[CsvRow] = []
     malformed: list[tuple[int, str]] = []
     reader = csv.reader(io.StringIO(text, newline=""))

@@ -200,6 +200,7 @@ class GroupView:
     group: Group
     members: tuple[Member, ...]
     deadlines: GroupDeadlines
+    assignment: Assignment
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,3 +227,19 @@ class UploadNotice:
     upload: Upload
     uploader: Member
     recipients: tuple[int, ...] = field(default=())
+
+
+class ReminderReason(StrEnum):
+    NO_UPLOAD = "no_upload"
+    NOT_HANDED_IN = "not_handed_in"
+    NO_GROUP = "no_group"
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """One reminder DM: who, why, and the deadline it is about."""
+
+    assignment: Assignment
+    user_id: int
+    reason: ReminderReason
+    deadline: datetime

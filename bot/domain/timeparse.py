@@ -55,7 +55,10 @@ def parse_duration(text: str) -> timedelta | None:
         if unit not in _UNITS:
             return None
         total += float(amount) * _UNITS[unit]
-    return timedelta(seconds=total)
+    try:
+        return timedelta(seconds=total)
+    except OverflowError:
+        return None
 
 
 def parse_time(text: str, *, now: datetime, tz: str = "UTC", option: str = "closes") -> datetime:
@@ -64,22 +67,27 @@ def parse_time(text: str, *, now: datetime, tz: str = "UTC", option: str = "clos
     `now` is the moment the command was sent: relative times count from it, so a command that
     waited in a queue still means what the TA typed.
     """
+    try:
+        return _parse_time(text, now=now, tz=tz)
+    except (ValueError, OverflowError) as exc:
+        # OverflowError: `+500000 weeks` or year 1 in a zone east of UTC leave datetime's range.
+        raise TimeFormatError(value=text, option=option) from exc
+
+
+def _parse_time(text: str, *, now: datetime, tz: str) -> datetime:
     cleaned = text.strip()
     lowered = cleaned.lower()
     if _RELATIVE.match(lowered):
         duration = parse_duration(re.sub(r"^(in\s+|\+\s*)", "", lowered))
-        if duration is not None:
-            return now + duration
-        raise TimeFormatError(value=text, option=option)
+        if duration is None:
+            raise ValueError("not a duration")
+        return now + duration
     local = _LOCAL.match(cleaned)
-    try:
-        if local:
-            year, month, day, hour, minute = (int(part) for part in local.groups())
-            naive = datetime(year, month, day, hour, minute)
-            return _localize(naive, zone(tz))
-        parsed = datetime.fromisoformat(cleaned.replace("z", "Z"))
-    except ValueError as exc:
-        raise TimeFormatError(value=text, option=option) from exc
+    if local:
+        year, month, day, hour, minute = (int(part) for part in local.groups())
+        naive = datetime(year, month, day, hour, minute)
+        return _localize(naive, zone(tz))
+    parsed = datetime.fromisoformat(cleaned.replace("z", "Z"))
     if parsed.tzinfo is None:
         # ISO without an offset is ambiguous; read it in the guild's zone like the local form.
         return _localize(parsed, zone(tz))

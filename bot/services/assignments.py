@@ -40,7 +40,13 @@ from bot.domain.models import (
     deadlines_for,
 )
 from bot.domain.rules import MIB, name_key, parse_file_types
-from bot.services.common import find_assignment, may_take_part, register, require_staff
+from bot.services.common import (
+    find_assignment,
+    is_staff,
+    may_take_part,
+    register,
+    require_staff,
+)
 from bot.services.finalization import FinalizationChange, Finalizer
 from bot.services.ports import Notifier, NullScheduleListener, ScheduleListener
 from storage.db import Database
@@ -180,6 +186,8 @@ class AssignmentService:
             )
             await self._check_edit(conn, current, fields, sent_at)
             await assignment_repo.update(conn, current.id, fields)
+            # An extension never shortens a group's time: one the new deadline passes is moot.
+            await group_repo.drop_extensions_before(conn, current.id, fields.closes_at)
             edited = await assignment_repo.get(conn, current.id)
         assert edited is not None
         self.schedule.assignment_changed(edited.id)
@@ -216,6 +224,12 @@ class AssignmentService:
             raise AnonymityLockedError()
 
     # --- reading ---------------------------------------------------------------------------
+    async def for_staff(self, guild_id: int, actor: Actor, name: str) -> Assignment:
+        """The assignment, for a staff member (announcements)."""
+        async with self._db.reading() as conn:
+            await require_staff(conn, guild_id, actor)
+            return await find_assignment(conn, guild_id, name)
+
     async def get(self, guild_id: int, name: str) -> Assignment:
         async with self._db.reading() as conn:
             return await find_assignment(conn, guild_id, name)
@@ -230,9 +244,40 @@ class AssignmentService:
                 result.append((assignment, await _counts(conn, assignment.id)))
             return result
 
-    async def names(self, guild_id: int) -> list[Assignment]:
+    async def names_for(self, guild_id: int, actor: Actor, typed: str, *, staff: bool) -> list[str]:
+        """Autocomplete: names matching `typed` that this user may act on.
+
+        Staff commands list every assignment (to staff only); student commands list the open
+        and scheduled ones the student may take part in, and closed ones they took part in.
+        """
+        now = self._clock.now()
+        wanted = name_key(typed)
         async with self._db.reading() as conn:
-            return await assignment_repo.in_guild(conn, guild_id)
+            settings = await assignment_repo.get_settings(conn, guild_id)
+            if staff and not is_staff(actor, settings):
+                return []
+            names: list[str] = []
+            for assignment in await assignment_repo.in_guild(conn, guild_id):
+                if wanted and wanted not in name_key(assignment.name):
+                    continue
+                if staff or await _student_may_see(conn, assignment, actor, now):
+                    names.append(assignment.name)
+            return names
+
+    async def for_student(
+        self, guild_id: int, actor: Actor
+    ) -> list[tuple[Assignment, Candidate | None, Group | None]]:
+        """`/assignments`: what the student takes part in or can join, and their archive."""
+        now = self._clock.now()
+        async with self._db.reading() as conn:
+            result = []
+            for assignment in await assignment_repo.in_guild(conn, guild_id):
+                if not await _student_may_see(conn, assignment, actor, now):
+                    continue
+                candidate = await group_repo.candidate(conn, assignment.id, actor.user_id)
+                group = await group_repo.group_of(conn, assignment.id, actor.user_id)
+                result.append((assignment, candidate, group))
+            return result
 
     async def overview(
         self, guild_id: int, actor: Actor, name: str, people: list[Person] | None = None
@@ -441,6 +486,17 @@ def _build_fields(
 def _check_deadline_future(closes: datetime, now: datetime) -> None:
     if closes <= now:
         raise DeadlineInPastError(when=closes)
+
+
+async def _student_may_see(
+    conn: aiosqlite.Connection, assignment: Assignment, actor: Actor, now: datetime
+) -> bool:
+    taking_part = await group_repo.candidate(conn, assignment.id, actor.user_id) is not None
+    if taking_part:
+        return True
+    return assignment.state(now) is not AssignmentState.CLOSED and may_take_part(
+        assignment, actor.role_ids
+    )
 
 
 async def _extended(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> bool:

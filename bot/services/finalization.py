@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ import aiosqlite
 
 from bot.domain.clock import Clock
 from bot.domain.models import Assignment, Group, Receipt, Upload, deadlines_for
+from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
 from storage.db import Database
 from storage.repos import assignments as assignment_repo
@@ -121,24 +123,38 @@ async def record_final(
     )
 
 
+async def _assignments(conn: aiosqlite.Connection, assignment_id: int | None) -> list[Assignment]:
+    if assignment_id is None:
+        return await assignment_repo.all_assignments(conn)
+    found = await assignment_repo.get(conn, assignment_id)
+    return [] if found is None else [found]
+
+
 class Finalizer:
     """Finalizes what is due; the database, not a timer, says what that is."""
 
-    def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        notifier: Notifier,
+        *,
+        inflight: InFlightUploads | None = None,
+        inflight_wait: float = 10.0,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._notifier = notifier
+        self._inflight = inflight
+        self._inflight_wait = inflight_wait
 
     async def finalize_due(self, assignment_id: int | None = None) -> list[FinalizationChange]:
         """Finalize every group whose own deadline (and late window) has passed."""
+        await self._wait_for_inflight(assignment_id)
         now = self._clock.now()
         changes: list[FinalizationChange] = []
         async with self._db.transaction() as conn:
-            if assignment_id is None:
-                assignments = await assignment_repo.all_assignments(conn)
-            else:
-                found = await assignment_repo.get(conn, assignment_id)
-                assignments = [] if found is None else [found]
+            assignments = await _assignments(conn, assignment_id)
             for assignment in assignments:
                 for group in await group_repo.unfinalized_groups(conn, assignment.id):
                     if deadlines_for(assignment, group).final > now:
@@ -149,6 +165,25 @@ class Finalizer:
         if any(change.receipts for change in changes):
             self._notifier.receipts_waiting()
         return changes
+
+    async def _wait_for_inflight(self, assignment_id: int | None) -> None:
+        """Give uploads sent before a due group's deadline, still downloading, a bounded moment
+        to land, so the first receipt is the right one; a later one still counts (recompute)."""
+        if self._inflight is None or not self._inflight.busy():
+            return
+        now = self._clock.now()
+        async with self._db.reading() as conn:
+            due: list[int] = []
+            for assignment in await _assignments(conn, assignment_id):
+                for group in await group_repo.unfinalized_groups(conn, assignment.id):
+                    if deadlines_for(assignment, group).final <= now:
+                        due.append(group.id)
+        busy = self._inflight.busy(due)
+        if not busy:
+            return
+        log.info("finalization waits for uploads in flight in %d groups", len(busy))
+        if not await self._inflight.wait_for(busy, self._inflight_wait):
+            log.warning("uploads still in flight after %.1f s; finalizing", self._inflight_wait)
 
     async def next_due(self) -> datetime | None:
         """The earliest deadline of a group not yet finalized (for the scheduler)."""
@@ -169,6 +204,9 @@ class ReceiptDispatcher:
         self._db = db
         self._clock = clock
         self._notifier = notifier
+        # One delivery run at a time: two overlapping runs (a wake-up and the periodic sweep)
+        # would both read the same pending rows and send every receipt twice.
+        self._running = asyncio.Lock()
 
     async def pending(self, limit: int | None = None) -> list[Receipt]:
         async with self._db.reading() as conn:
@@ -204,13 +242,14 @@ class ReceiptDispatcher:
     async def deliver_pending(self) -> int:
         """Send every pending receipt once; return how many were delivered."""
         delivered = 0
-        while True:
-            batch = await self.pending(limit=100)
-            if not batch:
-                return delivered
-            for receipt in batch:
-                ok = await self._deliver(receipt)
-                delivered += int(ok)
+        async with self._running:
+            while True:
+                batch = await self.pending(limit=100)
+                if not batch:
+                    return delivered
+                for receipt in batch:
+                    ok = await self._deliver(receipt)
+                    delivered += int(ok)
 
     async def _deliver(self, receipt: Receipt) -> bool:
         ok = await self._notifier.send_receipt(receipt)

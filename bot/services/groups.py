@@ -57,11 +57,13 @@ from bot.domain.rules import JOIN_FAILURE_WINDOW, JOIN_LOCKOUT, name_key
 from bot.services.common import (
     ensure_candidate,
     find_assignment,
+    is_staff,
     may_take_part,
     register,
     require_staff,
 )
 from storage.db import Database
+from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
 
@@ -332,12 +334,16 @@ class GroupService:
             _require_membership_open(assignment, None, now)
             order = list(pool)
             codes.shuffle(order)
-            existing = {g.name for g in await group_repo.groups(conn, assignment.id)}
+            # Compared by key: `_group_named` finds groups case-insensitively, so `group 1`
+            # made by hand must not be mistaken for a free `Group 1` and filled up.
+            existing = {
+                name_key(g.name) for g in await group_repo.groups(conn, assignment.id) if g.name
+            }
             views: list[GroupView] = []
             start = 0
             number = 1
             for count in split_sizes(len(order), size, assignment.max_group_size):
-                while f"Group {number}" in existing:
+                while name_key(f"Group {number}") in existing:
                     number += 1
                 group = await _group_named(conn, assignment, f"Group {number}", actor.user_id, now)
                 number += 1
@@ -358,9 +364,12 @@ class GroupService:
                 for g in await group_repo.groups(conn, assignment.id)
             ]
 
-    async def pins_of(self, guild_id: int, name: str) -> list[str]:
-        """Staff autocomplete for `/assignment extend`."""
+    async def pins_of(self, guild_id: int, actor: Actor, name: str) -> list[str]:
+        """Staff autocomplete for `/assignment extend`: empty for anyone but staff."""
         async with self._db.reading() as conn:
+            settings = await assignment_repo.get_settings(conn, guild_id)
+            if not is_staff(actor, settings):
+                return []
             assignment = await find_assignment(conn, guild_id, name)
             return sorted(await group_repo.pins(conn, assignment.id))
 
@@ -368,7 +377,7 @@ class GroupService:
 # --- helpers -------------------------------------------------------------------------------
 async def _view(conn: aiosqlite.Connection, assignment: Assignment, group: Group) -> GroupView:
     members = await group_repo.members(conn, group.id)
-    return GroupView(group, tuple(members), deadlines_for(assignment, group))
+    return GroupView(group, tuple(members), deadlines_for(assignment, group), assignment)
 
 
 def _require_student_groups(assignment: Assignment) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
-from bot.domain.models import Assignment, Group, Receipt, UploadNotice
+from bot.domain.models import Assignment, Group, Receipt, Reminder, UploadNotice
 
 
 class Notifier(Protocol):
@@ -22,6 +23,14 @@ class Notifier(Protocol):
         self, assignment: Assignment, group: Group, user_ids: list[int]
     ) -> None:
         """An extension reopened a finalized group: tell its members."""
+        ...
+
+    async def send_reminder(self, reminder: Reminder) -> bool:
+        """DM one reminder; False when the member cannot be reached."""
+        ...
+
+    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
+        """Post the reminder in the assignment's channel."""
         ...
 
     def receipts_waiting(self) -> None:

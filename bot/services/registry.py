@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from bot.domain.clock import Clock
 from bot.services.assignments import AssignmentService
+from bot.services.exports import ExportService
 from bot.services.finalization import Finalizer, ReceiptDispatcher
 from bot.services.groups import GroupService
+from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier, ScheduleListener
+from bot.services.reminders import ReminderService
 from bot.services.settings import SettingsService
 from bot.services.submissions import SubmissionService
 from storage.db import Database
@@ -26,6 +29,9 @@ class Services:
     finalizer: Finalizer
     receipts: ReceiptDispatcher
     settings: SettingsService
+    exports: ExportService
+    reminders: ReminderService
+    inflight: InFlightUploads
 
 
 def build_services(
@@ -34,16 +40,24 @@ def build_services(
     clock: Clock,
     notifier: Notifier,
     schedule: ScheduleListener | None = None,
+    *,
+    inflight_wait: float = 10.0,
 ) -> Services:
-    finalizer = Finalizer(db, clock, notifier)
+    """`inflight_wait`: how long finalization waits for uploads sent before the deadline whose
+    bytes are still arriving (seconds)."""
+    inflight = InFlightUploads()
+    finalizer = Finalizer(db, clock, notifier, inflight=inflight, inflight_wait=inflight_wait)
     return Services(
         db=db,
         files=files,
         clock=clock,
         assignments=AssignmentService(db, clock, finalizer, notifier, schedule),
         groups=GroupService(db, clock),
-        submissions=SubmissionService(db, files, clock, notifier),
+        submissions=SubmissionService(db, files, clock, notifier, inflight=inflight),
         finalizer=finalizer,
         receipts=ReceiptDispatcher(db, clock, notifier),
         settings=SettingsService(db),
+        exports=ExportService(db, files, clock),
+        reminders=ReminderService(db, clock, notifier),
+        inflight=inflight,
     )

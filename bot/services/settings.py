@@ -17,10 +17,18 @@ SUPPORTED_LOCALES = ("en", "no")
 class SettingsService:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Read on every reply (the locale): this process is the only writer, so a cache that
+        # `update` refreshes stays true.
+        self._cache: dict[int, GuildSettings] = {}
 
     async def get(self, guild_id: int) -> GuildSettings:
+        cached = self._cache.get(guild_id)
+        if cached is not None:
+            return cached
         async with self._db.reading() as conn:
-            return await assignment_repo.get_settings(conn, guild_id)
+            settings = await assignment_repo.get_settings(conn, guild_id)
+        self._cache[guild_id] = settings
+        return settings
 
     async def update(
         self,
@@ -51,4 +59,5 @@ class SettingsService:
             current = await assignment_repo.get_settings(conn, guild_id)
             updated = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
             await assignment_repo.save_settings(conn, updated)
-            return updated
+        self._cache[guild_id] = updated
+        return updated

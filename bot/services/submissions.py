@@ -49,6 +49,7 @@ from bot.services.finalization import (
     choose_final,
     record_final,
 )
+from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
 from storage.db import Database
 from storage.files import FileStore, StoredFile, StoreLimitError
@@ -120,11 +121,13 @@ class SubmissionService:
         notifier: Notifier,
         *,
         max_concurrent_downloads: int = 16,
+        inflight: InFlightUploads | None = None,
     ) -> None:
         self._db = db
         self._files = files
         self._clock = clock
         self._notifier = notifier
+        self._inflight = inflight or InFlightUploads()
         # Bounded: a deadline rush must not open a thousand downloads (and files) at once.
         self._downloads = asyncio.Semaphore(max_concurrent_downloads)
 
@@ -148,30 +151,32 @@ class SubmissionService:
             assignment, group = await self._upload_target(conn, guild_id, actor, name, sent_at)
             limit = _limit_bytes(assignment, upload_limit_bytes)
             _check_file(incoming.filename, incoming.declared_size, limit, assignment)
-        stored = await self._store(incoming, limit)
-        now = self._clock.now()
-        async with self._db.transaction() as conn:
-            # Membership, hand-ins or the lease may have changed while the bytes were arriving.
-            assignment, group = await self._upload_target(conn, guild_id, actor, name, sent_at)
-            deadlines = deadlines_for(assignment, group)
-            upload_id = await upload_repo.insert_upload(
-                conn,
-                group_id=group.id,
-                user_id=actor.user_id,
-                filename=incoming.filename,
-                size=stored.size,
-                sha256=stored.sha256,
-                content_type=incoming.content_type,
-                sent_at=sent_at,
-                stored_at=now,
-                late=deadlines.is_late(sent_at),
-                interaction_id=interaction_id,
-            )
-            if assignment.single_editor:
-                await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
-            correction = await _refinalize(conn, assignment, group, now)
-            upload = await upload_repo.upload(conn, upload_id)
-            view = await _view(conn, assignment, group)
+        # Sent before the deadline (checked above): finalization waits briefly for it to land.
+        with self._inflight.track(group.id):
+            stored = await self._store(incoming, limit)
+            now = self._clock.now()
+            async with self._db.transaction() as conn:
+                # Membership, hand-ins or the lease may have changed while the bytes were arriving.
+                assignment, group = await self._upload_target(conn, guild_id, actor, name, sent_at)
+                deadlines = deadlines_for(assignment, group)
+                upload_id = await upload_repo.insert_upload(
+                    conn,
+                    group_id=group.id,
+                    user_id=actor.user_id,
+                    filename=incoming.filename,
+                    size=stored.size,
+                    sha256=stored.sha256,
+                    content_type=incoming.content_type,
+                    sent_at=sent_at,
+                    stored_at=now,
+                    late=deadlines.is_late(sent_at),
+                    interaction_id=interaction_id,
+                )
+                if assignment.single_editor:
+                    await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
+                correction = await _refinalize(conn, assignment, group, now)
+                upload = await upload_repo.upload(conn, upload_id)
+                view = await _view(conn, assignment, group)
         assert upload is not None
         log.info("upload %d stored for group %d (%d bytes)", upload.id, group.id, upload.size)
         await self._notify_members(assignment, view, upload, actor.user_id)
@@ -324,7 +329,7 @@ class SubmissionService:
 # --- helpers -------------------------------------------------------------------------------
 async def _view(conn: aiosqlite.Connection, assignment: Assignment, group: Group) -> GroupView:
     members: list[Member] = await group_repo.members(conn, group.id)
-    return GroupView(group, tuple(members), deadlines_for(assignment, group))
+    return GroupView(group, tuple(members), deadlines_for(assignment, group), assignment)
 
 
 async def _member_group(conn: aiosqlite.Connection, assignment: Assignment, user_id: int) -> Group:

@@ -35,6 +35,8 @@ CREATE TABLE assignments (
     CHECK (late_until IS NULL OR late_until > closes_at),
     UNIQUE (guild_id, name_key)
 );
+-- Backs the rule even for a writer that set a careless name_key (NOCASE folds ASCII only).
+CREATE UNIQUE INDEX assignments_guild_name_nocase ON assignments (guild_id, name COLLATE NOCASE);
 
 CREATE TABLE candidates (
     assignment_id INTEGER NOT NULL REFERENCES assignments(id) ON DELETE CASCADE,

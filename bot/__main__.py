@@ -1,0 +1,76 @@
+"""`python -m bot` runs the bot; `python -m bot demo` plays a course in the local sandbox;
+`python -m bot export ...` exports results from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import discord
+import yarl
+
+from bot.config import Config, ConfigError
+
+log = logging.getLogger("bot")
+
+
+def point_client_at(api_base: str, gateway_url: str | None) -> None:
+    """Aim discord.py at another Discord (the sandbox, a proxy): its two class attributes."""
+    discord.http.Route.BASE = api_base
+    if gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Run Hand-in bot.")
+    parser.add_argument(
+        "--sync", action="store_true", help="sync slash commands even if they did not change"
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    point_client_at(config.api_base, config.gateway_url)
+    from bot.client import HandinBot
+
+    bot = HandinBot(config, force_sync=args.sync)
+    try:
+        bot.run(config.token, log_handler=None)
+    except discord.LoginFailure:
+        print(
+            "error: Discord refused DISCORD_TOKEN: reset it in the Developer Portal",
+            file=sys.stderr,
+        )
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print(
+            "error: enable the Server Members Intent for the bot in the Developer Portal "
+            "(Bot -> Privileged Gateway Intents)",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "demo":
+        from bot.demo import main as demo_main
+
+        return asyncio.run(demo_main(args[1:]))
+    if args and args[0] == "export":
+        from bot.export_cli import main as export_main
+
+        return export_main(args[1:])
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

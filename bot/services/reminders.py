@@ -1,0 +1,130 @@
+"""Deadline reminders: a channel post and DMs to the candidates who still have to act."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiosqlite
+
+from bot.domain.clock import Clock
+from bot.domain.models import Assignment, Group, Reminder, ReminderReason, deadlines_for
+from bot.services.ports import Notifier
+from storage.db import Database
+from storage.repos import assignments as assignment_repo
+from storage.repos import groups as group_repo
+from storage.repos import misc as misc_repo
+from storage.repos import uploads as upload_repo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRun:
+    """What one due reminder did: the DMs delivered and the members who could not be reached."""
+
+    assignment_id: int
+    deadline: datetime
+    delivered: tuple[Reminder, ...]
+    undelivered: tuple[int, ...]
+
+
+def reminder_times(assignment: Assignment) -> dict[int, datetime]:
+    """offset (seconds) -> when that reminder is due, for the assignment's own deadline."""
+    return {
+        offset: assignment.closes_at - timedelta(seconds=offset) for offset in assignment.reminders
+    }
+
+
+class ReminderService:
+    def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
+        self._db = db
+        self._clock = clock
+        self._notifier = notifier
+
+    async def send_due(self, assignment_id: int, due_at: datetime) -> ReminderRun | None:
+        """Send the reminder due at `due_at`, at most once ever; None when it is stale or was
+        already sent (the claim in the database survives restarts)."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            assignment = await assignment_repo.get(conn, assignment_id)
+            if assignment is None or not _still_wanted(assignment, due_at, now):
+                return None
+            if not await misc_repo.claim_reminder(conn, assignment_id, due_at, now):
+                log.info("reminder for assignment %d at %s already sent", assignment_id, due_at)
+                return None
+            # Before it opens nobody can act on a DM, so only the channel hears about it.
+            reminders = [] if now < assignment.opens_at else await _recipients(conn, assignment)
+        # Claimed first, sent after: a crash in between loses a reminder rather than doubling it.
+        await self._notifier.post_reminder(assignment, assignment.closes_at)
+        delivered, undelivered = await self._send_all(reminders)
+        if undelivered:
+            await self._record_undelivered(assignment_id, undelivered)
+        log.info(
+            "reminder for assignment %d: %d DMs sent, %d undeliverable",
+            assignment_id,
+            len(delivered),
+            len(undelivered),
+        )
+        return ReminderRun(assignment_id, assignment.closes_at, delivered, undelivered)
+
+    async def _send_all(
+        self, reminders: list[Reminder]
+    ) -> tuple[tuple[Reminder, ...], tuple[int, ...]]:
+        delivered: list[Reminder] = []
+        undelivered: list[int] = []
+        for reminder in reminders:
+            try:
+                ok = await self._notifier.send_reminder(reminder)
+            except Exception:
+                # Never retried: a reminder that cannot go out now is worth nothing later.
+                log.exception("reminder DM failed")
+                ok = False
+            if ok:
+                delivered.append(reminder)
+            else:
+                undelivered.append(reminder.user_id)
+        return tuple(delivered), tuple(undelivered)
+
+    async def _record_undelivered(self, assignment_id: int, user_ids: tuple[int, ...]) -> None:
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            for user_id in user_ids:
+                await misc_repo.record_undelivered(conn, assignment_id, user_id, "reminder", now)
+
+
+def _still_wanted(assignment: Assignment, due_at: datetime, now: datetime) -> bool:
+    """False for a job left over from before the deadline moved, or one that fired too late."""
+    return due_at in reminder_times(assignment).values() and now < assignment.closes_at
+
+
+async def _recipients(conn: aiosqlite.Connection, assignment: Assignment) -> list[Reminder]:
+    deadline = assignment.closes_at
+    reminders: list[Reminder] = []
+    for group in await group_repo.groups(conn, assignment.id):
+        reason = await _group_reason(conn, assignment, group)
+        if reason is None:
+            continue
+        for member in await group_repo.members(conn, group.id):
+            reminders.append(Reminder(assignment, member.user_id, reason, deadline))
+    for candidate in await group_repo.candidates_without_group(conn, assignment.id):
+        reminders.append(Reminder(assignment, candidate.user_id, ReminderReason.NO_GROUP, deadline))
+    return reminders
+
+
+async def _group_reason(
+    conn: aiosqlite.Connection, assignment: Assignment, group: Group
+) -> ReminderReason | None:
+    """Why the group's members need a reminder, or None when they are done or not due yet."""
+    # A group with an extension is not due at this deadline; a finalized one has nothing to do.
+    own = deadlines_for(assignment, group).closes_at
+    if own != assignment.closes_at or group.finalized_at is not None:
+        return None
+    uploads = await upload_repo.uploads_of(conn, group.id)
+    if not uploads:
+        return ReminderReason.NO_UPLOAD
+    if assignment.auto_submit:
+        return None
+    handed_in = {handin.upload_id for handin in await upload_repo.handins_of(conn, group.id)}
+    return None if uploads[-1].id in handed_in else ReminderReason.NOT_HANDED_IN

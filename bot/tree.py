@@ -1,0 +1,86 @@
+"""The one place where exceptions from commands, views and modals become replies."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.domain.errors import CsvImportError, DomainError, GuildOnlyError, StaffOnlyError
+from bot.i18n import DEFAULT, pick_locale, t
+
+log = logging.getLogger(__name__)
+
+
+class HandinTree(app_commands.CommandTree[Any]):
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if interaction.guild_id is None:
+            # Discord hides guild-only commands in DMs; this covers clients that send them anyway.
+            await report(interaction, GuildOnlyError())
+            return False
+        return True
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
+    ) -> None:
+        await report(interaction, error)
+
+
+async def report(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """Tell the user what went wrong, ephemerally, whether or not the reply was deferred."""
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    locale = await _locale(interaction)
+    if isinstance(original, DomainError):
+        text = render_error(locale, original)
+    elif isinstance(original, app_commands.CheckFailure):
+        text = render_error(locale, StaffOnlyError())
+    else:
+        error_id = uuid.uuid4().hex[:8]
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error(
+            "error %s in /%s for user %s",
+            error_id,
+            command,
+            interaction.user.id,
+            exc_info=original,
+        )
+        text = t(locale, "error.unexpected", error_id=error_id)
+    await _send(interaction, text)
+
+
+def render_error(locale: str, error: DomainError) -> str:
+    text = t(locale, error.key, **error.params)
+    if isinstance(error, CsvImportError):
+        lines = [
+            t(locale, "csv.line", line=line, problem=t(locale, key, **params))
+            for line, key, params in error.problems[:20]
+        ]
+        if len(error.problems) > 20:
+            lines.append(t(locale, "csv.more", count=len(error.problems) - 20))
+        text = "\n".join([text, *lines])
+    return text[:1990]
+
+
+async def _locale(interaction: discord.Interaction[Any]) -> str:
+    services = getattr(interaction.client, "services", None)
+    guild_default = None
+    if services is not None and interaction.guild_id is not None:
+        try:
+            guild_default = (await services.settings.get(interaction.guild_id)).locale
+        except Exception:  # the error path must not fail on a second error
+            log.warning("could not read the guild locale while reporting an error")
+    return pick_locale(getattr(interaction.locale, "value", DEFAULT), guild_default)
+
+
+async def _send(interaction: discord.Interaction[Any], text: str) -> None:
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        # The interaction expired (15 minutes) or Discord refused: nothing more we can do here.
+        log.warning("could not deliver an error reply for interaction %s", interaction.id)

@@ -1,0 +1,27 @@
+"""Slash commands: thin adapters from Discord interactions to the services."""
+
+from __future__ import annotations
+
+import aiohttp
+from discord.ext import commands
+
+from bot.services.registry import Services
+
+
+def all_cogs(services: Services, session: aiohttp.ClientSession) -> list[commands.Cog]:
+    """One cog per command family, each given the services it calls."""
+    from cogs.export import ExportCog
+    from cogs.groups import GroupsCog
+    from cogs.settings import SettingsCog
+    from cogs.staff_assignments import StaffAssignmentsCog
+    from cogs.staff_groups import StaffGroupsCog
+    from cogs.submissions import SubmissionsCog
+
+    return [
+        GroupsCog(services),
+        SubmissionsCog(services, session),
+        StaffAssignmentsCog(services),
+        StaffGroupsCog(services),
+        ExportCog(services),
+        SettingsCog(services),
+    ]

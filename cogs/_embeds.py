@@ -1,0 +1,269 @@
+"""Embeds people like to read: readiness, groups, status and overviews, in the reader's locale."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import discord
+
+from bot.domain.models import (
+    Assignment,
+    AssignmentState,
+    GroupMode,
+    GroupView,
+    Member,
+    Receipt,
+    Upload,
+)
+from bot.domain.rules import human_size
+from bot.i18n import t, timestamp
+from bot.services.assignments import Overview
+from bot.services.groups import ReadyView
+from bot.services.submissions import StatusView
+from cogs._common import GOOD, INFO, WARN
+
+FIELD_LIMIT = 1024
+
+
+def members_text(locale: str, members: Iterable[Member]) -> str:
+    lines = [t(locale, "group.member_line", user_id=m.user_id, number=m.number) for m in members]
+    return _clip("\n".join(lines) or t(locale, "group.no_members"))
+
+
+def rules_text(locale: str, assignment: Assignment) -> str:
+    lines = [t(locale, f"rules.mode.{assignment.group_mode.value}")]
+    lines.append(t(locale, "rules.max_file", mb=assignment.max_file_mb))
+    if assignment.file_types:
+        lines.append(t(locale, "rules.file_types", types=", ".join(assignment.file_types)))
+    if assignment.max_group_size:
+        lines.append(t(locale, "rules.max_group_size", size=assignment.max_group_size))
+    lines.append(t(locale, "rules.auto_submit" if assignment.auto_submit else "rules.manual"))
+    if assignment.submit_once:
+        lines.append(t(locale, "rules.submit_once"))
+    if assignment.single_editor:
+        lines.append(t(locale, "rules.single_editor"))
+    if assignment.late_until:
+        lines.append(t(locale, "rules.late", late_until=assignment.late_until))
+    return _clip("\n".join(f"• {line}" for line in lines))
+
+
+def deadline_text(locale: str, assignment: Assignment, view: GroupView | None = None) -> str:
+    closes = view.deadlines.closes_at if view else assignment.closes_at
+    text = t(locale, "time.deadline", when=closes)
+    if assignment.opens_at > assignment.created_at:
+        text = t(locale, "time.opens", when=assignment.opens_at) + "\n" + text
+    late = view.deadlines.late_until if view else assignment.late_until
+    if late:
+        text += "\n" + t(locale, "time.late_until", when=late)
+    return text
+
+
+def ready_embed(locale: str, ready: ReadyView) -> discord.Embed:
+    assignment = ready.assignment
+    embed = discord.Embed(
+        title=t(locale, "ready.title", name=assignment.name),
+        description=t(locale, f"state.{ready.state.value}"),
+        colour=GOOD if ready.group else WARN,
+    )
+    embed.add_field(name=t(locale, "ready.candidate"), value=f"**{ready.candidate.number}**")
+    if ready.group is not None:
+        embed.add_field(
+            name=t(locale, "ready.group", pin=ready.group.group.label),
+            value=members_text(locale, ready.group.members),
+            inline=False,
+        )
+    else:
+        embed.add_field(
+            name=t(locale, "ready.no_group"),
+            value=t(locale, f"ready.how.{assignment.group_mode.value}", name=assignment.name),
+            inline=False,
+        )
+    embed.add_field(
+        name=t(locale, "ready.deadline"),
+        value=deadline_text(locale, assignment, ready.group),
+        inline=False,
+    )
+    embed.add_field(
+        name=t(locale, "ready.rules"), value=rules_text(locale, assignment), inline=False
+    )
+    return embed
+
+
+def group_embed(
+    locale: str, assignment: Assignment, view: GroupView, password: str | None = None
+) -> discord.Embed:
+    group = view.group
+    embed = discord.Embed(
+        title=t(locale, "group.title", label=group.label, name=assignment.name), colour=INFO
+    )
+    embed.add_field(name=t(locale, "group.pin"), value=f"`{group.pin}`")
+    if group.name:
+        embed.add_field(name=t(locale, "group.name"), value=group.name)
+    if assignment.group_mode is GroupMode.PASSWORD and password:
+        embed.add_field(
+            name=t(locale, "group.password"), value=f"```\n{password}\n```", inline=False
+        )
+    embed.add_field(
+        name=t(locale, "group.members", count=len(view.members)),
+        value=members_text(locale, view.members),
+        inline=False,
+    )
+    embed.add_field(
+        name=t(locale, "ready.deadline"),
+        value=deadline_text(locale, assignment, view),
+        inline=False,
+    )
+    return embed
+
+
+def upload_line(locale: str, upload: Upload, numbers: dict[int, int]) -> str:
+    return t(
+        locale,
+        "status.upload_line",
+        filename=upload.filename,
+        size=human_size(upload.size),
+        sha=upload.sha256[:12],
+        number=numbers.get(upload.user_id, "?"),
+        when=f"<t:{int(upload.sent_at.timestamp())}:f>",
+        late=t(locale, "status.late_tag") if upload.late else "",
+    )
+
+
+def status_embed(locale: str, status: StatusView) -> discord.Embed:
+    assignment = status.assignment
+    embed = discord.Embed(
+        title=t(locale, "status.title", name=assignment.name, label=status.view.group.label),
+        colour=INFO,
+    )
+    recent = status.uploads[-10:]
+    lines = [upload_line(locale, u, status.numbers) for u in reversed(recent)]
+    if len(status.uploads) > len(recent):
+        lines.append(t(locale, "status.more", count=len(status.uploads) - len(recent)))
+    embed.add_field(
+        name=t(locale, "status.uploads", count=len(status.uploads)),
+        value=_clip("\n".join(lines) or t(locale, "status.no_uploads")),
+        inline=False,
+    )
+    embed.add_field(name=t(locale, "status.final"), value=_final_text(locale, status), inline=False)
+    if status.latest_not_handed_in:
+        embed.add_field(name="⚠️", value=t(locale, "status.not_handed_in"), inline=False)
+    if status.lease_user_id is not None and status.lease_until is not None:
+        embed.add_field(
+            name=t(locale, "status.lease"),
+            value=t(
+                locale, "status.lease_text", holder=status.lease_user_id, until=status.lease_until
+            ),
+            inline=False,
+        )
+    embed.add_field(
+        name=t(locale, "ready.deadline"),
+        value=deadline_text(locale, assignment, status.view),
+        inline=False,
+    )
+    embed.add_field(
+        name=t(locale, "group.members", count=len(status.view.members)),
+        value=members_text(locale, status.view.members),
+        inline=False,
+    )
+    return embed
+
+
+def _final_text(locale: str, status: StatusView) -> str:
+    if status.finalized and status.submission is not None and status.submission.upload:
+        upload = status.submission.upload
+        key = "status.final_recorded"
+    elif status.pending.upload is not None:
+        upload = status.pending.upload
+        key = "status.final_pending"
+    else:
+        return t(locale, "status.final_none")
+    return t(
+        locale,
+        key,
+        filename=upload.filename,
+        sha=upload.sha256[:12],
+        late=t(locale, "status.late_tag") if (status.submission and status.submission.late) else "",
+    )
+
+
+def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
+    upload = receipt.upload
+    embed = discord.Embed(
+        title=t(locale, "receipt.title", name=receipt.assignment.name),
+        description=t(locale, "receipt.replaces") if receipt.replaces else None,
+        colour=GOOD,
+    )
+    embed.add_field(name=t(locale, "group.pin"), value=f"`{receipt.group.pin}`")
+    embed.add_field(name=t(locale, "receipt.file"), value=upload.filename[:FIELD_LIMIT])
+    embed.add_field(name=t(locale, "receipt.size"), value=f"{upload.size:,} B")
+    embed.add_field(name="SHA-256", value=f"`{upload.sha256}`", inline=False)
+    embed.add_field(name=t(locale, "receipt.sent"), value=timestamp(upload.sent_at), inline=False)
+    embed.add_field(
+        name=t(locale, "receipt.uploaded_by"), value=str(receipt.uploader_number or "?")
+    )
+    embed.add_field(
+        name=t(locale, "receipt.late"), value=t(locale, "yes" if receipt.late else "no")
+    )
+    return embed
+
+
+def overview_embed(locale: str, overview: Overview) -> discord.Embed:
+    assignment = overview.assignment
+    embed = discord.Embed(
+        title=t(locale, "overview.title", name=assignment.name),
+        description=t(locale, f"state.{overview.state.value}"),
+        colour=INFO if overview.state is not AssignmentState.CLOSED else GOOD,
+    )
+    embed.add_field(
+        name=t(locale, "overview.counts"),
+        value=t(
+            locale,
+            "overview.counts_text",
+            candidates=len(overview.candidates),
+            groups=len(overview.groups),
+            uploads=overview.uploads,
+            handins=overview.handins,
+            submissions=overview.submissions,
+        ),
+        inline=False,
+    )
+    embed.add_field(
+        name=t(locale, "ready.deadline"), value=deadline_text(locale, assignment), inline=False
+    )
+    group_lines = [
+        t(
+            locale,
+            "overview.group_line",
+            label=g.group.label,
+            pin=g.group.pin,
+            members=", ".join(f"<@{m.user_id}> ({m.number})" for m in g.members) or "—",
+            uploads=g.uploads,
+        )
+        for g in overview.groups
+    ]
+    embed.add_field(
+        name=t(locale, "overview.groups", count=len(overview.groups)),
+        value=_clip("\n".join(group_lines) or "—"),
+        inline=False,
+    )
+    no_group = [f"<@{c.user_id}> ({c.number})" for c in overview.without_group]
+    embed.add_field(
+        name=t(locale, "overview.without_group", count=len(no_group)),
+        value=_clip(", ".join(no_group) or "—"),
+        inline=False,
+    )
+    if overview.undelivered:
+        lines = [
+            f"<@{user_id}>: {', '.join(t(locale, f'dm.kind.{k}') for k in kinds)}"
+            for user_id, kinds in overview.undelivered.items()
+        ]
+        embed.add_field(
+            name=t(locale, "overview.undelivered", count=len(lines)),
+            value=_clip("\n".join(lines)),
+            inline=False,
+        )
+    return embed
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= FIELD_LIMIT else text[: FIELD_LIMIT - 2] + " …"

@@ -1,0 +1,59 @@
+"""Results for grading: /export (staff)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot import paths
+from bot.domain.rules import human_size
+from bot.i18n import t
+from cogs._common import HandinCog, actor_of, assignment_choices, bot_of, guild_id_of, respond
+
+
+class ExportCog(HandinCog):
+    @app_commands.command(name="export")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def export(self, interaction: discord.Interaction[Any], assignment: str) -> None:
+        """Export the hand-ins for grading: a ZIP with results.csv and every group's file.
+
+        Args:
+            assignment: The assignment
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        out_dir = paths.exports_dir(bot_of(interaction).config.data_dir)
+        result = await self.services.exports.export(
+            guild_id_of(interaction), actor_of(interaction), assignment, out_dir
+        )
+        locale = await self.locale(interaction)
+        lines = [
+            t(
+                locale,
+                "export.summary",
+                groups=result.groups,
+                files=result.files,
+                size=human_size(result.size_bytes),
+            )
+        ]
+        if result.snapshot:
+            lines.append(t(locale, "export.snapshot"))
+        lines += [t(locale, "export.problem", problem=str(p)) for p in result.problems[:10]]
+        limit = interaction.guild.filesize_limit if interaction.guild else 0
+        if result.size_bytes <= limit:
+            await respond(
+                interaction,
+                "\n".join(lines),
+                file=discord.File(result.path, filename=result.path.name),
+            )
+            return
+        lines.append(t(locale, "export.on_host", path=str(result.path)))
+        await respond(interaction, "\n".join(lines)[:1990])
+
+    @export.autocomplete("assignment")
+    async def _assignment(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await assignment_choices(self.services, interaction, current, staff=True)

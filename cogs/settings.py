@@ -1,0 +1,69 @@
+"""Guild settings: /settings (Manage Server only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.i18n import t
+from cogs._common import HandinCog, actor_of, guild_id_of, respond
+
+
+class SettingsCog(HandinCog):
+    @app_commands.command(name="settings")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def settings(
+        self,
+        interaction: discord.Interaction[Any],
+        staff_role: discord.Role | None = None,
+        timezone: str | None = None,
+        locale: str | None = None,
+    ) -> None:
+        """Set the staff role, the time zone for typed times, and the server's language.
+
+        Args:
+            staff_role: Members with this role may use the staff commands
+            timezone: The time zone staff times are read in, e.g. Europe/Oslo (default: UTC)
+            locale: The language for replies when a user's own is not supported: en or no
+        """
+        updated = await self.services.settings.update(
+            guild_id_of(interaction),
+            actor_of(interaction),
+            staff_role_id=None if staff_role is None else staff_role.id,
+            timezone=timezone,
+            locale=locale,
+        )
+        reply_locale = await self.locale(interaction)
+        role = f"<@&{updated.staff_role_id}>" if updated.staff_role_id else t(reply_locale, "none")
+        await respond(
+            interaction,
+            t(
+                reply_locale,
+                "settings.saved",
+                role=role,
+                timezone=updated.timezone,
+                locale=updated.locale,
+            ),
+        )
+
+    @settings.autocomplete("timezone")
+    async def _timezone(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        import zoneinfo
+
+        wanted = current.lower()
+        zones = sorted(z for z in zoneinfo.available_timezones() if wanted in z.lower())
+        return [app_commands.Choice(name=z, value=z) for z in zones[:25]]
+
+    @settings.autocomplete("locale")
+    async def _locale(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=name, value=value)
+            for value, name in (("en", "English"), ("no", "Norsk"))
+        ]

@@ -1,0 +1,378 @@
+"""Staff managing assignments: /assignment create, edit, list, overview, close, reopen, extend,
+announce."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+
+from bot.domain.models import Assignment, GroupMode
+from bot.domain.timeparse import format_offset
+from bot.i18n import t, timestamp
+from bot.services.assignments import AssignmentOptions
+from cogs._common import (
+    INFO,
+    HandinCog,
+    actor_of,
+    assignment_choices,
+    guild_id_of,
+    people_of,
+    respond,
+)
+from cogs._embeds import deadline_text, overview_embed, rules_text
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["predefined", "open", "password"]
+
+
+def _options(
+    closes: str | None,
+    opens: str | None,
+    mode: Mode | None,
+    auto_submit: bool | None,
+    submit_once: bool | None,
+    max_group_size: int | None,
+    max_file_mb: float | None,
+    file_types: str | None,
+    late_until: str | None,
+    single_editor: bool | None,
+    anonymous: bool | None,
+    role: discord.Role | None,
+    channel: discord.TextChannel | None,
+    reminders: str | None,
+) -> AssignmentOptions:
+    return AssignmentOptions(
+        closes=closes,
+        opens=opens,
+        mode=None if mode is None else GroupMode(mode),
+        auto_submit=auto_submit,
+        submit_once=submit_once,
+        max_group_size=max_group_size,
+        max_file_mb=max_file_mb,
+        file_types=file_types,
+        late_until=late_until,
+        single_editor=single_editor,
+        anonymous=anonymous,
+        role_id=None if role is None else role.id,
+        channel_id=None if channel is None else channel.id,
+        reminders=reminders,
+    )
+
+
+class StaffAssignmentsCog(HandinCog):
+    assignment = app_commands.Group(
+        name="assignment",
+        description="Create and run assignments (staff)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    @assignment.command(name="create")
+    async def create(
+        self,
+        interaction: discord.Interaction[Any],
+        name: str,
+        closes: str,
+        opens: str | None = None,
+        mode: Mode | None = None,
+        auto_submit: bool | None = None,
+        submit_once: bool | None = None,
+        max_group_size: app_commands.Range[int, 1, 1000] | None = None,
+        max_file_mb: float | None = None,
+        file_types: str | None = None,
+        late_until: str | None = None,
+        single_editor: bool | None = None,
+        anonymous: bool | None = None,
+        role: discord.Role | None = None,
+        channel: discord.TextChannel | None = None,
+        reminders: str | None = None,
+    ) -> None:
+        """Create an assignment (times: YYYY-MM-DD HH:MM, ISO 8601, or +2h / in 90 minutes).
+
+        Args:
+            name: The assignment's name, unique in this server
+            closes: The deadline
+            opens: When uploads open (default: now)
+            mode: How groups form: predefined by staff, open with a PIN, or PIN plus password
+            auto_submit: Hand in the latest upload at the deadline (default: true)
+            submit_once: A hand-in is final at once (default: false)
+            max_group_size: The most members a group may have
+            max_file_mb: The largest file in MiB (default: 10)
+            file_types: Allowed extensions, comma-separated, e.g. pdf,zip (default: any)
+            late_until: Accept late uploads until this time, flagged late
+            single_editor: Only one member may upload at a time, for 10 minutes (default: false)
+            anonymous: Graders see candidate numbers, not names (default: true)
+            role: Only members with this role take part
+            channel: Where announcements and reminders go (default: this channel)
+            reminders: Reminders before the deadline, e.g. 24h,1h or off (default: 24h,1h)
+        """
+        options = _options(
+            closes, opens, mode, auto_submit, submit_once, max_group_size, max_file_mb,
+            file_types, late_until, single_editor, anonymous, role, channel, reminders,
+        )  # fmt: skip
+        created = await self.services.assignments.create(
+            guild_id_of(interaction),
+            actor_of(interaction),
+            name,
+            options,
+            sent_at=interaction.created_at,
+            upload_limit_bytes=interaction.filesize_limit,
+            default_channel_id=interaction.channel_id,
+        )
+        await respond(interaction, embed=await self._summary(interaction, created, "created"))
+
+    @assignment.command(name="edit")
+    async def edit(
+        self,
+        interaction: discord.Interaction[Any],
+        name: str,
+        closes: str | None = None,
+        opens: str | None = None,
+        mode: Mode | None = None,
+        auto_submit: bool | None = None,
+        submit_once: bool | None = None,
+        max_group_size: app_commands.Range[int, 1, 1000] | None = None,
+        max_file_mb: float | None = None,
+        file_types: str | None = None,
+        late_until: str | None = None,
+        single_editor: bool | None = None,
+        anonymous: bool | None = None,
+        role: discord.Role | None = None,
+        channel: discord.TextChannel | None = None,
+        reminders: str | None = None,
+    ) -> None:
+        """Change an assignment's settings; refuses changes that would break recorded data.
+
+        Args:
+            name: The assignment
+            closes: The new deadline
+            opens: When uploads open
+            mode: How groups form (only while no group exists)
+            auto_submit: Hand in the latest upload at the deadline
+            submit_once: A hand-in is final at once
+            max_group_size: The most members a group may have
+            max_file_mb: The largest file in MiB
+            file_types: Allowed extensions, comma-separated, or any
+            late_until: Accept late uploads until this time (off to remove)
+            single_editor: Only one member may upload at a time
+            anonymous: Graders see candidate numbers, not names (locked after an export)
+            role: Only members with this role take part
+            channel: Where announcements and reminders go
+            reminders: Reminders before the deadline, e.g. 24h,1h or off
+        """
+        options = _options(
+            closes, opens, mode, auto_submit, submit_once, max_group_size, max_file_mb,
+            file_types, late_until, single_editor, anonymous, role, channel, reminders,
+        )  # fmt: skip
+        edited = await self.services.assignments.edit(
+            guild_id_of(interaction),
+            actor_of(interaction),
+            name,
+            options,
+            sent_at=interaction.created_at,
+            upload_limit_bytes=interaction.filesize_limit,
+        )
+        await respond(interaction, embed=await self._summary(interaction, edited, "edited"))
+
+    async def _summary(
+        self, interaction: discord.Interaction[Any], assignment: Assignment, what: str
+    ) -> discord.Embed:
+        locale = await self.locale(interaction)
+        embed = discord.Embed(
+            title=t(locale, f"assignment.{what}", name=assignment.name), colour=INFO
+        )
+        embed.add_field(
+            name=t(locale, "ready.deadline"), value=deadline_text(locale, assignment), inline=False
+        )
+        embed.add_field(
+            name=t(locale, "ready.rules"), value=rules_text(locale, assignment), inline=False
+        )
+        reminders = ", ".join(format_offset(r) for r in assignment.reminders) or t(locale, "off")
+        embed.add_field(name=t(locale, "assignment.reminders"), value=reminders)
+        embed.add_field(
+            name=t(locale, "assignment.anonymous"),
+            value=t(locale, "yes" if assignment.anonymous else "no"),
+        )
+        if assignment.channel_id:
+            embed.add_field(
+                name=t(locale, "assignment.channel"), value=f"<#{assignment.channel_id}>"
+            )
+        embed.set_footer(text=t(locale, "assignment.next_steps"))
+        return embed
+
+    @assignment.command(name="list")
+    async def list_(self, interaction: discord.Interaction[Any]) -> None:
+        """All assignments with their state and counts."""
+        rows = await self.services.assignments.list_for_staff(
+            guild_id_of(interaction), actor_of(interaction)
+        )
+        locale = await self.locale(interaction)
+        now = self.services.clock.now()
+        lines = [
+            t(
+                locale,
+                "assignment.list_line",
+                name=a.name,
+                state=t(locale, f"state.{a.state(now).value}"),
+                deadline=timestamp(a.closes_at),
+                candidates=c.candidates,
+                groups=c.groups,
+                with_uploads=c.groups_with_uploads,
+                submissions=c.submissions,
+            )
+            for a, c in rows
+        ]
+        embed = discord.Embed(
+            title=t(locale, "assignment.list_title"),
+            description="\n".join(lines)[:4000] or t(locale, "assignment.list_empty"),
+            colour=INFO,
+        )
+        await respond(interaction, embed=embed)
+
+    @assignment.command(name="overview")
+    async def overview(self, interaction: discord.Interaction[Any], name: str) -> None:
+        """Candidates, groups, uploads, hand-ins and who has no group.
+
+        Args:
+            name: The assignment
+        """
+        await interaction.response.defer(ephemeral=True)
+        overview = await self.services.assignments.overview(
+            guild_id_of(interaction), actor_of(interaction), name, people_of(interaction.guild)
+        )
+        await respond(interaction, embed=overview_embed(await self.locale(interaction), overview))
+
+    @assignment.command(name="close")
+    async def close(self, interaction: discord.Interaction[Any], name: str) -> None:
+        """Close the assignment now and record every group's final submission.
+
+        Args:
+            name: The assignment
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        closed, changes = await self.services.assignments.close_now(
+            guild_id_of(interaction), actor_of(interaction), name, sent_at=interaction.created_at
+        )
+        recorded = sum(1 for c in changes if c.upload is not None)
+        await self.say(interaction, "assignment.closed", name=closed.name, recorded=recorded)
+
+    @assignment.command(name="reopen")
+    async def reopen(self, interaction: discord.Interaction[Any], name: str, closes: str) -> None:
+        """Reopen a closed assignment with a new deadline.
+
+        Args:
+            name: The assignment
+            closes: The new deadline
+        """
+        reopened = await self.services.assignments.reopen(
+            guild_id_of(interaction),
+            actor_of(interaction),
+            name,
+            closes,
+            sent_at=interaction.created_at,
+        )
+        await self.say(
+            interaction, "assignment.reopened", name=reopened.name, closes=reopened.closes_at
+        )
+
+    @assignment.command(name="extend")
+    async def extend(
+        self, interaction: discord.Interaction[Any], name: str, pin: str, closes: str
+    ) -> None:
+        """Give one group its own, later deadline.
+
+        Args:
+            name: The assignment
+            pin: The group's PIN
+            closes: The group's new deadline
+        """
+        assignment, group = await self.services.assignments.extend(
+            guild_id_of(interaction),
+            actor_of(interaction),
+            name,
+            pin,
+            closes,
+            sent_at=interaction.created_at,
+        )
+        await self.say(
+            interaction,
+            "assignment.extended",
+            name=assignment.name,
+            pin=group.pin,
+            closes=group.closes_at,
+        )
+
+    @assignment.command(name="announce")
+    async def announce(
+        self, interaction: discord.Interaction[Any], name: str, message: str | None = None
+    ) -> None:
+        """Post the deadline and the rules in the assignment's channel.
+
+        Args:
+            name: The assignment
+            message: A note from staff to add to the announcement
+        """
+        assignment = await self.services.assignments.for_staff(
+            guild_id_of(interaction), actor_of(interaction), name
+        )
+        locale = await self.locale(interaction)
+        guild_locale = (await self.services.settings.get(guild_id_of(interaction))).locale
+        embed = announcement_embed(guild_locale, assignment, message)
+        channel = (
+            interaction.guild.get_channel(assignment.channel_id)
+            if (interaction.guild and assignment.channel_id)
+            else interaction.channel
+        )
+        if not isinstance(channel, discord.abc.Messageable):
+            channel = interaction.channel
+        assert isinstance(channel, discord.abc.Messageable)
+        await channel.send(embed=embed)
+        where = getattr(channel, "mention", "")
+        await respond(interaction, t(locale, "assignment.announced", channel=where))
+
+    @edit.autocomplete("name")
+    @overview.autocomplete("name")
+    @close.autocomplete("name")
+    @reopen.autocomplete("name")
+    @extend.autocomplete("name")
+    @announce.autocomplete("name")
+    async def _name(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await assignment_choices(self.services, interaction, current, staff=True)
+
+    @extend.autocomplete("pin")
+    async def _pin(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        # Staff only (the groups' PINs are never offered to students).
+        name = str(getattr(interaction.namespace, "name", "") or "")
+        if interaction.guild_id is None or not name:
+            return []
+        pins = await self.services.groups.pins_of(interaction.guild_id, actor_of(interaction), name)
+        return [app_commands.Choice(name=p, value=p) for p in pins if p.startswith(current)][:25]
+
+
+def announcement_embed(locale: str, assignment: Assignment, message: str | None) -> discord.Embed:
+    embed = discord.Embed(
+        title=t(locale, "announce.title", name=assignment.name),
+        description=message[:2000] if message else None,
+        colour=INFO,
+    )
+    embed.add_field(
+        name=t(locale, "ready.deadline"), value=deadline_text(locale, assignment), inline=False
+    )
+    embed.add_field(
+        name=t(locale, "announce.how"),
+        value=t(locale, f"ready.how.{assignment.group_mode.value}", name=assignment.name),
+        inline=False,
+    )
+    embed.add_field(
+        name=t(locale, "ready.rules"), value=rules_text(locale, assignment), inline=False
+    )
+    embed.set_footer(text=t(locale, "announce.footer", name=assignment.name))
+    return embed

@@ -1,0 +1,173 @@
+"""Staff managing predefined groups: /groups add, remove, import, random, list."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.i18n import t
+from cogs._common import (
+    INFO,
+    HandinCog,
+    actor_of,
+    assignment_choices,
+    guild_id_of,
+    people_of,
+    person_of,
+    respond,
+)
+from cogs._embeds import members_text
+
+log = logging.getLogger(__name__)
+
+MAX_CSV_BYTES = 1024 * 1024
+
+
+class StaffGroupsCog(HandinCog):
+    groups = app_commands.Group(
+        name="groups",
+        description="Manage predefined groups (staff)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    @groups.command(name="add")
+    async def add(
+        self,
+        interaction: discord.Interaction[Any],
+        assignment: str,
+        member: discord.Member,
+        group: str,
+    ) -> None:
+        """Put a member in a named group (created if new).
+
+        Args:
+            assignment: The assignment (predefined groups)
+            member: The member to place
+            group: The group's name
+        """
+        view = await self.services.groups.staff_add(
+            guild_id_of(interaction), actor_of(interaction), assignment, person_of(member), group
+        )
+        await self.say(
+            interaction,
+            "groups.added",
+            user_id=member.id,
+            label=view.group.label,
+            pin=view.group.pin,
+        )
+
+    @groups.command(name="remove")
+    async def remove(
+        self, interaction: discord.Interaction[Any], assignment: str, member: discord.Member
+    ) -> None:
+        """Take a member out of their group.
+
+        Args:
+            assignment: The assignment (predefined groups)
+            member: The member to take out
+        """
+        group = await self.services.groups.staff_remove(
+            guild_id_of(interaction), actor_of(interaction), assignment, member.id
+        )
+        await self.say(interaction, "groups.removed", user_id=member.id, label=group.label)
+
+    @groups.command(name="import")
+    async def import_(
+        self, interaction: discord.Interaction[Any], assignment: str, file: discord.Attachment
+    ) -> None:
+        """Import groups from a CSV of group_name,member rows; all or nothing.
+
+        Args:
+            assignment: The assignment (predefined groups)
+            file: A UTF-8 CSV: group_name,member (member = user id, mention or username)
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        locale = await self.locale(interaction)
+        if file.size > MAX_CSV_BYTES:
+            await respond(interaction, t(locale, "groups.csv_too_large"))
+            return
+        data = await file.read()
+        result = await self.services.groups.staff_import(
+            guild_id_of(interaction),
+            actor_of(interaction),
+            assignment,
+            data,
+            people_of(interaction.guild),
+        )
+        await respond(
+            interaction,
+            t(
+                locale,
+                "groups.imported",
+                created=result.groups_created,
+                placed=result.members_placed,
+                unchanged=result.unchanged,
+            ),
+        )
+
+    @groups.command(name="random")
+    async def random(
+        self,
+        interaction: discord.Interaction[Any],
+        assignment: str,
+        size: app_commands.Range[int, 1, 100],
+        role: discord.Role | None = None,
+    ) -> None:
+        """Split the candidates without a group into random groups of about this size.
+
+        Args:
+            assignment: The assignment (predefined groups)
+            size: Members per group (some groups get one more)
+            role: Only split members with this role
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        views = await self.services.groups.staff_random(
+            guild_id_of(interaction),
+            actor_of(interaction),
+            assignment,
+            size,
+            people_of(interaction.guild),
+            None if role is None else role.id,
+        )
+        members = sum(len(v.members) for v in views)
+        await self.say(interaction, "groups.randomized", groups=len(views), members=members)
+
+    @groups.command(name="list")
+    async def list_(self, interaction: discord.Interaction[Any], assignment: str) -> None:
+        """Groups, members and candidate numbers.
+
+        Args:
+            assignment: The assignment
+        """
+        views = await self.services.groups.staff_list(
+            guild_id_of(interaction), actor_of(interaction), assignment
+        )
+        locale = await self.locale(interaction)
+        embed = discord.Embed(
+            title=t(locale, "groups.list_title", name=assignment, count=len(views)), colour=INFO
+        )
+        for view in views[:25]:
+            embed.add_field(
+                name=t(locale, "groups.list_group", label=view.group.label, pin=view.group.pin),
+                value=members_text(locale, view.members),
+                inline=False,
+            )
+        if len(views) > 25:
+            embed.set_footer(text=t(locale, "groups.list_more", count=len(views) - 25))
+        if not views:
+            embed.description = t(locale, "groups.list_empty")
+        await respond(interaction, embed=embed)
+
+    @add.autocomplete("assignment")
+    @remove.autocomplete("assignment")
+    @import_.autocomplete("assignment")
+    @random.autocomplete("assignment")
+    @list_.autocomplete("assignment")
+    async def _assignment(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await assignment_choices(self.services, interaction, current, staff=True)

@@ -1,0 +1,216 @@
+"""Students handing in: /upload, /handin, /release, /status, /download and /assignments."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from bot.domain.models import AssignmentState
+from bot.domain.rules import human_size
+from bot.i18n import t, timestamp
+from bot.services.registry import Services
+from bot.services.submissions import ByteSource, IncomingFile
+from cogs._common import INFO, HandinCog, actor_of, assignment_choices, guild_id_of, respond
+from cogs._embeds import status_embed
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64 * 1024
+
+
+def stream_from(session: aiohttp.ClientSession, url: str) -> ByteSource:
+    """A byte source that streams an attachment in chunks (the URL is signed and needs no auth;
+    it expires, so this runs at upload time)."""
+
+    async def read() -> AsyncIterator[bytes]:
+        try:
+            async with session.get(url) as response:
+                response.raise_for_status()
+                async for chunk in response.content.iter_chunked(CHUNK):
+                    yield chunk
+        except aiohttp.ClientError as exc:
+            raise OSError(f"attachment download failed: {type(exc).__name__}") from exc
+
+    return read
+
+
+class SubmissionsCog(HandinCog):
+    def __init__(self, services: Services, session: aiohttp.ClientSession) -> None:
+        super().__init__(services)
+        self._session = session
+
+    @app_commands.command(name="upload")
+    @app_commands.guild_only()
+    async def upload(
+        self, interaction: discord.Interaction[Any], assignment: str, file: discord.Attachment
+    ) -> None:
+        """Upload a file for your group; it counts for the whole group.
+
+        Args:
+            assignment: The assignment
+            file: The file to hand in
+        """
+        # First, before anything that can wait: Discord drops an interaction not answered in 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        incoming = IncomingFile(
+            filename=file.filename,
+            declared_size=file.size,
+            content_type=file.content_type,
+            read=stream_from(self._session, file.url),
+        )
+        result = await self.services.submissions.upload(
+            guild_id_of(interaction),
+            actor_of(interaction),
+            assignment,
+            incoming,
+            sent_at=interaction.created_at,
+            upload_limit_bytes=interaction.filesize_limit,
+            interaction_id=interaction.id,
+        )
+        upload = result.upload
+        locale = await self.locale(interaction)
+        text = t(
+            locale,
+            "upload.done",
+            filename=upload.filename,
+            size=human_size(upload.size),
+            sha=upload.sha256[:12],
+            pin=result.view.group.pin,
+            sent=timestamp(upload.sent_at),
+        )
+        if upload.late:
+            text += "\n" + t(locale, "upload.late")
+        if not result.view.assignment.auto_submit:
+            text += "\n" + t(locale, "upload.remember_handin", name=result.view.assignment.name)
+        await respond(interaction, text)
+
+    @app_commands.command(name="handin")
+    @app_commands.guild_only()
+    async def handin(self, interaction: discord.Interaction[Any], assignment: str) -> None:
+        """Hand in your group's latest upload.
+
+        Args:
+            assignment: The assignment
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await self.services.submissions.handin(
+            guild_id_of(interaction),
+            actor_of(interaction),
+            assignment,
+            sent_at=interaction.created_at,
+        )
+        locale = await self.locale(interaction)
+        key = "handin.final" if result.final is not None else "handin.done"
+        await respond(
+            interaction,
+            t(
+                locale,
+                key,
+                filename=result.upload.filename,
+                sha=result.upload.sha256,
+                pin=result.view.group.pin,
+            ),
+        )
+
+    @app_commands.command(name="release")
+    @app_commands.guild_only()
+    async def release(self, interaction: discord.Interaction[Any], assignment: str) -> None:
+        """Give up the edit lease so another member can upload.
+
+        Args:
+            assignment: The assignment
+        """
+        group = await self.services.submissions.release(
+            guild_id_of(interaction), actor_of(interaction), assignment
+        )
+        await self.say(interaction, "release.done", pin=group.pin)
+
+    @app_commands.command(name="status")
+    @app_commands.guild_only()
+    async def status(self, interaction: discord.Interaction[Any], assignment: str) -> None:
+        """Your group's uploads, what will be (or was) handed in, and the deadline.
+
+        Args:
+            assignment: The assignment
+        """
+        await interaction.response.defer(ephemeral=True)
+        status = await self.services.submissions.status(
+            guild_id_of(interaction), actor_of(interaction), assignment
+        )
+        await respond(interaction, embed=status_embed(await self.locale(interaction), status))
+
+    @app_commands.command(name="download")
+    @app_commands.guild_only()
+    async def download(self, interaction: discord.Interaction[Any], assignment: str) -> None:
+        """Download your group's final (or latest) file.
+
+        Args:
+            assignment: The assignment
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        upload, path, final = await self.services.submissions.download(
+            guild_id_of(interaction), actor_of(interaction), assignment
+        )
+        locale = await self.locale(interaction)
+        if upload.size > interaction.filesize_limit:
+            await respond(
+                interaction, t(locale, "download.too_large", size=human_size(upload.size))
+            )
+            return
+        key = "download.final" if final else "download.latest"
+        text = t(locale, key, filename=upload.filename, sha=upload.sha256[:12])
+        await respond(interaction, text, file=discord.File(path, filename=upload.filename))
+
+    @app_commands.command(name="assignments")
+    @app_commands.guild_only()
+    async def assignments(self, interaction: discord.Interaction[Any]) -> None:
+        """Assignments you take part in or can join, and your archive."""
+        rows = await self.services.assignments.for_student(
+            guild_id_of(interaction), actor_of(interaction)
+        )
+        locale = await self.locale(interaction)
+        now = self.services.clock.now()
+        embed = discord.Embed(title=t(locale, "assignments.title"), colour=INFO)
+        current: list[str] = []
+        archive: list[str] = []
+        for assignment, _candidate, group in rows:
+            state = assignment.state(now)
+            where = (
+                t(locale, "assignments.in_group", label=group.label)
+                if group
+                else t(locale, "assignments.no_group")
+            )
+            line = t(
+                locale,
+                "assignments.line",
+                name=assignment.name,
+                state=t(locale, f"state.{state.value}"),
+                deadline=timestamp(assignment.closes_at),
+                group=where,
+            )
+            (archive if state is AssignmentState.CLOSED else current).append(line)
+        embed.add_field(
+            name=t(locale, "assignments.current"),
+            value="\n".join(current)[:1024] or t(locale, "assignments.none"),
+            inline=False,
+        )
+        if archive:
+            embed.add_field(
+                name=t(locale, "assignments.archive"), value="\n".join(archive)[:1024], inline=False
+            )
+        await respond(interaction, embed=embed)
+
+    @upload.autocomplete("assignment")
+    @handin.autocomplete("assignment")
+    @release.autocomplete("assignment")
+    @status.autocomplete("assignment")
+    @download.autocomplete("assignment")
+    async def _assignment(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await assignment_choices(self.services, interaction, current, staff=False)

@@ -1,0 +1,68 @@
+"""Migrations: applied once, in order, tracked by PRAGMA user_version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from storage.db import Database, fetch_all, fetch_one
+from storage.migrate import available, migrate
+
+
+async def user_version(db: Database) -> int:
+    row = await fetch_one(db.conn, "PRAGMA user_version")
+    assert row is not None
+    return int(row[0])
+
+
+async def test_migrations_are_numbered_from_one_without_gaps() -> None:
+    numbers = [number for number, _ in available()]
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+async def test_migrate_sets_user_version_to_the_latest(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "fresh.sqlite3", durable=False)
+    try:
+        assert await user_version(db) == 0
+        version = await migrate(db.conn)
+        assert version == len(available())
+        assert await user_version(db) == version
+    finally:
+        await db.close()
+
+
+async def test_second_migrate_is_a_no_op(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "twice.sqlite3", durable=False)
+    try:
+        first = await migrate(db.conn)
+        await db.conn.execute(
+            "INSERT INTO guild_settings (guild_id, timezone) VALUES (1, 'Europe/Oslo')"
+        )
+        schema = await fetch_all(db.conn, "SELECT type, name, sql FROM sqlite_master ORDER BY name")
+        assert await migrate(db.conn) == first
+        assert await user_version(db) == first
+        after = await fetch_all(db.conn, "SELECT type, name, sql FROM sqlite_master ORDER BY name")
+        assert [tuple(r) for r in after] == [tuple(r) for r in schema]
+        rows = await fetch_all(db.conn, "SELECT guild_id, timezone FROM guild_settings")
+        assert [tuple(r) for r in rows] == [(1, "Europe/Oslo")]
+    finally:
+        await db.close()
+
+
+async def test_migrations_survive_reopening_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "reopen.sqlite3"
+    db = await Database.open(path, durable=False)
+    version = await migrate(db.conn)
+    await db.close()
+    db = await Database.open(path, durable=False)
+    try:
+        assert await user_version(db) == version
+        assert await migrate(db.conn) == version
+    finally:
+        await db.close()
+
+
+async def test_foreign_keys_and_wal_are_on(db: Database) -> None:
+    fk = await fetch_one(db.conn, "PRAGMA foreign_keys")
+    mode = await fetch_one(db.conn, "PRAGMA journal_mode")
+    assert fk is not None and fk[0] == 1
+    assert mode is not None and mode[0] == "wal"
