@@ -100,18 +100,20 @@ async def record_final(
         late=choice.late,
         recorded_at=now,
     )
-    replaces = await upload_repo.receipts_ever_sent(conn, group.id)
     await upload_repo.supersede_pending_receipts(conn, group.id)
     members = await group_repo.members(conn, group.id) if choice.upload is not None else []
+    replaced = await upload_repo.members_with_sent_receipt(conn, group.id)
     for member in members:
+        # Only a member who actually got an earlier receipt is told this one replaces it.
         await upload_repo.insert_receipt(
             conn,
             group_id=group.id,
             revision=revision,
             user_id=member.user_id,
-            replaces=replaces,
+            replaces=member.user_id in replaced,
             created_at=now,
         )
+    replaces = bool(replaced)
     return FinalizationChange(
         assignment_id=assignment.id,
         group_id=group.id,
@@ -208,9 +210,9 @@ class ReceiptDispatcher:
         # would both read the same pending rows and send every receipt twice.
         self._running = asyncio.Lock()
 
-    async def pending(self, limit: int | None = None) -> list[Receipt]:
+    async def pending(self, limit: int | None = None, after_id: int = 0) -> list[Receipt]:
         async with self._db.reading() as conn:
-            rows = await upload_repo.pending_receipt_rows(conn, limit)
+            rows = await upload_repo.pending_receipt_rows(conn, limit, after_id)
             receipts: list[Receipt] = []
             for row in rows:
                 receipt = await self._load(conn, row)
@@ -242,17 +244,24 @@ class ReceiptDispatcher:
     async def deliver_pending(self) -> int:
         """Send every pending receipt once; return how many were delivered."""
         delivered = 0
+        cursor = 0
         async with self._running:
             while True:
-                batch = await self.pending(limit=100)
+                batch = await self.pending(limit=100, after_id=cursor)
                 if not batch:
                     return delivered
                 for receipt in batch:
-                    ok = await self._deliver(receipt)
-                    delivered += int(ok)
+                    cursor = receipt.id
+                    delivered += int(await self._deliver(receipt))
 
     async def _deliver(self, receipt: Receipt) -> bool:
-        ok = await self._notifier.send_receipt(receipt)
+        try:
+            ok = await self._notifier.send_receipt(receipt)
+        except Exception:
+            # A passing fault (Discord 5xx, network): leave it pending for the next sweep
+            # rather than retrying in a loop or blocking the receipts behind it.
+            log.exception("receipt %d could not be sent; it stays pending", receipt.id)
+            return False
         now = self._clock.now()
         async with self._db.transaction() as conn:
             status = "sent" if ok else "undeliverable"

@@ -235,21 +235,26 @@ async def supersede_pending_receipts(conn: aiosqlite.Connection, group_id: int) 
     )
 
 
-async def receipts_ever_sent(conn: aiosqlite.Connection, group_id: int) -> bool:
-    row = await fetch_one(conn, "SELECT 1 FROM receipts WHERE group_id = ? LIMIT 1", (group_id,))
-    return row is not None
+async def members_with_sent_receipt(conn: aiosqlite.Connection, group_id: int) -> set[int]:
+    """The users who were sent a receipt for this group before (any revision)."""
+    rows = await fetch_all(
+        conn,
+        "SELECT DISTINCT user_id FROM receipts WHERE group_id = ? AND status = 'sent'",
+        (group_id,),
+    )
+    return {row["user_id"] for row in rows}
 
 
 async def pending_receipt_rows(
-    conn: aiosqlite.Connection, limit: int | None = None
+    conn: aiosqlite.Connection, limit: int | None = None, after_id: int = 0
 ) -> list[aiosqlite.Row]:
     sql = (
         "SELECT r.id, r.group_id, r.revision, r.user_id, r.replaces FROM receipts r"
-        " WHERE r.status = 'pending' ORDER BY r.id"
+        " WHERE r.status = 'pending' AND r.id > ? ORDER BY r.id"
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return await fetch_all(conn, sql)
+    return await fetch_all(conn, sql, (after_id,))
 
 
 async def set_receipt_status(

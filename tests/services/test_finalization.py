@@ -502,6 +502,53 @@ async def test_undeliverable_receipt_is_recorded_and_shown_to_staff(
     assert await services.receipts.deliver_pending() == 0
 
 
+async def test_a_failing_receipt_stays_pending_without_blocking_the_others(
+    services: Services, db: Database, clock: FakeClock, notifier: RecordingNotifier
+) -> None:
+    await make_assignment(services, closes="+1h")
+    await group(services, "1234", ALICE, BOB, CAROL)
+    await upload(services, ALICE, b"v1", 60)
+    await close(services, clock, HOUR)
+    real_send = notifier.send_receipt
+    attempts: list[int] = []
+
+    async def flaky(receipt: Receipt) -> bool:
+        attempts.append(receipt.user_id)
+        if receipt.user_id == ALICE.user_id:
+            raise ConnectionError("Discord answered 503")
+        return await real_send(receipt)
+
+    notifier.send_receipt = flaky  # type: ignore[method-assign]
+    assert await services.receipts.deliver_pending() == 2
+    # Tried once in this run (no loop), and left pending for the next sweep.
+    assert attempts.count(ALICE.user_id) == 1
+    statuses = {user: status for user, _, status, _ in await receipt_rows(db)}
+    assert statuses[ALICE.user_id] == "pending"
+    notifier.send_receipt = real_send  # type: ignore[method-assign]
+    assert await services.receipts.deliver_pending() == 1
+    assert sorted(r.user_id for r in notifier.receipts) == sorted(
+        [ALICE.user_id, BOB.user_id, CAROL.user_id]
+    )
+
+
+async def test_a_member_who_never_got_the_earlier_receipt_is_not_told_it_replaces_one(
+    services: Services, db: Database, clock: FakeClock, notifier: RecordingNotifier
+) -> None:
+    await make_assignment(services, closes="+1h")
+    await group(services, "1234", ALICE, BOB)
+    await upload(services, ALICE, b"v1", 60)
+    notifier.closed_dms.add(BOB.user_id)
+    await close(services, clock, HOUR)
+    await services.receipts.deliver_pending()
+    await services.assignments.reopen(GUILD, STAFF, "Lab 1", "+1h", sent_at=clock.now())
+    await upload(services, BOB, b"v2", 60)
+    await close(services, clock, HOUR)
+    notifier.closed_dms.clear()
+    await services.receipts.deliver_pending()
+    second = {r.user_id: r.replaces for r in notifier.receipts if r.revision == 2}
+    assert second == {ALICE.user_id: True, BOB.user_id: False}
+
+
 async def test_pending_receipts_survive_a_restart_and_only_they_go_out(
     services: Services,
     db: Database,
