@@ -25,6 +25,15 @@ class StoreLimitError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class ReceivedFile:
+    """Bytes written and fsynced under a temp name, hashed, not yet under their final name."""
+
+    temp: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredFile:
     sha256: str
     size: int
@@ -60,6 +69,11 @@ class FileStore:
 
     async def store(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> StoredFile:
         """Write a byte stream durably; raise StoreLimitError past `max_bytes` (nothing kept)."""
+        return await self.publish(await self.receive(chunks, max_bytes=max_bytes))
+
+    async def receive(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> ReceivedFile:
+        """Write a byte stream to a temp file, hashing it, and fsync it; `publish` or `discard`
+        it next. Raise StoreLimitError past `max_bytes` (nothing kept)."""
         temp = self._tmp / uuid.uuid4().hex
         digest = hashlib.sha256()
         size = 0
@@ -79,10 +93,18 @@ class FileStore:
                 temp.unlink()
             raise
         handle.close()
-        sha = digest.hexdigest()
-        final = self.path_for(sha)
-        await asyncio.to_thread(_publish, temp, final)
-        return StoredFile(sha256=sha, size=size, path=final)
+        return ReceivedFile(temp=temp, sha256=digest.hexdigest(), size=size)
+
+    async def publish(self, received: ReceivedFile) -> StoredFile:
+        """Move received bytes under their final name (durably: the directory is fsynced)."""
+        final = self.path_for(received.sha256)
+        await asyncio.to_thread(_publish, received.temp, final)
+        return StoredFile(sha256=received.sha256, size=received.size, path=final)
+
+    def discard(self, received: ReceivedFile) -> None:
+        """Drop received bytes that will not be kept (no-op once published)."""
+        with contextlib.suppress(FileNotFoundError):
+            received.temp.unlink()
 
     async def store_bytes(self, data: bytes) -> StoredFile:
         async def one() -> AsyncIterable[bytes]:

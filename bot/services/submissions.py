@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ from bot.services.finalization import (
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
 from storage.db import Database
-from storage.files import FileStore, StoredFile, StoreLimitError
+from storage.files import FileStore, ReceivedFile, StoreLimitError
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
@@ -153,36 +152,60 @@ class SubmissionService:
             _check_file(incoming.filename, incoming.declared_size, limit, assignment)
         # Sent before the deadline (checked above): finalization waits briefly for it to land.
         with self._inflight.track(group.id):
-            stored = await self._store(incoming, limit)
-            now = self._clock.now()
-            async with self._db.transaction() as conn:
-                # Membership, hand-ins or the lease may have changed while the bytes were arriving.
-                assignment, group = await self._upload_target(conn, guild_id, actor, name, sent_at)
-                deadlines = deadlines_for(assignment, group)
-                upload_id = await upload_repo.insert_upload(
-                    conn,
-                    group_id=group.id,
-                    user_id=actor.user_id,
-                    filename=incoming.filename,
-                    size=stored.size,
-                    sha256=stored.sha256,
-                    content_type=incoming.content_type,
-                    sent_at=sent_at,
-                    stored_at=now,
-                    late=deadlines.is_late(sent_at),
-                    interaction_id=interaction_id,
+            received = await self._receive(incoming, limit)
+            try:
+                upload, view, correction = await self._record(
+                    guild_id, actor, name, incoming, received, sent_at, interaction_id
                 )
-                if assignment.single_editor:
-                    await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
-                correction = await _refinalize(conn, assignment, group, now)
-                upload = await upload_repo.upload(conn, upload_id)
-                view = await _view(conn, assignment, group)
-        assert upload is not None
-        log.info("upload %d stored for group %d (%d bytes)", upload.id, group.id, upload.size)
-        await self._notify_members(assignment, view, upload, actor.user_id)
+            finally:
+                self._files.discard(received)
+        log.info(
+            "upload %d stored for group %d (%d bytes)", upload.id, upload.group_id, upload.size
+        )
+        await self._notify_members(view.assignment, view, upload, actor.user_id)
         if correction is not None and correction.receipts:
             self._notifier.receipts_waiting()
         return UploadResult(upload, view, correction)
+
+    async def _record(
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        incoming: IncomingFile,
+        received: ReceivedFile,
+        sent_at: datetime,
+        interaction_id: int | None,
+    ) -> tuple[Upload, GroupView, FinalizationChange | None]:
+        """Re-check, record the row and give the bytes their final name in one transaction: a
+        refusal here leaves no stored file behind, and no row ever names a missing file."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            # Membership, hand-ins or the lease may have changed while the bytes were arriving.
+            assignment, group = await self._upload_target(conn, guild_id, actor, name, sent_at)
+            deadlines = deadlines_for(assignment, group)
+            upload_id = await upload_repo.insert_upload(
+                conn,
+                group_id=group.id,
+                user_id=actor.user_id,
+                filename=incoming.filename,
+                size=received.size,
+                sha256=received.sha256,
+                content_type=incoming.content_type,
+                sent_at=sent_at,
+                stored_at=now,
+                late=deadlines.is_late(sent_at),
+                interaction_id=interaction_id,
+            )
+            if assignment.single_editor:
+                await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
+            correction = await _refinalize(conn, assignment, group, now)
+            upload = await upload_repo.upload(conn, upload_id)
+            view = await _view(conn, assignment, group)
+            # Last, so a failure before it keeps nothing; the commit follows at once.
+            await self._files.publish(received)
+        assert upload is not None
+        return upload, view, correction
 
     async def _earlier_delivery(self, interaction_id: int) -> UploadResult | None:
         async with self._db.reading() as conn:
@@ -206,18 +229,17 @@ class SubmissionService:
         _check_lease(assignment, group, actor.user_id, sent_at)
         return assignment, group
 
-    async def _store(self, incoming: IncomingFile, limit: int) -> StoredFile:
+    async def _receive(self, incoming: IncomingFile, limit: int) -> ReceivedFile:
         async with self._downloads:
             try:
-                stored = await self._files.store(incoming.read(), max_bytes=limit)
+                stored = await self._files.receive(incoming.read(), max_bytes=limit)
             except StoreLimitError as exc:
                 raise FileTooLargeError(size_mb=mib(limit + 1), limit_mb=mib(limit)) from exc
             except (TimeoutError, OSError) as exc:
                 log.warning("download of an upload failed: %s", type(exc).__name__)
                 raise DownloadFailedError() from exc
         if stored.size == 0:
-            with contextlib.suppress(FileNotFoundError):
-                stored.path.unlink()
+            self._files.discard(stored)
             raise EmptyFileError()
         return stored
 

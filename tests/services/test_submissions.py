@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -36,7 +37,7 @@ from tests.conftest import (
     sha,
     student,
 )
-from tests.snapshot import unchanged
+from tests.snapshot import snapshot, unchanged
 
 MIB = 1024 * 1024
 ALICE, BOB = student(1), student(2)
@@ -456,3 +457,36 @@ async def test_download_gives_the_final_file_after_closing(
     upload, path, final = await services.submissions.download(GUILD, ALICE, "Lab 1")
     assert final and upload.sha256 == sha(b"v2")
     assert path.read_bytes() == b"v2"
+
+
+async def test_upload_refused_after_its_bytes_arrived_leaves_no_stored_file(
+    services: Services, db: Database, files: FileStore
+) -> None:
+    await make_assignment(services)
+    await services.groups.create(GUILD, ALICE, "Lab 1", "1234", sent_at=services.clock.now())
+    release = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield b"%PDF first half "
+        await release.wait()
+        yield b"second half"
+
+    before = await snapshot(db, files)
+    attempt = asyncio.create_task(
+        services.submissions.upload(
+            GUILD,
+            ALICE,
+            "Lab 1",
+            IncomingFile("late.pdf", 27, "application/pdf", slow),
+            sent_at=services.clock.now(),
+        )
+    )
+    await asyncio.sleep(0.05)
+    # While the bytes are still arriving, Alice leaves (her empty group is deleted).
+    await services.groups.leave(GUILD, ALICE, "Lab 1", sent_at=services.clock.now())
+    release.set()
+    with pytest.raises(NotInGroupError):
+        await attempt
+    after = await snapshot(db, files)
+    assert (after["files"], after["tmp"], after["uploads"]) == ([], [], before["uploads"])
+    assert not files.exists(sha(b"%PDF first half second half"))
