@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.domain.errors import CsvImportError, DomainError, GuildOnlyError, StaffOnlyError
-from bot.i18n import DEFAULT, pick_locale, t
+from bot.i18n import DEFAULT, catalog, pick_locale, t
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ async def report(interaction: discord.Interaction[Any], error: BaseException) ->
 
 
 def render_error(locale: str, error: DomainError) -> str:
-    text = t(locale, error.key, **error.params)
+    text = t(locale, error.key, **_localized_params(locale, error.params))
     if isinstance(error, CsvImportError):
         lines = [
             t(locale, "csv.line", line=line, problem=t(locale, key, **params))
@@ -62,6 +62,20 @@ def render_error(locale: str, error: DomainError) -> str:
             lines.append(t(locale, "csv.more", count=len(error.problems) - 20))
         text = "\n".join([text, *lines])
     return text[:1990]
+
+
+def _localized_params(locale: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Option names and group modes as the reader's client shows them (`frist`, `åpen`)."""
+    shown = dict(params)
+    names = catalog(locale)
+    if isinstance(params.get("option"), str):
+        suffix = f".opt.{params['option']}.name"
+        shown["option"] = next(
+            (text for key, text in names.items() if key.endswith(suffix)), params["option"]
+        )
+    if isinstance(params.get("mode"), str):
+        shown["mode"] = names.get(f"choice.{params['mode']}", params["mode"])
+    return shown
 
 
 async def _locale(interaction: discord.Interaction[Any]) -> str:

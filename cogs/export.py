@@ -40,7 +40,16 @@ class ExportCog(HandinCog):
         ]
         if result.snapshot:
             lines.append(t(locale, "export.snapshot"))
-        lines += [t(locale, "export.problem", problem=str(p)) for p in result.problems[:10]]
+        lines += [
+            t(
+                locale,
+                f"export.problem.{p.reason}",
+                pin=p.pin,
+                filename=p.filename,
+                sha=p.sha256[:12],
+            )
+            for p in result.problems[:10]
+        ]
         limit = interaction.guild.filesize_limit if interaction.guild else 0
         if result.size_bytes <= limit:
             await respond(
