@@ -23,6 +23,21 @@ def point_client_at(api_base: str, gateway_url: str | None) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
+# Only our own packages log below INFO: at DEBUG, discord.py logs every gateway event and HTTP
+# body (what students type and are sent: PINs, passwords, interaction tokens) and aiosqlite
+# every SQL statement with its parameters (convention 7: never log those).
+OWN_LOGGERS = ("bot", "cogs", "storage")
+
+
+def configure_logging(level: str) -> None:
+    """HANDIN_LOG_LEVEL applies to our loggers; other libraries never log below INFO."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    wanted = logging.getLevelName(level)
+    logging.getLogger().setLevel(max(wanted, logging.INFO))
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(wanted)
+
+
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run Hand-in bot.")
     parser.add_argument(
@@ -34,9 +49,7 @@ def run(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(config.log_level)
     point_client_at(config.api_base, config.gateway_url)
     from bot.client import HandinBot
 

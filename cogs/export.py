@@ -12,6 +12,8 @@ from bot.domain.rules import human_size
 from bot.i18n import t
 from cogs._common import HandinCog, actor_of, assignment_choices, bot_of, guild_id_of, respond
 
+MESSAGE_LIMIT = 1990
+
 
 class ExportCog(HandinCog):
     @app_commands.command(name="export")
@@ -54,12 +56,13 @@ class ExportCog(HandinCog):
         if result.size_bytes <= limit:
             await respond(
                 interaction,
-                "\n".join(lines),
+                "\n".join(lines)[:MESSAGE_LIMIT],  # ten long file names can pass Discord's 2,000
                 file=discord.File(result.path, filename=result.path.name),
             )
             return
-        lines.append(t(locale, "export.on_host", path=str(result.path)))
-        await respond(interaction, "\n".join(lines)[:1990])
+        # Right after the summary: if the problems make it too long, they are cut, not the path.
+        lines.insert(1, t(locale, "export.on_host", path=str(result.path)))
+        await respond(interaction, "\n".join(lines)[:MESSAGE_LIMIT])
 
     @export.autocomplete("assignment")
     async def _assignment(

@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 class GroupsCog(HandinCog):
     group = app_commands.Group(
-        name="group", description="Create, join, leave and see your group", guild_only=True
+        name="group",
+        description="Create, join, leave and see your group",
+        guild_only=True,
+        # Sent as `contexts`: guild_only alone sets only the deprecated dm_permission.
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
     )
 
     @app_commands.command(name="ready")
@@ -61,7 +65,12 @@ class GroupsCog(HandinCog):
             name=the_assignment.name,
             pin=created.view.group.pin,
         )
-        delivered = await send_dm(interaction.user, dm_text, embed=embed)
+        try:
+            delivered = await send_dm(interaction.user, dm_text, embed=embed)
+        except discord.HTTPException as exc:
+            # The group exists already: a failing DM (5xx, rate limit) must not hide its PIN.
+            log.warning("group PIN DM failed: HTTP %s", exc.status)
+            delivered = False
         key = "group.created" if delivered else "group.created_no_dm"
         text = t(locale, key, pin=created.view.group.pin, name=the_assignment.name)
         # DMs closed: the PIN (and password) must still reach the creator, privately.

@@ -68,6 +68,7 @@ class StaffAssignmentsCog(HandinCog):
         name="assignment",
         description="Create and run assignments (staff)",
         guild_only=True,
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
         default_permissions=discord.Permissions(manage_guild=True),
     )
 

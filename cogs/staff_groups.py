@@ -24,6 +24,9 @@ from cogs._embeds import members_text
 log = logging.getLogger(__name__)
 
 MAX_CSV_BYTES = 1024 * 1024
+MAX_FIELDS = 25
+# Below Discord's 6,000 characters per embed, leaving room for the footer.
+EMBED_BUDGET = 5800
 
 
 class StaffGroupsCog(HandinCog):
@@ -31,6 +34,7 @@ class StaffGroupsCog(HandinCog):
         name="groups",
         description="Manage predefined groups (staff)",
         guild_only=True,
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
         default_permissions=discord.Permissions(manage_guild=True),
     )
 
@@ -147,17 +151,21 @@ class StaffGroupsCog(HandinCog):
             guild_id_of(interaction), actor_of(interaction), assignment
         )
         locale = await self.locale(interaction)
+        name = views[0].assignment.name if views else assignment
         embed = discord.Embed(
-            title=t(locale, "groups.list_title", name=assignment, count=len(views)), colour=INFO
+            title=t(locale, "groups.list_title", name=name, count=len(views)), colour=INFO
         )
-        for view in views[:25]:
-            embed.add_field(
-                name=t(locale, "groups.list_group", label=view.group.label, pin=view.group.pin),
-                value=members_text(locale, view.members),
-                inline=False,
-            )
-        if len(views) > 25:
-            embed.set_footer(text=t(locale, "groups.list_more", count=len(views) - 25))
+        # Discord refuses an embed over 25 fields or 6,000 characters in all (HTTP 400).
+        shown = 0
+        for view in views[:MAX_FIELDS]:
+            field_name = t(locale, "groups.list_group", label=view.group.label, pin=view.group.pin)
+            value = members_text(locale, view.members)
+            if len(embed) + len(field_name) + len(value) > EMBED_BUDGET:
+                break
+            embed.add_field(name=field_name, value=value, inline=False)
+            shown += 1
+        if len(views) > shown:
+            embed.set_footer(text=t(locale, "groups.list_more", count=len(views) - shown))
         if not views:
             embed.description = t(locale, "groups.list_empty")
         await respond(interaction, embed=embed)

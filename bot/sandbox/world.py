@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 import mimetypes
@@ -56,8 +57,15 @@ class World:
         self.ids = SnowflakeFactory()
         self.application_id = self.ids.new()
         self.application_name = application_name
-        # Shaped like a real token (id.timestamp.hmac) though nothing parses it.
-        self.token = token or f"SANDBOX.{self.application_id}.{secrets.token_urlsafe(24)}"
+        # Shaped like a real token (base64 id, timestamp, hmac) so `python -m bot`'s token
+        # check accepts it; nothing parses it.
+        self.token = token or ".".join(
+            [
+                base64.urlsafe_b64encode(str(self.application_id).encode()).decode().rstrip("="),
+                secrets.token_urlsafe(4),
+                secrets.token_urlsafe(27),
+            ]
+        )
         self.bot_permissions = bot_permissions
         self.attachment_size_limit = attachment_size_limit
         self.http_base = "http://127.0.0.1:0"

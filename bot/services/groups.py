@@ -116,37 +116,56 @@ class GroupService:
     async def create(
         self, guild_id: int, actor: Actor, name: str, pin: str | None, *, sent_at: datetime
     ) -> CreatedGroup:
+        """Create a group. Asking for a PIN that is taken counts as a failed join attempt:
+        otherwise `create` would let a student test PINs past the guessing limit."""
         async with self._db.transaction() as conn:
-            assignment = await find_assignment(conn, guild_id, name)
-            _require_student_groups(assignment)
-            await ensure_candidate(conn, assignment, actor, sent_at)
-            current = await group_repo.group_of(conn, assignment.id, actor.user_id)
-            if current is not None:
-                raise AlreadyInGroupError(pin=current.pin)
-            _require_membership_open(assignment, None, sent_at)
-            taken = await group_repo.pins(conn, assignment.id)
-            if pin is None:
-                chosen = codes.random_free_pin(taken)
-            else:
-                chosen = codes.validate_pin(pin)
-                if chosen in taken:
-                    raise PinTakenError(pin=chosen)
-            password = (
-                codes.generate_password() if assignment.group_mode is GroupMode.PASSWORD else None
-            )
-            group_id = await group_repo.insert_group(
-                conn,
-                assignment.id,
-                chosen,
-                created_at=sent_at,
-                created_by=actor.user_id,
-                password=password,
-            )
-            await group_repo.add_member(conn, assignment.id, actor.user_id, group_id, sent_at)
-            group = await group_repo.group(conn, group_id)
-            assert group is not None
-            log.info("group %d created in assignment %d", group_id, assignment.id)
-            return CreatedGroup(await _view(conn, assignment, group), password)
+            created = await self._create(conn, guild_id, actor, name, pin, sent_at)
+        if isinstance(created, DomainError):
+            raise created
+        return created
+
+    async def _create(
+        self,
+        conn: aiosqlite.Connection,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        pin: str | None,
+        sent_at: datetime,
+    ) -> CreatedGroup | PinTakenError:
+        assignment = await find_assignment(conn, guild_id, name)
+        _require_student_groups(assignment)
+        await ensure_candidate(conn, assignment, actor, sent_at)
+        current = await group_repo.group_of(conn, assignment.id, actor.user_id)
+        if current is not None:
+            raise AlreadyInGroupError(pin=current.pin)
+        _require_membership_open(assignment, None, sent_at)
+        taken = await group_repo.pins(conn, assignment.id)
+        if pin is None:
+            chosen = codes.random_free_pin(taken)
+        else:
+            await _require_not_locked_out(conn, assignment, actor.user_id, sent_at)
+            chosen = codes.validate_pin(pin)
+            if chosen in taken:
+                # Kept (committed) although the create is refused: it is a guess.
+                await group_repo.record_join_failure(conn, assignment.id, actor.user_id, sent_at)
+                return PinTakenError(pin=chosen)
+        password = (
+            codes.generate_password() if assignment.group_mode is GroupMode.PASSWORD else None
+        )
+        group_id = await group_repo.insert_group(
+            conn,
+            assignment.id,
+            chosen,
+            created_at=sent_at,
+            created_by=actor.user_id,
+            password=password,
+        )
+        await group_repo.add_member(conn, assignment.id, actor.user_id, group_id, sent_at)
+        group = await group_repo.group(conn, group_id)
+        assert group is not None
+        log.info("group %d created in assignment %d", group_id, assignment.id)
+        return CreatedGroup(await _view(conn, assignment, group), password)
 
     async def join(
         self,

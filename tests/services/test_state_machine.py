@@ -31,7 +31,9 @@ from bot.domain.errors import (
     NothingToHandInError,
     NotInGroupError,
     PinTakenError,
+    TooManyAttemptsError,
 )
+from bot.domain.grouping import lockout_until
 from bot.domain.models import GroupMode
 from bot.services.assignments import AssignmentOptions
 from bot.services.registry import build_services
@@ -79,6 +81,8 @@ class HandInMachine(RuleBasedStateMachine):
         self.uploads: dict[str, list[tuple[datetime, str]]] = {}
         self.closed = False
         self.counter = 0
+        # Failed attempts per user: a create asking for a taken PIN counts as a guess.
+        self.failures: dict[int, list[datetime]] = {user: [] for user in STUDENTS}
 
     def run(self, coro: Awaitable[T]) -> T:
         return self.loop.run_until_complete(coro)
@@ -93,6 +97,9 @@ class HandInMachine(RuleBasedStateMachine):
     # --- helpers -------------------------------------------------------------------------
     def open_now(self) -> bool:
         return not self.closed and self.clock.now() < self.deadline
+
+    def locked_out(self, user: int) -> bool:
+        return lockout_until(self.failures[user], self.clock.now()) is not None
 
     def attempt(self, coro: Awaitable[T], refusals: set[type[DomainError]]) -> T | None:
         """Run a command; it must succeed when `refusals` is empty, else fail with one of them."""
@@ -121,8 +128,12 @@ class HandInMachine(RuleBasedStateMachine):
             refusals.add(AlreadyInGroupError)
         if not self.open_now():
             refusals.add(MembershipLockedError)
-        if pin is not None and pin in self.groups:
+        guessing = not refusals and pin is not None
+        if guessing and self.locked_out(user):
+            refusals.add(TooManyAttemptsError)
+        elif guessing and pin in self.groups:
             refusals.add(PinTakenError)
+            self.failures[user].append(self.clock.now())
         created = self.attempt(
             self.services.groups.create(GUILD, student(user), NAME, pin, sent_at=self.clock.now()),
             refusals,
@@ -141,6 +152,15 @@ class HandInMachine(RuleBasedStateMachine):
         pin = list(self.groups)[which % len(self.groups)]
         current = self.member_of[user]
         refusals: set[type[DomainError]] = set()
+        if self.locked_out(user):
+            # Checked before anything about the group: a locked-out user learns nothing.
+            self.attempt(
+                self.services.groups.join(
+                    GUILD, student(user), NAME, pin, switch=switch, sent_at=self.clock.now()
+                ),
+                {TooManyAttemptsError},
+            )
+            return
         if current == pin:
             refusals.add(AlreadyInThisGroupError)
         elif current is not None and not switch:

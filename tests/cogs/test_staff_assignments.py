@@ -1,0 +1,311 @@
+"""/assignment create, edit, list, overview, close, reopen, extend, announce."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.domain.errors import (
+    AssignmentNotClosedError,
+    ClosedDeadlineEditError,
+    GroupModeLockedError,
+    GroupNotFoundError,
+    StaffOnlyError,
+    TimeFormatError,
+)
+from bot.domain.models import AssignmentState, GroupMode
+from bot.i18n import t
+from bot.tree import render_error, report
+from cogs.staff_assignments import StaffAssignmentsCog
+from storage.repos import groups as group_repo
+from storage.repos import uploads as upload_repo
+from tests.cogs.conftest import CHANNEL_ID, World, refused
+from tests.conftest import GUILD, STAFF, incoming, make_assignment, student
+
+Cog = StaffAssignmentsCog
+
+
+async def _open_group_with_upload(world: World) -> None:
+    await make_assignment(world.services)
+    now = world.clock.now()
+    await world.services.groups.create(GUILD, student(1), "Lab 1", "1234", sent_at=now)
+    await world.services.submissions.upload(GUILD, student(1), "Lab 1", incoming(b"x"), sent_at=now)
+
+
+# --- create --------------------------------------------------------------------------------
+async def test_create_stores_the_options_and_answers_with_a_summary(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await cog.create.callback(
+        cog,
+        interaction,
+        "Lab 1",
+        "+2h",
+        mode="password",
+        max_group_size=3,
+        file_types="pdf,.ZIP",
+        reminders="1h",
+        role=world.role(77),
+        channel=world.channel,
+    )
+
+    created = await world.services.assignments.get(GUILD, "lab 1")
+    assert created.closes_at == world.clock.now() + timedelta(hours=2)
+    assert created.group_mode is GroupMode.PASSWORD
+    assert created.max_group_size == 3
+    assert set(created.file_types) == {"pdf", "zip"}
+    assert created.role_id == 77 and created.channel_id == CHANNEL_ID
+    reply = world.answer(interaction)
+    assert reply.embed is not None
+    assert reply.embed.title == t("en", "assignment.created", name="Lab 1")
+    assert all(len(f.value or "") <= 1024 for f in reply.embed.fields)
+
+
+async def test_create_by_a_student_is_refused(world: World, staff_assignments_cog: Cog) -> None:
+    interaction = world.interaction(world.student(1))
+    cog = staff_assignments_cog
+
+    error = await refused(cog.create.callback(cog, interaction, "Lab 1", "+2h"), StaffOnlyError)
+    await report(interaction, error)
+
+    assert await world.services.assignments.list_for_staff(GUILD, STAFF) == []
+    assert world.answer(interaction).content == render_error("en", error)
+
+
+async def test_create_with_a_malformed_time_is_refused_with_an_example(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    error = await refused(
+        cog.create.callback(cog, interaction, "Lab 1", "next friday-ish"), TimeFormatError
+    )
+    await report(interaction, error)
+
+    assert "next friday-ish" in (world.answer(interaction).content or "")
+
+
+# --- edit ----------------------------------------------------------------------------------
+async def test_edit_changes_only_the_given_options(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    before = await make_assignment(world.services)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await cog.edit.callback(cog, interaction, "Lab 1", max_group_size=4)
+
+    after = await world.services.assignments.get(GUILD, "Lab 1")
+    assert after.max_group_size == 4
+    assert after.closes_at == before.closes_at and after.group_mode is before.group_mode
+    reply = world.answer(interaction)
+    assert reply.embed is not None
+    assert reply.embed.title == t("en", "assignment.edited", name="Lab 1")
+
+
+async def test_edit_of_the_mode_once_groups_exist_is_refused(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services)
+    await world.services.groups.create(GUILD, student(1), "Lab 1", None, sent_at=world.clock.now())
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await refused(
+        cog.edit.callback(cog, interaction, "Lab 1", mode="predefined"), GroupModeLockedError
+    )
+    assignment = await world.services.assignments.get(GUILD, "Lab 1")
+    assert assignment.group_mode is GroupMode.OPEN
+
+
+# --- list ----------------------------------------------------------------------------------
+async def test_list_shows_every_assignment_with_counts(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await _open_group_with_upload(world)
+    await make_assignment(world.services, "Project")
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await cog.list_.callback(cog, interaction)
+
+    reply = world.answer(interaction)
+    assert reply.embed is not None
+    lines = (reply.embed.description or "").splitlines()
+    assert len(lines) == 2
+    assert "Lab 1" in lines[0] and "1 groups (1 with uploads)" in lines[0]
+    assert "Project" in lines[1]
+
+
+async def test_list_by_a_student_is_refused(world: World, staff_assignments_cog: Cog) -> None:
+    await make_assignment(world.services)
+    interaction = world.interaction(world.student(1))
+    cog = staff_assignments_cog
+
+    await refused(cog.list_.callback(cog, interaction), StaffOnlyError)
+    assert world.replies(interaction) == []
+
+
+# --- overview ------------------------------------------------------------------------------
+async def test_overview_lists_groups_and_role_members_without_a_group(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services, role_id=77)
+    await world.services.groups.create(
+        GUILD, student(1, 77), "Lab 1", "1234", sent_at=world.clock.now()
+    )
+    world.student(1, 77)
+    world.student(2, 77)  # has the role, never ran a command
+    world.student(3)  # no role: not a candidate
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await cog.overview.callback(cog, interaction, "Lab 1")
+
+    reply = world.answer(interaction)
+    assert reply.via == "followup"
+    assert "1234" in reply.field(t("en", "overview.groups", count=1))
+    without = reply.field(t("en", "overview.without_group", count=1))
+    assert "<@102>" in without and "<@103>" not in without
+
+
+async def test_overview_by_a_student_is_refused_privately_after_the_defer(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services)
+    interaction = world.interaction(world.student(1))
+    cog = staff_assignments_cog
+
+    error = await refused(cog.overview.callback(cog, interaction, "Lab 1"), StaffOnlyError)
+    await report(interaction, error)
+
+    reply = world.answer(interaction)
+    assert reply.via == "followup"
+    assert reply.content == render_error("en", error)
+
+
+# --- close ---------------------------------------------------------------------------------
+async def test_close_now_records_the_final_submissions(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await _open_group_with_upload(world)
+    world.clock.advance(60)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await cog.close.callback(cog, interaction, "Lab 1")
+
+    assignment = await world.services.assignments.get(GUILD, "Lab 1")
+    assert assignment.state(world.clock.now()) is AssignmentState.CLOSED
+    async with world.services.db.reading() as conn:
+        [group] = await group_repo.groups(conn, assignment.id)
+        submission = await upload_repo.current_submission(conn, group.id)
+    assert submission is not None and submission.upload is not None
+    reply = world.answer(interaction)
+    assert reply.content == t("en", "assignment.closed", name="Lab 1", recorded=1)
+
+
+async def test_close_of_a_closed_assignment_is_refused(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services, closes="+1m")
+    world.clock.advance(120)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await refused(cog.close.callback(cog, interaction, "Lab 1"), ClosedDeadlineEditError)
+
+
+# --- reopen --------------------------------------------------------------------------------
+async def test_reopen_gives_a_closed_assignment_a_new_deadline(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services, closes="+1m")
+    world.clock.advance(120)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await cog.reopen.callback(cog, interaction, "Lab 1", "+1h")
+
+    assignment = await world.services.assignments.get(GUILD, "Lab 1")
+    assert assignment.closes_at == world.clock.now() + timedelta(hours=1)
+    assert assignment.state(world.clock.now()) is AssignmentState.OPEN
+    assert "Lab 1" in (world.answer(interaction).content or "")
+
+
+async def test_reopen_of_an_open_assignment_is_refused(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await refused(cog.reopen.callback(cog, interaction, "Lab 1", "+3h"), AssignmentNotClosedError)
+
+
+# --- extend --------------------------------------------------------------------------------
+async def test_extend_gives_one_group_its_own_deadline(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await _open_group_with_upload(world)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await cog.extend.callback(cog, interaction, "Lab 1", "1234", "+5h")
+
+    assignment = await world.services.assignments.get(GUILD, "Lab 1")
+    async with world.services.db.reading() as conn:
+        group = await group_repo.group_by_pin(conn, assignment.id, "1234")
+    assert group is not None
+    assert group.closes_at == world.clock.now() + timedelta(hours=5)
+    assert "1234" in (world.answer(interaction).content or "")
+
+
+async def test_extend_of_an_unknown_pin_is_refused(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await refused(cog.extend.callback(cog, interaction, "Lab 1", "4321", "+5h"), GroupNotFoundError)
+
+
+# --- announce ------------------------------------------------------------------------------
+async def test_announce_posts_in_the_assignment_channel_and_confirms_privately(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services, channel_id=CHANNEL_ID)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await cog.announce.callback(cog, interaction, "Lab 1", "Good luck!")
+
+    world.channel.send.assert_awaited_once()
+    embed = world.channel.send.await_args.kwargs["embed"]
+    assert "Lab 1" in (embed.title or "") and embed.description == "Good luck!"
+    assert f"<#{CHANNEL_ID}>" in (world.answer(interaction).content or "")
+
+
+async def test_announce_by_a_student_is_refused_and_posts_nothing(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services, channel_id=CHANNEL_ID)
+    interaction = world.interaction(world.student(1))
+    cog = staff_assignments_cog
+
+    await refused(cog.announce.callback(cog, interaction, "Lab 1", None), StaffOnlyError)
+    world.channel.send.assert_not_awaited()
+
+
+async def test_staff_autocomplete_offers_nothing_to_students(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services)
+    cog = staff_assignments_cog
+
+    assert [c.value for c in await cog._name(world.interaction(world.staff()), "")] == ["Lab 1"]
+    assert await cog._name(world.interaction(world.student(1)), "") == []

@@ -1,0 +1,226 @@
+"""/groups add, remove, import, random, list at the callback level."""
+
+from __future__ import annotations
+
+from bot.domain.errors import (
+    CsvImportError,
+    MemberNotInGroupError,
+    NoCandidatesToSplitError,
+    NotPredefinedError,
+    StaffOnlyError,
+)
+from bot.domain.models import GroupMode
+from bot.i18n import t
+from bot.tree import report
+from cogs._common import person_of
+from cogs.staff_groups import StaffGroupsCog
+from storage.repos import groups as group_repo
+from tests.cogs.conftest import Cdn, World, refused
+from tests.conftest import GUILD, STAFF, make_assignment
+from tests.snapshot import unchanged
+
+Cog = StaffGroupsCog
+
+
+async def _groups(world: World) -> dict[str, list[int]]:
+    """Predefined groups of `Lab 1` by name, with their member ids."""
+    assignment = await world.services.assignments.get(GUILD, "Lab 1")
+    async with world.services.db.reading() as conn:
+        return {
+            g.label: sorted(m.user_id for m in await group_repo.members(conn, g.id))
+            for g in await group_repo.groups(conn, assignment.id)
+        }
+
+
+async def _predefined(world: World) -> None:
+    await make_assignment(world.services, mode=GroupMode.PREDEFINED)
+
+
+# --- add -----------------------------------------------------------------------------------
+async def test_add_puts_a_member_in_a_new_named_group(world: World, staff_groups_cog: Cog) -> None:
+    await _predefined(world)
+    alice = world.student(1)
+    interaction = world.interaction(world.staff())
+
+    await staff_groups_cog.add.callback(staff_groups_cog, interaction, "Lab 1", alice, "Team A")
+
+    assert await _groups(world) == {"Team A": [101]}
+    reply = world.answer(interaction)
+    assert "<@101>" in (reply.content or "") and "Team A" in (reply.content or "")
+
+
+async def test_add_in_open_mode_is_refused(world: World, staff_groups_cog: Cog) -> None:
+    await make_assignment(world.services)
+    interaction = world.interaction(world.staff())
+
+    async with unchanged(world.services.db, world.services.files):
+        await refused(
+            staff_groups_cog.add.callback(
+                staff_groups_cog, interaction, "Lab 1", world.student(1), "Team A"
+            ),
+            NotPredefinedError,
+        )
+
+
+async def test_add_by_a_student_is_refused(world: World, staff_groups_cog: Cog) -> None:
+    await _predefined(world)
+    interaction = world.interaction(world.student(2))
+
+    await refused(
+        staff_groups_cog.add.callback(
+            staff_groups_cog, interaction, "Lab 1", world.student(1), "Team A"
+        ),
+        StaffOnlyError,
+    )
+    assert await _groups(world) == {}
+
+
+# --- remove --------------------------------------------------------------------------------
+async def test_remove_takes_a_member_out(world: World, staff_groups_cog: Cog) -> None:
+    await _predefined(world)
+    alice, bob = world.student(1), world.student(2)
+    for member in (alice, bob):
+        await staff_groups_cog.add.callback(
+            staff_groups_cog, world.interaction(world.staff()), "Lab 1", member, "Team A"
+        )
+    interaction = world.interaction(world.staff())
+
+    await staff_groups_cog.remove.callback(staff_groups_cog, interaction, "Lab 1", alice)
+
+    assert await _groups(world) == {"Team A": [102]}
+    assert "Team A" in (world.answer(interaction).content or "")
+
+
+async def test_remove_of_a_member_without_a_group_is_refused(
+    world: World, staff_groups_cog: Cog
+) -> None:
+    await _predefined(world)
+    interaction = world.interaction(world.staff())
+
+    await refused(
+        staff_groups_cog.remove.callback(staff_groups_cog, interaction, "Lab 1", world.student(1)),
+        MemberNotInGroupError,
+    )
+
+
+# --- import --------------------------------------------------------------------------------
+async def test_import_places_members_by_name_mention_and_id(
+    world: World, staff_groups_cog: Cog, cdn: Cdn
+) -> None:
+    await _predefined(world)
+    world.student(1)
+    bob = world.member(222233334444555566, "bob")
+    carol = world.member(333344445555666677, "carol")
+    csv = f"group_name,member\nTeam A,student1\nTeam A,<@{bob.id}>\nTeam B,{carol.id}\n".encode()
+    interaction = world.interaction(world.staff())
+
+    await staff_groups_cog.import_.callback(
+        staff_groups_cog, interaction, "Lab 1", cdn.attachment("groups.csv", csv)
+    )
+
+    assert await _groups(world) == {"Team A": [101, bob.id], "Team B": [carol.id]}
+    reply = world.answer(interaction)
+    assert reply.content == t("en", "groups.imported", created=2, placed=3, unchanged=0)
+
+
+async def test_import_with_an_unknown_member_imports_nothing_and_cites_the_line(
+    world: World, staff_groups_cog: Cog, cdn: Cdn
+) -> None:
+    await _predefined(world)
+    world.student(1)
+    csv = b"group_name,member\nTeam A,student1\nTeam A,nobody\n"
+    interaction = world.interaction(world.staff())
+
+    async with unchanged(world.services.db, world.services.files):
+        error = await refused(
+            staff_groups_cog.import_.callback(
+                staff_groups_cog, interaction, "Lab 1", cdn.attachment("groups.csv", csv)
+            ),
+            CsvImportError,
+        )
+    await report(interaction, error)
+
+    reply = world.answer(interaction)
+    assert reply.via == "followup"
+    assert "line 3" in (reply.content or "") and "nobody" in (reply.content or "")
+
+
+# --- random --------------------------------------------------------------------------------
+async def test_random_splits_the_role_members_into_groups_of_about_size(
+    world: World, staff_groups_cog: Cog
+) -> None:
+    await _predefined(world)
+    for n in range(1, 6):
+        world.student(n, 77)
+    world.student(9)  # without the role
+    interaction = world.interaction(world.staff())
+
+    await staff_groups_cog.random.callback(
+        staff_groups_cog, interaction, "Lab 1", 2, world.role(77)
+    )
+
+    groups = await _groups(world)
+    assert sorted(len(m) for m in groups.values()) == [2, 3]
+    assert sorted(u for m in groups.values() for u in m) == [101, 102, 103, 104, 105]
+    assert world.answer(interaction).content == t("en", "groups.randomized", groups=2, members=5)
+
+
+async def test_random_with_nobody_to_split_is_refused(world: World, staff_groups_cog: Cog) -> None:
+    await _predefined(world)
+    interaction = world.interaction(world.staff())
+
+    await refused(
+        staff_groups_cog.random.callback(staff_groups_cog, interaction, "Lab 1", 2, None),
+        NoCandidatesToSplitError,
+    )
+    assert await _groups(world) == {}
+
+
+# --- list ----------------------------------------------------------------------------------
+async def test_list_shows_groups_with_members_and_candidate_numbers(
+    world: World, staff_groups_cog: Cog
+) -> None:
+    await _predefined(world)
+    await staff_groups_cog.add.callback(
+        staff_groups_cog, world.interaction(world.staff()), "Lab 1", world.student(1), "Team A"
+    )
+    [view] = await world.services.groups.staff_list(GUILD, STAFF, "Lab 1")
+    interaction = world.interaction(world.staff())
+
+    await staff_groups_cog.list_.callback(staff_groups_cog, interaction, "lab 1")
+
+    reply = world.answer(interaction)
+    assert reply.embed is not None
+    assert "Lab 1" in (reply.embed.title or "")
+    [field] = reply.embed.fields
+    assert "Team A" in (field.name or "") and view.group.pin in (field.name or "")
+    assert str(view.members[0].number) in (field.value or "")
+
+
+async def test_list_by_a_student_is_refused(world: World, staff_groups_cog: Cog) -> None:
+    await _predefined(world)
+    interaction = world.interaction(world.student(1))
+
+    await refused(
+        staff_groups_cog.list_.callback(staff_groups_cog, interaction, "Lab 1"), StaffOnlyError
+    )
+
+
+async def test_list_of_many_large_groups_stays_within_discords_embed_limits(
+    world: World, staff_groups_cog: Cog
+) -> None:
+    await _predefined(world)
+    for n in range(180):
+        world.member(400_000_000_000_000_000 + n, f"member{n}", roles=[77])
+    await world.services.groups.staff_random(
+        GUILD, STAFF, "Lab 1", 6, [person_of(m) for m in world.members], 77
+    )
+    interaction = world.interaction(world.staff())
+
+    await staff_groups_cog.list_.callback(staff_groups_cog, interaction, "Lab 1")
+
+    embed = world.answer(interaction).embed
+    assert embed is not None
+    assert len(embed) <= 6000 and len(embed.fields) <= 25
+    shown = len(embed.fields)
+    assert embed.footer.text == t("en", "groups.list_more", count=30 - shown)

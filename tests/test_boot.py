@@ -1,0 +1,161 @@
+"""Booting the bot without Discord: `setup_hook` wires database, services, scheduler and cogs,
+and syncs the slash commands only when their definitions changed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from unittest.mock import AsyncMock
+
+import pytest
+
+from bot import paths
+from bot.client import COMMANDS_HASH_KEY, HandinBot
+from bot.config import DEFAULT_API_BASE, Config
+from bot.domain.clock import FakeClock
+from bot.scheduler import SWEEP_JOB
+from storage.migrate import available
+from tests.conftest import START
+
+TOP_LEVEL = {
+    "ready",
+    "group",
+    "upload",
+    "handin",
+    "release",
+    "status",
+    "download",
+    "assignments",
+    "assignment",
+    "groups",
+    "export",
+    "settings",
+}
+
+
+def _config(data_dir: Path) -> Config:
+    return Config(
+        token="",
+        data_dir=data_dir,
+        log_level="INFO",
+        api_base=DEFAULT_API_BASE,
+        gateway_url=None,
+    )
+
+
+def _stored_hash(data_dir: Path) -> str | None:
+    conn = sqlite3.connect(paths.database_path(data_dir))
+    try:
+        row = conn.execute(
+            "SELECT value FROM bot_state WHERE key = ?", (COMMANDS_HASH_KEY,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
+
+
+@asynccontextmanager
+async def booted(data_dir: Path, *, force_sync: bool = False) -> AsyncIterator[HandinBot]:
+    """A bot after `setup_hook`, with `tree.sync` replaced (no network), closed on exit."""
+    bot = HandinBot(_config(data_dir), clock=FakeClock(START), force_sync=force_sync)
+    bot.tree.sync = AsyncMock(return_value=[])  # type: ignore[method-assign]
+    try:
+        await bot.setup_hook()
+        yield bot
+    finally:
+        # Must not hang: aiosqlite's thread and the scheduler are stopped here.
+        await asyncio.wait_for(bot.close(), timeout=5)
+
+
+async def test_boot_wires_database_services_scheduler_and_cogs(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    async with booted(data_dir) as bot:
+        assert bot.services.db.path == paths.database_path(data_dir)
+        assert paths.files_dir(data_dir).is_dir()
+        assert bot.scheduler is not None and SWEEP_JOB in bot.scheduler.job_ids()
+        assert bot.services.assignments.schedule is bot.scheduler
+        assert set(bot.cogs) == {
+            "GroupsCog",
+            "SubmissionsCog",
+            "StaffAssignmentsCog",
+            "StaffGroupsCog",
+            "ExportCog",
+            "SettingsCog",
+        }
+        assert {c.name for c in bot.tree.get_commands()} == TOP_LEVEL
+        bot.tree.sync.assert_awaited_once()  # type: ignore[attr-defined]
+
+    conn = sqlite3.connect(paths.database_path(data_dir))
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    finally:
+        conn.close()
+    assert version == max(number for number, _ in available())
+    assert {"groups", "memberships", "uploads", "bot_state"} <= tables
+    assert _stored_hash(data_dir) is not None
+
+
+async def test_second_boot_with_unchanged_commands_does_not_sync(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    async with booted(data_dir) as first:
+        first_hash = await first.commands_hash()
+
+    async with booted(data_dir) as second:
+        second.tree.sync.assert_not_awaited()  # type: ignore[attr-defined]
+        assert await second.commands_hash() == first_hash
+
+    assert _stored_hash(data_dir) == first_hash
+
+
+async def test_force_sync_syncs_even_when_unchanged(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    async with booted(data_dir):
+        pass
+
+    async with booted(data_dir, force_sync=True) as forced:
+        forced.tree.sync.assert_awaited_once()  # type: ignore[attr-defined]
+
+
+async def test_changed_commands_are_synced_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = tmp_path / "data"
+    async with booted(data_dir):
+        pass
+    monkeypatch.setattr(HandinBot, "commands_hash", AsyncMock(return_value="changed"))
+
+    async with booted(data_dir) as changed:
+        changed.tree.sync.assert_awaited_once()  # type: ignore[attr-defined]
+    assert _stored_hash(data_dir) == "changed"
+
+
+# --- configuration -------------------------------------------------------------------------
+@pytest.mark.parametrize("token", [None, "", "not-a-token", "abc.def"])
+def test_missing_or_malformed_token_is_one_line_naming_discord_token(
+    tmp_path: Path, token: str | None
+) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"}
+    if token is not None:
+        env["DISCORD_TOKEN"] = token
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,  # no .env here
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "DISCORD_TOKEN" in lines[0]
+    assert result.stdout == ""
+    assert not (tmp_path / "data").exists()  # nothing created before the config is valid
