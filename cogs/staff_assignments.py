@@ -9,6 +9,7 @@ from typing import Any, Literal
 import discord
 from discord import app_commands
 
+from bot.domain.errors import CannotPostError
 from bot.domain.models import Assignment, GroupMode
 from bot.domain.timeparse import format_offset
 from bot.i18n import t, timestamp
@@ -331,8 +332,11 @@ class StaffAssignmentsCog(HandinCog):
         if not isinstance(channel, discord.abc.Messageable):
             channel = interaction.channel
         assert isinstance(channel, discord.abc.Messageable)
-        await channel.send(embed=embed)
         where = getattr(channel, "mention", "")
+        try:
+            await channel.send(embed=embed)
+        except discord.Forbidden as exc:
+            raise CannotPostError(channel=where) from exc
         await respond(interaction, t(locale, "assignment.announced", channel=where))
 
     @edit.autocomplete("name")

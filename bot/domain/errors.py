@@ -110,6 +110,10 @@ class NoChannelError(DomainError):
     key = "error.no_channel"
 
 
+class CannotPostError(DomainError):
+    key = "error.cannot_post"  # channel
+
+
 # --- groups --------------------------------------------------------------------------------
 class PinFormatError(DomainError):
     key = "error.pin_format"  # pin
