@@ -41,8 +41,9 @@ async def test_process_can_be_killed_and_restarted(tmp_path: Path) -> None:
         assert (await second.wait_done()).content == f"pong {bot.pid}"
         # on_ready runs after the 0.05 s guild wait; the marker shows the data dir arrived.
         marker = tmp_path / "data" / "ready"
+        # The first process wrote it too, and a write may be caught half-done: wait for ours.
         for _ in range(500):
-            if marker.exists():
+            if marker.exists() and marker.read_text() == str(bot.pid):
                 break
             await asyncio.sleep(0.01)
         assert marker.read_text() == str(bot.pid)
