@@ -22,7 +22,7 @@ def name_key(name: str) -> str:
 
 def parse_file_types(text: str | None) -> tuple[str, ...]:
     """`pdf, .ZIP` -> ('pdf', 'zip'); empty or `any` -> () meaning every type."""
-    if text is None or text.strip().lower() in {"", "any", "*"}:
+    if text is None or text.strip().lower() in {"", "any", "*", "alle"}:
         return ()
     types: list[str] = []
     for part in text.split(","):

@@ -30,9 +30,23 @@ _UNITS = {
     "w": 604800,
     "week": 604800,
     "weeks": 604800,
+    # Norwegian (Bokmål) units, for `om 2 timer` and `+90 minutter`.
+    "sekund": 1,
+    "sekunder": 1,
+    "minutt": 60,
+    "minutter": 60,
+    "t": 3600,
+    "time": 3600,
+    "timer": 3600,
+    "dag": 86400,
+    "dager": 86400,
+    "uke": 604800,
+    "uker": 604800,
 }
 _AMOUNT = r"(\d+(?:\.\d+)?)\s*([a-z]+)"
-_RELATIVE = re.compile(rf"^(?:in\s+|\+\s*)(?:{_AMOUNT}\s*)+$")
+# `in 90 minutes` and its Norwegian twin `om 90 minutter`: staff type what they speak.
+_PREFIX = r"^(?:in\s+|om\s+|\+\s*)"
+_RELATIVE = re.compile(rf"{_PREFIX}(?:{_AMOUNT}\s*)+$")
 _PART = re.compile(_AMOUNT)
 _LOCAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})$")
 
@@ -78,7 +92,7 @@ def _parse_time(text: str, *, now: datetime, tz: str) -> datetime:
     cleaned = text.strip()
     lowered = cleaned.lower()
     if _RELATIVE.match(lowered):
-        duration = parse_duration(re.sub(r"^(in\s+|\+\s*)", "", lowered))
+        duration = parse_duration(re.sub(_PREFIX, "", lowered))
         if duration is None:
             raise ValueError("not a duration")
         return now + duration
@@ -101,7 +115,7 @@ def _localize(naive: datetime, tzinfo: ZoneInfo) -> datetime:
 def parse_reminders(text: str) -> tuple[int, ...]:
     """`24h,1h` / `30m` / `45s` / `off` -> offsets in seconds before the deadline, largest first."""
     cleaned = text.strip().lower()
-    if cleaned in {"off", "none", "no", "0"}:
+    if cleaned in {"off", "none", "no", "0", "av", "ingen"}:
         return ()
     offsets: set[int] = set()
     for part in cleaned.split(","):

@@ -111,3 +111,14 @@ def test_malformed_reminders_are_refused(text: str) -> None:
 
 def test_reminder_offsets_format_back_compactly() -> None:
     assert [format_offset(s) for s in (86400, 1800, 45)] == ["24h", "30m", "45s"]
+
+
+def test_norwegian_relative_times_are_understood() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert parse_time("om 90 minutter", now=now) == now + timedelta(minutes=90)
+    assert parse_time("om 2 timer", now=now) == now + timedelta(hours=2)
+    assert parse_time("+1 dag", now=now) == now + timedelta(days=1)
+
+
+def test_norwegian_off_turns_reminders_off() -> None:
+    assert parse_reminders("av") == ()
