@@ -18,9 +18,12 @@ from bot.i18n import pick_locale, t, timestamp
 log = logging.getLogger(__name__)
 
 CANNOT_DM = 50007
-# Discord allows 50 requests per second per bot across all routes; DMs leave room for the
-# interaction replies, which must never wait behind a burst of receipts.
-DM_REQUESTS_PER_SECOND = 40.0
+# Discord allows 50 requests per second per bot across all routes. Interaction callbacks and
+# follow-ups are exempt (replies never wait behind receipts), so DMs may use nearly all of it;
+# the margin covers the bot's few other requests (fetch_user, reminder posts) and arrival
+# jitter. With bursts of one request, no one-second window sees more than 48.
+DM_REQUESTS_PER_SECOND = 47.0
+DM_BURST = 1.0
 
 
 class Pacer:
@@ -55,10 +58,13 @@ async def send_dm(
     """DM `user`; False when they do not accept DMs (never retried: their choice)."""
     try:
         channel = user.dm_channel
-        if pacer is not None:
-            await pacer.take(1.0 if channel is not None else 2.0)
         if channel is None:
+            # Paced one request at a time: taking two tokens at once would be a burst of two.
+            if pacer is not None:
+                await pacer.take()
             channel = await user.create_dm()
+        if pacer is not None:
+            await pacer.take()
         if embed is None:
             await channel.send(content)
         else:
@@ -77,7 +83,7 @@ class DiscordNotifier:
     def __init__(self, client: discord.Client, locale_for_guild: Callable[[int], Any]) -> None:
         self._client = client
         self._locale_for_guild = locale_for_guild
-        self.pacer = Pacer(DM_REQUESTS_PER_SECOND)
+        self.pacer = Pacer(DM_REQUESTS_PER_SECOND, DM_BURST)
         self.on_receipts_waiting: Callable[[], None] = lambda: None
         self._background: set[asyncio.Task[None]] = set()
 

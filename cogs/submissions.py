@@ -20,7 +20,7 @@ from cogs._embeds import status_embed
 
 log = logging.getLogger(__name__)
 
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
 
 
 def stream_from(session: aiohttp.ClientSession, url: str) -> ByteSource:

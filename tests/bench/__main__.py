@@ -1,0 +1,94 @@
+"""`python -m tests.bench rush|close|scale|crash [...]`: the load benchmarks of issue #7.
+
+Each prints a table (every figure with the command that reproduces it) and writes JSON to
+bench-results/ (gitignored). See BENCHMARKS.md for the last results and how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from tests.bench.common import machine
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench")
+    sub = parser.add_subparsers(dest="bench", required=True)
+
+    p = sub.add_parser("rush", help="S students upload 1 MiB at once; ours vs a minimal bot")
+    p.add_argument("-S", "--students", type=int, default=1000)
+    p.add_argument("--size-mib", type=float, default=1.0)
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the data dirs (printed)")
+    p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
+
+    p = sub.add_parser("close", help="2,000 groups finalized at a deadline, receipts paced")
+    p.add_argument("--groups", type=int, default=2000)
+    p.add_argument("--members", type=int, default=1, help="members per group (receipts each)")
+    p.add_argument("--lead", type=float, default=6.0, help="seconds from bot start to deadline")
+    p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
+
+    p = sub.add_parser("scale", help="10,000 candidates, 3,500 groups: RSS and p99 latency")
+    p.add_argument("--candidates", type=int, default=10_000)
+    p.add_argument("--groups", type=int, default=3_500)
+    p.add_argument("--assignments", type=int, default=20)
+    p.add_argument("--users", type=int, default=50, help="concurrent users")
+    p.add_argument("--requests", type=int, default=1000, help="requests per command")
+    p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
+
+    p = sub.add_parser("crash", help="kill -9 during a rush, restart, check nothing is lost")
+    p.add_argument("--trials", type=int, default=10)
+    p.add_argument("-S", "--students", type=int, default=150)
+    p.add_argument("--size-mib", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()), flush=True)
+    if args.bench == "rush":
+        from tests.bench.rush import rush
+
+        report = asyncio.run(
+            rush(
+                args.students,
+                args.size_mib,
+                args.runs,
+                baseline=not args.no_baseline,
+                keep=args.keep,
+                profile=args.profile,
+            )
+        )
+    elif args.bench == "close":
+        from tests.bench.close import close
+
+        report = asyncio.run(close(args.groups, args.members, args.lead, profile=args.profile))
+    elif args.bench == "scale":
+        from tests.bench.scale import scale
+
+        report = asyncio.run(
+            scale(
+                args.candidates,
+                args.groups,
+                args.assignments,
+                args.users,
+                args.requests,
+                profile=args.profile,
+            )
+        )
+    else:
+        from tests.bench.crash import crash
+
+        report = asyncio.run(crash(args.trials, args.students, args.size_mib, args.seed))
+    report.print()
+    failed = [row.figure for row in report.rows if row.ok is False]
+    if failed:
+        print("targets not met: " + "; ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,351 @@
+"""Deadline rush: S students in groups of 3 run /upload with a 1 MiB file at the same instant.
+
+Our bot and a minimal discord.py baseline (tests/bench/baseline_bot.py: defer,
+`Attachment.read()`, reply) each run as a separate process on the same sandbox, one after the
+other, against the same students and the same files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.sandbox import InteractionHandle
+from tests.bench.common import (
+    BASELINE_ARGV,
+    BOT_ARGV,
+    MIB,
+    Prepared,
+    Report,
+    World,
+    bench_sandbox,
+    build_world,
+    chunked,
+    create_assignment,
+    db_query,
+    file_payloads,
+    import_groups,
+    peak_rss_mib,
+    rehash_all,
+    start_py_spy,
+    stop_py_spy,
+    summary,
+    temp_dir,
+)
+
+NAME = "Rush"
+PROBES: dict[int, dict[int, tuple[float, float]]] = {}
+ACK_PREFIX = "Stored `"
+
+
+@dataclass
+class RushRun:
+    label: str
+    students: int
+    wall_s: float
+    defer: list[float]
+    done: list[float]
+    deferred_in_time: int
+    acknowledged: int
+    errors: list[str]
+    peak_rss_mib: float | None
+    stored_rows: int | None = None
+    stored_files: int | None = None
+    bad_files: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def throughput(self) -> float:
+        return self.acknowledged / self.wall_s if self.wall_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "students": self.students,
+            "wall_s": self.wall_s,
+            "throughput_per_s": self.throughput,
+            "defer_s": summary(self.defer),
+            "done_s": summary(self.done),
+            "deferred_within_3s": self.deferred_in_time,
+            "acknowledged": self.acknowledged,
+            "stored_rows": self.stored_rows,
+            "stored_files": self.stored_files,
+            "bad_files": self.bad_files,
+            "peak_rss_mib": self.peak_rss_mib,
+            "errors": self.errors[:20],
+            **self.extra,
+        }
+
+
+def install_cdn_probe(sandbox: Any) -> dict[int, tuple[float, float]]:
+    """Record when each attachment download starts and its handler returns (by file id): shows
+    how long an upload waited before its bytes were fetched."""
+    seen: dict[int, tuple[float, float]] = {}
+    original = sandbox.rest.cdn
+
+    async def cdn(request: Any) -> Any:
+        began = time.monotonic()
+        response = await original(request)
+        with contextlib.suppress(ValueError):
+            seen[int(request.match_info["file_id"])] = (began, time.monotonic())
+        return response
+
+    sandbox.rest.cdn = cdn
+    return seen
+
+
+def phases(handles: list[InteractionHandle], probe: dict[int, tuple[float, float]]) -> str:
+    """p50/p99 of: invoke->download start, download start->completion."""
+    wait: list[float] = []
+    after: list[float] = []
+    for h in handles:
+        spec = h.options.get("file")
+        got = probe.get(getattr(spec, "id", -1))
+        if got is None or h.invoked_at is None or h.done_latency is None:
+            continue
+        wait.append(got[0] - h.invoked_at)
+        after.append(h.invoked_at + h.done_latency - got[0])
+    w, a = summary(wait), summary(after)
+    return (
+        f"  phases: invoke->download p50 {w['p50'] or 0:.2f} p99 {w['p99'] or 0:.2f} s; "
+        f"download->done p50 {a['p50'] or 0:.2f} p99 {a['p99'] or 0:.2f} s"
+    )
+
+
+async def fire(
+    world: World,
+    files: list[tuple[str, bytes, str]],
+    timeout: float,
+) -> tuple[list[InteractionHandle], float]:
+    """Every student invokes /upload at once; wait for all answers. Returns (handles, wall)."""
+    sandbox = world.sandbox
+    began = time.monotonic()
+    handles = await asyncio.gather(
+        *(
+            sandbox.invoke(user, "upload", {"assignment": NAME}, files={"file": spec})
+            for user, spec in zip(world.students, files, strict=False)
+        )
+    )
+    await asyncio.gather(*(h.wait_done(timeout) for h in handles), return_exceptions=True)
+    ends = [
+        h.invoked_at + h.done_latency
+        for h in handles
+        if h.invoked_at is not None and h.done_latency is not None
+    ]
+    wall = (max(ends) if ends else time.monotonic()) - began
+    return list(handles), wall
+
+
+def collect(label: str, handles: list[InteractionHandle], wall: float, deadline: float) -> RushRun:
+    defer = [h.defer_latency for h in handles if h.defer_latency is not None]
+    acked = [h for h in handles if h.final is not None and h.final.content.startswith(ACK_PREFIX)]
+    done = [h.done_latency for h in acked if h.done_latency is not None]
+    errors = [f"{h.user.username}: {e}" for h in handles for e in h.errors]
+    not_acked = [
+        f"{h.user.username}: {(h.final.content[:80] if h.final else 'no answer')}"
+        for h in handles
+        if h not in acked
+    ]
+    return RushRun(
+        label=label,
+        students=len(handles),
+        wall_s=wall,
+        defer=defer,
+        done=done,
+        deferred_in_time=sum(1 for d in defer if d <= deadline),
+        acknowledged=len(acked),
+        errors=errors + not_acked,
+        peak_rss_mib=None,
+    )
+
+
+async def run_baseline(
+    world: World, files: list[tuple[str, bytes, str]], work: Path, timeout: float
+) -> RushRun:
+    sandbox = world.sandbox
+    proc = sandbox.bot_process(BASELINE_ARGV, data_dir=work / "baseline", expect_sync=True)
+    await proc.start()
+    try:
+        await asyncio.sleep(0.5)
+        handles, wall = await fire(world, files, timeout)
+        run = collect("baseline", handles, wall, sandbox.rest.interaction_deadline or 3.0)
+        run.extra["phases"] = phases(handles, PROBES.get(id(sandbox), {}))
+        run.peak_rss_mib = peak_rss_mib(proc.pid)
+    finally:
+        await proc.terminate()
+    return run
+
+
+async def prepare(world: World, data_dir: Path) -> None:
+    async with Prepared(data_dir) as services:
+        await create_assignment(services, world, NAME)
+        await import_groups(services, world, NAME, chunked(world.students, 3))
+
+
+async def run_ours(
+    world: World,
+    files: list[tuple[str, bytes, str]],
+    data_dir: Path,
+    timeout: float,
+    profile: str | None = None,
+) -> RushRun:
+    sandbox = world.sandbox
+    await prepare(world, data_dir)
+    env = {"HANDIN_LOG_LEVEL": "WARNING"}
+    proc = sandbox.bot_process(BOT_ARGV, data_dir=data_dir, env=env)
+    await proc.start()
+    try:
+        await asyncio.sleep(0.5)
+        spy = await start_py_spy(proc.pid, profile) if profile else None
+        handles, wall = await fire(world, files, timeout)
+        if spy is not None:
+            await stop_py_spy(spy)
+        run = collect("ours", handles, wall, sandbox.rest.interaction_deadline or 3.0)
+        run.extra["phases"] = phases(handles, PROBES.get(id(sandbox), {}))
+        run.peak_rss_mib = peak_rss_mib(proc.pid)
+    finally:
+        await proc.terminate(timeout=20)
+    rows = db_query(data_dir, "SELECT count(*) FROM uploads")[0][0]
+    checked, bad = rehash_all(data_dir)
+    run.stored_rows = rows
+    run.stored_files = checked
+    run.bad_files = len(bad)
+    interaction_ids = {
+        int(r[0]) for r in db_query(data_dir, "SELECT interaction_id FROM uploads") if r[0]
+    }
+    acked_ids = {
+        h.id for h in handles if h.final is not None and h.final.content.startswith(ACK_PREFIX)
+    }
+    run.extra["acknowledged_not_stored"] = len(acked_ids - interaction_ids)
+    run.extra["stored_not_acknowledged"] = len(interaction_ids - acked_ids)
+    return run
+
+
+async def rush(
+    students: int,
+    size_mib: float,
+    runs: int,
+    *,
+    baseline: bool = True,
+    timeout: float = 90.0,
+    keep: bool = False,
+    profile: str | None = None,
+) -> Report:
+    report = Report(f"rush-S{students}")
+    work = temp_dir("bench-rush-")
+    all_runs: list[dict[str, Any]] = []
+    try:
+        box = bench_sandbox()
+        PROBES[id(box)] = install_cdn_probe(box)
+        async with box as sandbox:
+            world = build_world(sandbox, students)
+            files = file_payloads(students, int(size_mib * MIB), prefix="rush")
+            ours_runs: list[RushRun] = []
+            base_runs: list[RushRun] = []
+            for n in range(runs):
+                if baseline:
+                    base = await run_baseline(world, files, work, timeout)
+                    base_runs.append(base)
+                    print(_line(f"run {n + 1} baseline", base), flush=True)
+                    print(base.extra["phases"], flush=True)
+                    all_runs.append(base.as_dict())
+                ours = await run_ours(world, files, work / f"ours-{n}", timeout, profile)
+                ours_runs.append(ours)
+                print(_line(f"run {n + 1} ours    ", ours), flush=True)
+                print(ours.extra["phases"], flush=True)
+                all_runs.append(ours.as_dict())
+                if not keep:
+                    shutil.rmtree(work / f"ours-{n}", ignore_errors=True)
+            _table(report, ours_runs, base_runs)
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report.extra["runs"] = all_runs
+    report.extra["size_mib"] = size_mib
+    return report
+
+
+def _line(label: str, run: RushRun) -> str:
+    d = summary(run.defer)
+    c = summary(run.done)
+    return (
+        f"{label}: {run.acknowledged}/{run.students} acked, "
+        f"{run.deferred_in_time}/{run.students} deferred<=3s, "
+        f"defer p99 {d['p99'] or 0:.2f}s, done p50 {c['p50'] or 0:.2f}s p99 {c['p99'] or 0:.2f}s "
+        f"max {c['max'] or 0:.2f}s, {run.throughput:.0f}/s, "
+        f"peak RSS {run.peak_rss_mib or 0:.0f} MiB"
+        + (
+            f", stored {run.stored_rows} rows/{run.stored_files} files, bad {run.bad_files}"
+            if run.stored_rows is not None
+            else ""
+        )
+    )
+
+
+def _table(report: Report, ours: list[RushRun], base: list[RushRun]) -> None:
+    """One block of rows per run (ours vs the baseline of the same run), then the verdict."""
+    for n, run in enumerate(ours):
+        b = base[n] if n < len(base) else None
+        tag = f"run {n + 1}: "
+        d, bd = summary(run.defer), summary(b.defer) if b else None
+        c, bc = summary(run.done), summary(b.done) if b else None
+
+        def ratio(x: float | None, y: float | None) -> float | None:
+            return None if x is None or not y else x / y
+
+        share = run.deferred_in_time / run.students
+        report.add(
+            tag + "deferred within 3 s",
+            f"{share:.1%}",
+            f"{b.deferred_in_time / b.students:.1%}" if b else None,
+            target="100%",
+            ok=run.deferred_in_time == run.students,
+        )
+        report.add(tag + "defer p50 / p99 / max (s)", _tri(d), _tri(bd) if bd else None)
+        report.add(
+            tag + "completion p50 / p99 / max (s)",
+            _tri(c),
+            _tri(bc) if bc else None,
+            ratio(c["p99"], bc["p99"]) if bc else None,
+            target="p99 <= 1.1x baseline",
+            ok=None if not bc or c["p99"] is None else c["p99"] <= 1.1 * (bc["p99"] or 0),
+        )
+        tput = ratio(run.throughput, b.throughput if b else None)
+        report.add(
+            tag + "uploads/s",
+            run.throughput,
+            b.throughput if b else None,
+            tput,
+            target=">= 0.9x baseline",
+            ok=None if tput is None else tput >= 0.9,
+        )
+        rss = ratio(run.peak_rss_mib, b.peak_rss_mib if b else None)
+        report.add(
+            tag + "peak RSS (MiB)",
+            run.peak_rss_mib,
+            b.peak_rss_mib if b else None,
+            rss,
+            target="<= 150 MiB",
+            ok=run.peak_rss_mib is not None and run.peak_rss_mib <= 150,
+        )
+        lost = run.extra.get("acknowledged_not_stored", 0) + (run.bad_files or 0)
+        report.add(
+            tag + "acknowledged / rows / files",
+            f"{run.acknowledged} / {run.stored_rows} / {run.stored_files}",
+            f"{b.acknowledged} / - / -" if b else None,
+            target="equal, 0 lost",
+            ok=lost == 0
+            and run.acknowledged == run.stored_rows == run.stored_files
+            and run.acknowledged == run.students,
+        )
+
+
+def _tri(s: dict[str, float | None] | None) -> str:
+    if s is None or s["p50"] is None:
+        return "-"
+    return f"{s['p50']:.2f} / {s['p99']:.2f} / {s['max']:.2f}"
