@@ -8,16 +8,29 @@ import aiosqlite
 
 from bot.domain import codes
 from bot.domain.errors import (
+    AlreadySubmittedError,
     AmbiguousAssignmentError,
     AssignmentNotFoundError,
     ManageServerOnlyError,
+    NotAssignedError,
     NotCandidateError,
+    NotInGroupError,
     StaffOnlyError,
 )
-from bot.domain.models import Actor, Assignment, Candidate, GuildSettings
+from bot.domain.models import (
+    Actor,
+    Assignment,
+    Candidate,
+    Group,
+    GroupMode,
+    GroupView,
+    GuildSettings,
+    deadlines_for,
+)
 from bot.domain.rules import name_key
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
+from storage.repos import uploads as upload_repo
 
 
 async def find_assignment(conn: aiosqlite.Connection, guild_id: int, name: str) -> Assignment:
@@ -86,3 +99,27 @@ async def register(
     number = codes.random_candidate_number(taken)
     await group_repo.insert_candidate(conn, assignment_id, user_id, number, display_name, now)
     return Candidate(assignment_id, user_id, number, display_name)
+
+
+async def group_view(conn: aiosqlite.Connection, assignment: Assignment, group: Group) -> GroupView:
+    """A group with its members and its own deadlines, as its members and staff see it."""
+    members = await group_repo.members(conn, group.id)
+    return GroupView(group, tuple(members), deadlines_for(assignment, group), assignment)
+
+
+async def own_group(conn: aiosqlite.Connection, assignment: Assignment, user_id: int) -> Group:
+    """The user's group, or the refusal that tells them how to get one."""
+    group = await group_repo.group_of(conn, assignment.id, user_id)
+    if group is None:
+        if assignment.group_mode is GroupMode.PREDEFINED:
+            raise NotAssignedError()
+        raise NotInGroupError()
+    return group
+
+
+async def require_not_submitted(
+    conn: aiosqlite.Connection, assignment: Assignment, group: Group
+) -> None:
+    """After a submit_once hand-in the group can no longer upload, hand in, join or leave."""
+    if assignment.submit_once and await upload_repo.handins_of(conn, group.id):
+        raise AlreadySubmittedError()

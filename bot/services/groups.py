@@ -13,7 +13,6 @@ from bot.domain.clock import Clock
 from bot.domain.errors import (
     AlreadyInGroupError,
     AlreadyInThisGroupError,
-    AlreadySubmittedError,
     CsvImportError,
     DomainError,
     GroupFullError,
@@ -24,9 +23,7 @@ from bot.domain.errors import (
     MembershipLockedError,
     NoCandidatesToSplitError,
     NoPasswordModeError,
-    NotAssignedError,
     NotCandidateError,
-    NotInGroupError,
     NotPredefinedError,
     PasswordRequiredError,
     PinTakenError,
@@ -57,9 +54,12 @@ from bot.domain.rules import JOIN_FAILURE_WINDOW, JOIN_LOCKOUT, name_key
 from bot.services.common import (
     ensure_candidate,
     find_assignment,
+    group_view,
     is_staff,
     may_take_part,
+    own_group,
     register,
+    require_not_submitted,
     require_staff,
 )
 from storage.db import Database
@@ -110,7 +110,7 @@ class GroupService:
             assignment = await find_assignment(conn, guild_id, name)
             candidate = await ensure_candidate(conn, assignment, actor, now)
             group = await group_repo.group_of(conn, assignment.id, actor.user_id)
-            view = None if group is None else await _view(conn, assignment, group)
+            view = None if group is None else await group_view(conn, assignment, group)
             return ReadyView(assignment, assignment.state(now), candidate, view)
 
     async def create(
@@ -165,7 +165,7 @@ class GroupService:
         group = await group_repo.group(conn, group_id)
         assert group is not None
         log.info("group %d created in assignment %d", group_id, assignment.id)
-        return CreatedGroup(await _view(conn, assignment, group), password)
+        return CreatedGroup(await group_view(conn, assignment, group), password)
 
     async def join(
         self,
@@ -218,17 +218,17 @@ class GroupService:
         now: datetime,
     ) -> GroupView:
         _require_membership_open(assignment, target, now)
-        await _require_not_submitted(conn, assignment, target)
+        await require_not_submitted(conn, assignment, target)
         if current is not None:
             _require_membership_open(assignment, current, now)
-            await _require_not_submitted(conn, assignment, current)
+            await require_not_submitted(conn, assignment, current)
         size = await group_repo.member_count(conn, target.id)
         if assignment.max_group_size is not None and size >= assignment.max_group_size:
             raise GroupFullError(pin=target.pin, size=assignment.max_group_size)
         if current is not None:
             await _remove(conn, assignment, current, user_id)
         await group_repo.add_member(conn, assignment.id, user_id, target.id, now)
-        return await _view(conn, assignment, target)
+        return await group_view(conn, assignment, target)
 
     async def leave(
         self, guild_id: int, actor: Actor, name: str, *, sent_at: datetime
@@ -236,9 +236,9 @@ class GroupService:
         async with self._db.transaction() as conn:
             assignment = await find_assignment(conn, guild_id, name)
             _require_student_groups(assignment)
-            group = await _own_group(conn, assignment, actor.user_id)
+            group = await own_group(conn, assignment, actor.user_id)
             _require_membership_open(assignment, group, sent_at)
-            await _require_not_submitted(conn, assignment, group)
+            await require_not_submitted(conn, assignment, group)
             deleted = await _remove(conn, assignment, group, actor.user_id)
             return LeftGroup(group.pin, deleted)
 
@@ -246,8 +246,8 @@ class GroupService:
         async with self._db.transaction() as conn:
             assignment = await find_assignment(conn, guild_id, name)
             await ensure_candidate(conn, assignment, actor, self._clock.now())
-            group = await _own_group(conn, assignment, actor.user_id)
-            return await _view(conn, assignment, group)
+            group = await own_group(conn, assignment, actor.user_id)
+            return await group_view(conn, assignment, group)
 
     async def regenerate_password(
         self, guild_id: int, actor: Actor, name: str
@@ -257,12 +257,12 @@ class GroupService:
             assignment = await find_assignment(conn, guild_id, name)
             if assignment.group_mode is not GroupMode.PASSWORD:
                 raise NoPasswordModeError()
-            group = await _own_group(conn, assignment, actor.user_id)
+            group = await own_group(conn, assignment, actor.user_id)
             password = codes.generate_password()
             await group_repo.set_password(conn, group.id, password)
             refreshed = await group_repo.group(conn, group.id)
             assert refreshed is not None
-            return await _view(conn, assignment, refreshed), password
+            return await group_view(conn, assignment, refreshed), password
 
     # --- staff -----------------------------------------------------------------------------
     async def staff_add(
@@ -371,7 +371,7 @@ class GroupService:
                         conn, assignment.id, candidate.user_id, group.id, now
                     )
                 start += count
-                views.append(await _view(conn, assignment, group))
+                views.append(await group_view(conn, assignment, group))
             return views
 
     async def staff_list(self, guild_id: int, actor: Actor, name: str) -> list[GroupView]:
@@ -379,7 +379,7 @@ class GroupService:
             await require_staff(conn, guild_id, actor)
             assignment = await find_assignment(conn, guild_id, name)
             return [
-                await _view(conn, assignment, g)
+                await group_view(conn, assignment, g)
                 for g in await group_repo.groups(conn, assignment.id)
             ]
 
@@ -394,11 +394,6 @@ class GroupService:
 
 
 # --- helpers -------------------------------------------------------------------------------
-async def _view(conn: aiosqlite.Connection, assignment: Assignment, group: Group) -> GroupView:
-    members = await group_repo.members(conn, group.id)
-    return GroupView(group, tuple(members), deadlines_for(assignment, group), assignment)
-
-
 def _require_student_groups(assignment: Assignment) -> None:
     if assignment.group_mode is GroupMode.PREDEFINED:
         raise PredefinedGroupsError()
@@ -410,13 +405,6 @@ def _require_membership_open(assignment: Assignment, group: Group | None, now: d
         raise MembershipLockedError(deadline=deadline)
 
 
-async def _require_not_submitted(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group
-) -> None:
-    if assignment.submit_once and await upload_repo.handins_of(conn, group.id):
-        raise AlreadySubmittedError()
-
-
 async def _require_not_locked_out(
     conn: aiosqlite.Connection, assignment: Assignment, user_id: int, now: datetime
 ) -> None:
@@ -425,15 +413,6 @@ async def _require_not_locked_out(
     until = lockout_until(failures, now)
     if until is not None:
         raise TooManyAttemptsError(until=until)
-
-
-async def _own_group(conn: aiosqlite.Connection, assignment: Assignment, user_id: int) -> Group:
-    group = await group_repo.group_of(conn, assignment.id, user_id)
-    if group is None:
-        if assignment.group_mode is GroupMode.PREDEFINED:
-            raise NotAssignedError()
-        raise NotInGroupError()
-    return group
 
 
 async def _remove(

@@ -14,7 +14,6 @@ import aiosqlite
 
 from bot.domain.clock import Clock
 from bot.domain.errors import (
-    AlreadySubmittedError,
     DeadlinePassedError,
     DomainError,
     DownloadFailedError,
@@ -23,27 +22,29 @@ from bot.domain.errors import (
     FileTypeError,
     LeaseHeldError,
     NoLeaseError,
-    NotAssignedError,
     NothingToDownloadError,
     NothingToHandInError,
-    NotInGroupError,
     NotOpenYetError,
 )
 from bot.domain.models import (
     Actor,
     Assignment,
     Group,
-    GroupMode,
     GroupView,
     HandIn,
-    Member,
     Submission,
     Upload,
     UploadNotice,
     deadlines_for,
 )
 from bot.domain.rules import LEASE, file_type_allowed, mib
-from bot.services.common import ensure_candidate, find_assignment
+from bot.services.common import (
+    ensure_candidate,
+    find_assignment,
+    group_view,
+    own_group,
+    require_not_submitted,
+)
 from bot.services.finalization import (
     FinalChoice,
     FinalizationChange,
@@ -145,24 +146,27 @@ class SubmissionService:
         interaction_id: int | None = None,
     ) -> UploadResult:
         """Check, store durably, then record. Returns only once bytes and row are durable."""
-        if interaction_id is not None:
-            earlier = await self._commits.run(
-                lambda conn: self._earlier_delivery_in(conn, interaction_id), expected=(Exception,)
-            )
-            if earlier is not None:
-                return earlier
 
-        async def check(conn: aiosqlite.Connection) -> tuple[Assignment, Group, int]:
+        async def check(conn: aiosqlite.Connection) -> UploadResult | tuple[Group, int]:
+            if interaction_id is not None:
+                # The same interaction delivered twice is recorded once (same unit: one step
+                # of the group commit less per upload).
+                earlier = await self._earlier_delivery_in(conn, interaction_id)
+                if earlier is not None:
+                    return earlier
             assignment, group = await self._upload_target(
                 conn, guild_id, actor, name, sent_at, self._commits.memo
             )
             limit = _limit_bytes(assignment, upload_limit_bytes)
             _check_file(incoming.filename, incoming.declared_size, limit, assignment)
-            return assignment, group, limit
+            return group, limit
 
         # A refusal raises before anything is written but the candidate's registration, which
         # a refusal may keep (SPEC §4): no savepoint needed.
-        _, group, limit = await self._commits.run(check, expected=(DomainError,))
+        checked = await self._commits.run(check, expected=(DomainError,))
+        if isinstance(checked, UploadResult):
+            return checked
+        group, limit = checked
         # Sent before the deadline (checked above): finalization waits briefly for it to land.
         with self._inflight.track(group.id):
             received = await self._receive(incoming, limit)
@@ -239,12 +243,8 @@ class SubmissionService:
             stored_at=now,
             late=deadlines.is_late(sent_at),
         )
-        view = await _view(conn, assignment, group)
+        view = await group_view(conn, assignment, group)
         return upload, view, correction
-
-    async def _earlier_delivery(self, interaction_id: int) -> UploadResult | None:
-        async with self._db.reading() as conn:
-            return await self._earlier_delivery_in(conn, interaction_id)
 
     async def _earlier_delivery_in(
         self, conn: aiosqlite.Connection, interaction_id: int
@@ -256,7 +256,7 @@ class SubmissionService:
         assert group is not None
         assignment = await assignment_repo.get(conn, group.assignment_id)
         assert assignment is not None
-        return UploadResult(upload, await _view(conn, assignment, group), None, True)
+        return UploadResult(upload, await group_view(conn, assignment, group), None, True)
 
     async def _upload_target(
         self,
@@ -277,9 +277,9 @@ class SubmissionService:
                 memo[key] = await find_assignment(conn, guild_id, name)
             assignment = memo[key]
         await ensure_candidate(conn, assignment, actor, sent_at)
-        group = await _member_group(conn, assignment, actor.user_id)
+        group = await own_group(conn, assignment, actor.user_id)
         _check_window(assignment, group, sent_at)
-        await _check_not_submitted(conn, assignment, group)
+        await require_not_submitted(conn, assignment, group)
         _check_lease(assignment, group, actor.user_id, sent_at)
         return assignment, group
 
@@ -340,7 +340,7 @@ class SubmissionService:
             handin = next(
                 h for h in await upload_repo.handins_of(conn, group.id) if h.id == handin_id
             )
-            view = await _view(conn, assignment, group)
+            view = await group_view(conn, assignment, group)
         if final is not None and final.receipts:
             self._notifier.receipts_waiting()
         return HandInResult(handin, upload, view, final)
@@ -350,7 +350,7 @@ class SubmissionService:
         now = self._clock.now()
         async with self._db.transaction() as conn:
             assignment = await find_assignment(conn, guild_id, name)
-            group = await _member_group(conn, assignment, actor.user_id)
+            group = await own_group(conn, assignment, actor.user_id)
             held = group.lease_until is not None and group.lease_until > now
             if not assignment.single_editor or group.lease_user_id != actor.user_id or not held:
                 raise NoLeaseError()
@@ -362,8 +362,8 @@ class SubmissionService:
         async with self._db.transaction() as conn:
             assignment = await find_assignment(conn, guild_id, name)
             await ensure_candidate(conn, assignment, actor, now)
-            group = await _member_group(conn, assignment, actor.user_id)
-            view = await _view(conn, assignment, group)
+            group = await own_group(conn, assignment, actor.user_id)
+            view = await group_view(conn, assignment, group)
             uploads = tuple(await upload_repo.uploads_of(conn, group.id))
             # Only the uploaders' numbers are shown: the members' are in the view already, and
             # loading every candidate of the assignment per /status cost most of its time at
@@ -392,7 +392,7 @@ class SubmissionService:
         its latest upload. Returns (upload, path, is_final)."""
         async with self._db.reading() as conn:
             assignment = await find_assignment(conn, guild_id, name)
-            group = await _member_group(conn, assignment, actor.user_id)
+            group = await own_group(conn, assignment, actor.user_id)
             submission = await upload_repo.current_submission(conn, group.id)
             chosen: Upload | None
             if submission is not None and submission.upload is not None:
@@ -408,20 +408,6 @@ class SubmissionService:
 
 
 # --- helpers -------------------------------------------------------------------------------
-async def _view(conn: aiosqlite.Connection, assignment: Assignment, group: Group) -> GroupView:
-    members: list[Member] = await group_repo.members(conn, group.id)
-    return GroupView(group, tuple(members), deadlines_for(assignment, group), assignment)
-
-
-async def _member_group(conn: aiosqlite.Connection, assignment: Assignment, user_id: int) -> Group:
-    group = await group_repo.group_of(conn, assignment.id, user_id)
-    if group is None:
-        if assignment.group_mode is GroupMode.PREDEFINED:
-            raise NotAssignedError()
-        raise NotInGroupError()
-    return group
-
-
 def _limit_bytes(assignment: Assignment, upload_limit_bytes: int | None) -> int:
     limit = assignment.max_file_bytes
     return limit if upload_limit_bytes is None else min(limit, upload_limit_bytes)
@@ -442,13 +428,6 @@ def _check_window(assignment: Assignment, group: Group, sent_at: datetime) -> No
     deadlines = deadlines_for(assignment, group)
     if not deadlines.accepts(sent_at):
         raise DeadlinePassedError(deadline=deadlines.final)
-
-
-async def _check_not_submitted(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group
-) -> None:
-    if assignment.submit_once and await upload_repo.handins_of(conn, group.id):
-        raise AlreadySubmittedError()
 
 
 def _check_lease(assignment: Assignment, group: Group, user_id: int, sent_at: datetime) -> None:
