@@ -211,7 +211,7 @@ class SubmissionService:
         now = self._clock.now()
         # Membership, hand-ins or the lease may have changed while the bytes were arriving.
         assignment, group = await self._upload_target(
-            conn, guild_id, actor, name, sent_at, self._commits.memo
+            conn, guild_id, actor, name, sent_at, self._commits.memo, register=False
         )
         deadlines = deadlines_for(assignment, group)
         upload_id = await upload_repo.insert_upload(
@@ -266,7 +266,14 @@ class SubmissionService:
         name: str,
         sent_at: datetime,
         memo: dict[Any, Any] | None = None,
+        *,
+        register: bool = True,
     ) -> tuple[Assignment, Group]:
+        """The assignment and the actor's group, if the upload or hand-in is allowed now.
+
+        `register=False` for the re-check after the bytes arrived: the first check registered
+        the candidate, and a membership implies the registration (a foreign key).
+        """
         if memo is None:
             assignment = await find_assignment(conn, guild_id, name)
         else:
@@ -276,7 +283,8 @@ class SubmissionService:
             if key not in memo:
                 memo[key] = await find_assignment(conn, guild_id, name)
             assignment = memo[key]
-        await ensure_candidate(conn, assignment, actor, sent_at)
+        if register:
+            await ensure_candidate(conn, assignment, actor, sent_at)
         group = await own_group(conn, assignment, actor.user_id)
         _check_window(assignment, group, sent_at)
         await require_not_submitted(conn, assignment, group)
