@@ -15,6 +15,7 @@ from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
 from storage.db import Database
 from storage.repos import assignments as assignment_repo
+from storage.repos import finalize as finalize_repo
 from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
 from storage.repos import uploads as upload_repo
@@ -125,6 +126,50 @@ async def record_final(
     )
 
 
+async def _record_first_finals(
+    conn: aiosqlite.Connection, assignment: Assignment, groups: list[Group], now: datetime
+) -> dict[int, FinalizationChange]:
+    """`record_final` for many groups with auto_submit (not submit_once) and no submission yet,
+    in a few statements; the changes by group id.
+
+    Same result, group by group: the choice is `choose_final`'s auto_submit branch; with no
+    current submission any chosen upload is new, so it becomes revision 1, and a group without
+    one only gets `finalized_at`. No receipt can exist without its submission row (a foreign
+    key), so there is nothing pending to supersede and nobody was sent one: `replaces` is off.
+    """
+    if not groups:
+        return {}
+    deadlines = {group.id: deadlines_for(assignment, group) for group in groups}
+    latest = await finalize_repo.latest_uploads_before(
+        conn, [(group.id, deadlines[group.id].final) for group in groups]
+    )
+    changes = {
+        found.group_id: FinalizationChange(
+            assignment_id=assignment.id,
+            group_id=found.group_id,
+            revision=1,
+            upload=found.upload,
+            late=deadlines[found.group_id].is_late(found.upload.sent_at),
+            replaces=False,
+            receipts=found.members,
+        )
+        for found in latest
+    }
+    await finalize_repo.insert_first_submissions(
+        conn,
+        [
+            (found.group_id, found.upload.id, found.handin_id, changes[found.group_id].late)
+            for found in latest
+        ],
+        now,
+    )
+    await finalize_repo.insert_first_receipts(
+        conn, [found.group_id for found in latest if found.members], now
+    )
+    await finalize_repo.set_finalized(conn, [group.id for group in groups], now)
+    return changes
+
+
 async def _assignments(conn: aiosqlite.Connection, assignment_id: int | None) -> list[Assignment]:
     if assignment_id is None:
         return await assignment_repo.all_assignments(conn)
@@ -143,12 +188,15 @@ class Finalizer:
         *,
         inflight: InFlightUploads | None = None,
         inflight_wait: float = 10.0,
+        bulk: bool = True,
     ) -> None:
+        """`bulk` False sends every group through `record_final` (tests compare the two)."""
         self._db = db
         self._clock = clock
         self._notifier = notifier
         self._inflight = inflight
         self._inflight_wait = inflight_wait
+        self._bulk = bulk
 
     async def finalize_due(self, assignment_id: int | None = None) -> list[FinalizationChange]:
         """Finalize every group whose own deadline (and late window) has passed."""
@@ -158,14 +206,41 @@ class Finalizer:
         async with self._db.transaction() as conn:
             assignments = await _assignments(conn, assignment_id)
             for assignment in assignments:
-                for group in await group_repo.unfinalized_groups(conn, assignment.id):
-                    if deadlines_for(assignment, group).final > now:
-                        continue
-                    change = await record_final(conn, assignment, group, now)
-                    if change is not None:
-                        changes.append(change)
+                due = [
+                    group
+                    for group in await group_repo.unfinalized_groups(conn, assignment.id)
+                    if deadlines_for(assignment, group).final <= now
+                ]
+                if due:
+                    changes.extend(await self._finalize_groups(conn, assignment, due, now))
         if any(change.receipts for change in changes):
             self._notifier.receipts_waiting()
+        return changes
+
+    async def _finalize_groups(
+        self, conn: aiosqlite.Connection, assignment: Assignment, due: list[Group], now: datetime
+    ) -> list[FinalizationChange]:
+        """Finalize the due groups of one assignment; the changes in the groups' order.
+
+        The common case at a deadline (auto_submit, not submit_once, no submission recorded
+        yet) is done for all such groups at once by `_record_first_finals`; a group with a
+        submission (a recompute after reopen or an extension) and the hand-in-driven modes go
+        through `record_final` one by one.
+        """
+        one_by_one: set[int] = {group.id for group in due}
+        first: dict[int, FinalizationChange] = {}
+        if self._bulk and assignment.auto_submit and not assignment.submit_once:
+            one_by_one &= await finalize_repo.groups_with_submission(conn, assignment.id)
+            fresh = [group for group in due if group.id not in one_by_one]
+            first = await _record_first_finals(conn, assignment, fresh, now)
+        changes: list[FinalizationChange] = []
+        for group in due:
+            if group.id in one_by_one:
+                change = await record_final(conn, assignment, group, now)
+            else:
+                change = first.get(group.id)
+            if change is not None:
+                changes.append(change)
         return changes
 
     async def _wait_for_inflight(self, assignment_id: int | None) -> None:
