@@ -60,7 +60,7 @@ def plan_wakeups(
         Wakeup(f"close:{assignment.id}:{key}", at, "close", assignment.id)
         for key, at in closes.items()
     ]
-    if assignment.closes_at > now:
+    if assignment.closes_at > now and assignment.closed_at is None:
         for offset, due in reminder_times(assignment).items():
             if due > now - reminder_grace:
                 wakeups.append(

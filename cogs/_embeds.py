@@ -55,6 +55,8 @@ def deadline_text(locale: str, assignment: Assignment, view: GroupView | None = 
     late = view.deadlines.late_until if view else assignment.late_until
     if late:
         text += "\n" + t(locale, "time.late_until", when=late)
+    if assignment.closed_at is not None:
+        text += "\n" + t(locale, "time.closed", when=assignment.closed_at)
     return text
 
 

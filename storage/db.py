@@ -94,6 +94,7 @@ class _Unit(Generic[T]):
     work: Callable[[aiosqlite.Connection], Awaitable[T]]
     expected: tuple[type[Exception], ...] | None
     tag: Any
+    hint: Any
     future: asyncio.Future[T]
     ok: bool = field(default=False)
 
@@ -127,10 +128,15 @@ class GroupCommit:
         self._finish = finish
         self._max_batch = max_batch
         self._queue: list[_Unit[Any]] = []
+        # Units submitted with `first=True`, run ahead of `_queue`'s (in their own order).
+        self._first: list[_Unit[Any]] = []
         self._worker: asyncio.Task[None] | None = None
         # Look-ups the units of one batch share (cleared per batch: the transaction sees the
         # same rows throughout, and units only change what their keys do not cover).
         self.memo: dict[Any, Any] = {}
+        # The `hint`s of the batch being run: what its units will look up, for a unit that
+        # reads ahead for all of them in one query (kept in `memo`).
+        self.hints: list[Any] = []
 
     def submit(
         self,
@@ -138,11 +144,16 @@ class GroupCommit:
         *,
         expected: tuple[type[Exception], ...] | None = None,
         tag: Any = None,
+        hint: Any = None,
+        first: bool = False,
     ) -> asyncio.Future[T]:
-        """Queue `work`; the future resolves once its batch is committed (or it failed)."""
+        """Queue `work`; the future resolves once its batch is committed (or it failed).
+
+        `first` queues it ahead of the units submitted without it (for short units that
+        others wait on, e.g. the check that lets a download start)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.append(_Unit(work, expected, tag, future))
+        (self._first if first else self._queue).append(_Unit(work, expected, tag, hint, future))
         if self._worker is None or self._worker.done():
             self._worker = loop.create_task(self._drain())
         return future
@@ -152,13 +163,18 @@ class GroupCommit:
         work: Callable[[aiosqlite.Connection], Awaitable[T]],
         *,
         expected: tuple[type[Exception], ...] | None = None,
+        hint: Any = None,
+        first: bool = False,
     ) -> T:
-        return await asyncio.shield(self.submit(work, expected=expected))
+        return await asyncio.shield(self.submit(work, expected=expected, hint=hint, first=first))
 
     async def _drain(self) -> None:
-        while self._queue:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
+        while self._first or self._queue:
+            batch = self._first[: self._max_batch]
+            del self._first[: self._max_batch]
+            rest = self._max_batch - len(batch)
+            batch += self._queue[:rest]
+            del self._queue[:rest]
             try:
                 try:
                     await self._run_batch(batch, isolate=False)
@@ -176,6 +192,7 @@ class GroupCommit:
         for unit in batch:
             unit.ok = False
         self.memo.clear()
+        self.hints = [unit.hint for unit in batch if unit.hint is not None]
         async with self._db.transaction() as conn:
             for n, unit in enumerate(batch):
                 savepoint = isolate or unit.expected is None

@@ -61,6 +61,8 @@ class Assignment:
     opens_at: datetime
     closes_at: datetime
     late_until: datetime | None
+    # Set by `/assignment close`: nothing sent from then on is accepted, by any group.
+    closed_at: datetime | None
     group_mode: GroupMode
     auto_submit: bool
     submit_once: bool
@@ -87,7 +89,7 @@ class Assignment:
     @property
     def final_deadline(self) -> datetime:
         """When the assignment (without extensions) stops taking uploads."""
-        return self.late_until or self.closes_at
+        return _capped(self.late_until or self.closes_at, self.closed_at)
 
     def state(self, now: datetime) -> AssignmentState:
         if now < self.opens_at:
@@ -129,10 +131,18 @@ class GroupDeadlines:
 
     closes_at: datetime
     late_until: datetime | None
+    closed_at: datetime | None = None
 
     @property
     def final(self) -> datetime:
-        return self.late_until or self.closes_at
+        """When the group stops taking uploads: its late window's end, or its deadline, unless
+        staff closed the assignment earlier."""
+        return _capped(self.late_until or self.closes_at, self.closed_at)
+
+    @property
+    def locks_at(self) -> datetime:
+        """When membership freezes: the group's own deadline, or staff's close if earlier."""
+        return _capped(self.closes_at, self.closed_at)
 
     def accepts(self, sent_at: datetime) -> bool:
         return sent_at < self.final
@@ -145,7 +155,12 @@ def deadlines_for(assignment: Assignment, group: Group | None) -> GroupDeadlines
     """A group's deadlines: its extension, if any, shifts the late window with it (SPEC §1)."""
     closes = group.closes_at if group is not None and group.closes_at else assignment.closes_at
     window = assignment.late_window
-    return GroupDeadlines(closes_at=closes, late_until=None if window is None else closes + window)
+    late_until = None if window is None else closes + window
+    return GroupDeadlines(closes_at=closes, late_until=late_until, closed_at=assignment.closed_at)
+
+
+def _capped(moment: datetime, stop: datetime | None) -> datetime:
+    return moment if stop is None else min(moment, stop)
 
 
 @dataclass(frozen=True, slots=True)

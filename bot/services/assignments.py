@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import aiosqlite
 
@@ -304,7 +304,11 @@ class AssignmentService:
     async def close_now(
         self, guild_id: int, actor: Actor, name: str, *, sent_at: datetime
     ) -> tuple[Assignment, list[FinalizationChange]]:
-        """Close at the moment the command was sent: every group, extensions included."""
+        """Close at the moment the command was sent: every group, extensions included.
+
+        A hard stop rather than a new deadline: what was sent before keeps its late flag (an
+        upload in the late window stays late), and nothing sent later is accepted.
+        """
         async with self._db.transaction() as conn:
             await require_staff(conn, guild_id, actor)
             assignment = await find_assignment(conn, guild_id, name)
@@ -312,13 +316,7 @@ class AssignmentService:
                 conn, assignment, sent_at
             ):
                 raise ClosedDeadlineEditError(name=assignment.name)
-            opens = min(assignment.opens_at, sent_at - timedelta(microseconds=1))
-            await assignment_repo.set_deadlines(
-                conn, assignment.id, closes_at=sent_at, late_until=None, opens_at=opens
-            )
-            for group in await group_repo.groups(conn, assignment.id):
-                if group.closes_at is not None:
-                    await group_repo.set_extension(conn, group.id, None)
+            await assignment_repo.set_closed(conn, assignment.id, sent_at)
         changes = await self._finalizer.finalize_due(assignment.id)
         closed = await self.get(guild_id, assignment.name)
         self.schedule.assignment_changed(closed.id)
@@ -342,6 +340,7 @@ class AssignmentService:
             await assignment_repo.set_deadlines(
                 conn, assignment.id, closes_at=new_closes, late_until=late_until, opens_at=opens
             )
+            await assignment_repo.set_closed(conn, assignment.id, None)
             await group_repo.drop_extensions_before(conn, assignment.id, new_closes)
             await group_repo.unfinalize_all(conn, assignment.id)
             reopened = await assignment_repo.get(conn, assignment.id)
@@ -500,8 +499,9 @@ async def _student_may_see(
 
 
 async def _extended(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> bool:
+    """Whether a group's own (extended) deadline is still ahead."""
     return any(
-        g.closes_at is not None and g.closes_at > now
+        deadlines_for(assignment, g).final > now
         for g in await group_repo.groups(conn, assignment.id)
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import aiosqlite
@@ -25,6 +26,7 @@ from bot.domain.models import (
     GroupMode,
     GroupView,
     GuildSettings,
+    Member,
     deadlines_for,
 )
 from bot.domain.rules import name_key
@@ -80,6 +82,17 @@ async def ensure_candidate(
 ) -> Candidate:
     """The actor's candidate record, registering them (with a new number) on first contact."""
     existing = await group_repo.candidate(conn, assignment.id, actor.user_id)
+    return await settle_candidate(conn, assignment, actor, now, existing)
+
+
+async def settle_candidate(
+    conn: aiosqlite.Connection,
+    assignment: Assignment,
+    actor: Actor,
+    now: datetime,
+    existing: Candidate | None,
+) -> Candidate:
+    """`ensure_candidate` for a caller that already read the record (`existing`)."""
     if existing is not None:
         if actor.display_name and actor.display_name != existing.display_name:
             await group_repo.update_candidate_name(
@@ -103,13 +116,21 @@ async def register(
 
 async def group_view(conn: aiosqlite.Connection, assignment: Assignment, group: Group) -> GroupView:
     """A group with its members and its own deadlines, as its members and staff see it."""
-    members = await group_repo.members(conn, group.id)
+    return view_of(assignment, group, await group_repo.members(conn, group.id))
+
+
+def view_of(assignment: Assignment, group: Group, members: Iterable[Member]) -> GroupView:
+    """`group_view` for a caller that already read the members."""
     return GroupView(group, tuple(members), deadlines_for(assignment, group), assignment)
 
 
 async def own_group(conn: aiosqlite.Connection, assignment: Assignment, user_id: int) -> Group:
     """The user's group, or the refusal that tells them how to get one."""
-    group = await group_repo.group_of(conn, assignment.id, user_id)
+    return require_group(assignment, await group_repo.group_of(conn, assignment.id, user_id))
+
+
+def require_group(assignment: Assignment, group: Group | None) -> Group:
+    """`own_group` for a caller that already read the user's group."""
     if group is None:
         if assignment.group_mode is GroupMode.PREDEFINED:
             raise NotAssignedError()

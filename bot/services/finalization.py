@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import aiosqlite
 
 from bot.domain.clock import Clock
-from bot.domain.models import Assignment, Group, Receipt, Upload, deadlines_for
+from bot.domain.models import Assignment, Group, HandIn, Receipt, Upload, deadlines_for
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
 from storage.db import Database
@@ -21,6 +23,8 @@ from storage.repos import misc as misc_repo
 from storage.repos import uploads as upload_repo
 
 log = logging.getLogger(__name__)
+
+_Sent = TypeVar("_Sent", Upload, HandIn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,44 @@ async def choose_final(
         return FinalChoice(None, None, False)
     upload = await upload_repo.upload(conn, chosen.upload_id)
     return FinalChoice(upload, chosen.id, deadlines.is_late(chosen.sent_at))
+
+
+def choose_final_among(
+    assignment: Assignment, group: Group, uploads: Sequence[Upload], handins: Sequence[HandIn]
+) -> FinalChoice:
+    """`choose_final` over the group's uploads and hand-ins already read (each as `uploads_of`
+    and `handins_of` order them: by `sent_at`, then id), with no query of its own."""
+    deadlines = deadlines_for(assignment, group)
+    if assignment.auto_submit and not assignment.submit_once:
+        upload = _last_sent_before(uploads, deadlines.final)
+        if upload is None:
+            return FinalChoice(None, None, False)
+        handin = _last_sent_before(handins, deadlines.final)
+        handin_id = handin.id if handin is not None and handin.upload_id == upload.id else None
+        return FinalChoice(upload, handin_id, deadlines.is_late(upload.sent_at))
+    eligible = [h for h in handins if deadlines.accepts(h.sent_at)]
+    if assignment.submit_once and eligible:
+        chosen = eligible[0]
+    elif eligible:
+        chosen = eligible[-1]
+    elif assignment.auto_submit:
+        upload = _last_sent_before(uploads, deadlines.final)
+        late = upload is not None and deadlines.is_late(upload.sent_at)
+        return FinalChoice(upload, None, late)
+    else:
+        return FinalChoice(None, None, False)
+    upload = next((u for u in uploads if u.id == chosen.upload_id), None)
+    return FinalChoice(upload, chosen.id, deadlines.is_late(chosen.sent_at))
+
+
+def _last_sent_before(items: Sequence[_Sent], moment: datetime) -> _Sent | None:
+    """The latest item sent strictly before `moment` (`items` sorted by sent_at, then id)."""
+    found = None
+    for item in items:
+        if item.sent_at >= moment:
+            break
+        found = item
+    return found
 
 
 async def record_final(

@@ -400,7 +400,7 @@ def _require_student_groups(assignment: Assignment) -> None:
 
 
 def _require_membership_open(assignment: Assignment, group: Group | None, now: datetime) -> None:
-    deadline = deadlines_for(assignment, group).closes_at
+    deadline = deadlines_for(assignment, group).locks_at
     if now >= deadline:
         raise MembershipLockedError(deadline=deadline)
 

@@ -96,7 +96,11 @@ class ReminderService:
 
 def _still_wanted(assignment: Assignment, due_at: datetime, now: datetime) -> bool:
     """False for a job left over from before the deadline moved, or one that fired too late."""
-    return due_at in reminder_times(assignment).values() and now < assignment.closes_at
+    return (
+        due_at in reminder_times(assignment).values()
+        and now < assignment.closes_at
+        and assignment.closed_at is None
+    )
 
 
 async def _recipients(conn: aiosqlite.Connection, assignment: Assignment) -> list[Reminder]:

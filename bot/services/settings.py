@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from bot.domain.errors import LocaleInvalidError
@@ -20,15 +21,22 @@ class SettingsService:
         # Read on every reply (the locale): this process is the only writer, so a cache that
         # `update` refreshes stays true.
         self._cache: dict[int, GuildSettings] = {}
+        # One read per miss: the first replies of a rush all missed at once, and 240 reads
+        # queued on the connection's lock stalled the uploads' group commit (profiled).
+        self._loading = asyncio.Lock()
 
     async def get(self, guild_id: int) -> GuildSettings:
         cached = self._cache.get(guild_id)
         if cached is not None:
             return cached
-        async with self._db.reading() as conn:
-            settings = await assignment_repo.get_settings(conn, guild_id)
-        self._cache[guild_id] = settings
-        return settings
+        async with self._loading:
+            cached = self._cache.get(guild_id)
+            if cached is not None:
+                return cached
+            async with self._db.reading() as conn:
+                settings = await assignment_repo.get_settings(conn, guild_id)
+            self._cache[guild_id] = settings
+            return settings
 
     async def update(
         self,

@@ -39,16 +39,19 @@ from bot.domain.models import (
 )
 from bot.domain.rules import LEASE, file_type_allowed, mib
 from bot.services.common import (
-    ensure_candidate,
     find_assignment,
     group_view,
     own_group,
+    require_group,
     require_not_submitted,
+    settle_candidate,
+    view_of,
 )
 from bot.services.finalization import (
     FinalChoice,
     FinalizationChange,
     choose_final,
+    choose_final_among,
     record_final,
 )
 from bot.services.inflight import InFlightUploads
@@ -148,22 +151,38 @@ class SubmissionService:
         """Check, store durably, then record. Returns only once bytes and row are durable."""
 
         async def check(conn: aiosqlite.Connection) -> UploadResult | tuple[Group, int]:
-            if interaction_id is not None:
-                # The same interaction delivered twice is recorded once (same unit: one step
-                # of the group commit less per upload).
+            # The same interaction delivered twice is recorded once (same unit: one step of
+            # the group commit less per upload), whatever the checks would say now.
+            try:
+                assignment = await self._assignment(conn, guild_id, name, self._commits.memo)
+            except DomainError:
                 earlier = await self._earlier_delivery_in(conn, interaction_id)
                 if earlier is not None:
                     return earlier
-            assignment, group = await self._upload_target(
-                conn, guild_id, actor, name, sent_at, self._commits.memo
-            )
+                raise
+            # The earlier delivery, the candidate and the group, read with the batch's others.
+            standing = await self._standing(conn, assignment, hint)
+            if standing.earlier_upload_id is not None:
+                earlier = await self._earlier_delivery_in(conn, interaction_id)
+                assert earlier is not None
+                return earlier
+            existing = standing.candidate
+            if existing is None or (
+                actor.display_name and actor.display_name != existing.display_name
+            ):
+                # `settle_candidate` writes (registers or renames): later units of this batch
+                # must not use what was read ahead for this user or their group.
+                self._touched(standing, actor.user_id)
+            group = await self._upload_target(conn, assignment, actor, sent_at, standing)
             limit = _limit_bytes(assignment, upload_limit_bytes)
             _check_file(incoming.filename, incoming.declared_size, limit, assignment)
             return group, limit
 
         # A refusal raises before anything is written but the candidate's registration, which
         # a refusal may keep (SPEC §4): no savepoint needed.
-        checked = await self._commits.run(check, expected=(DomainError,))
+        hint = _Hint(guild_id, name, actor.user_id, interaction_id)
+        # Ahead of the records queued: a record holds nobody up, a check holds up a download.
+        checked = await self._commits.run(check, expected=(DomainError,), hint=hint, first=True)
         if isinstance(checked, UploadResult):
             return checked
         group, limit = checked
@@ -178,6 +197,7 @@ class SubmissionService:
                     conn, guild_id, actor, name, incoming, received, sent_at, interaction_id
                 ),
                 tag=received,
+                hint=hint,
                 expected=(DomainError,),
             )
             try:
@@ -210,8 +230,19 @@ class SubmissionService:
         """Re-check and record the row (inside a group-commit batch: see `upload`)."""
         now = self._clock.now()
         # Membership, hand-ins or the lease may have changed while the bytes were arriving.
-        assignment, group = await self._upload_target(
-            conn, guild_id, actor, name, sent_at, self._commits.memo, register=False
+        assignment = await self._assignment(conn, guild_id, name, self._commits.memo)
+        # The group and its members (for the reply), read with the batch's others.
+        hint = _Hint(guild_id, name, actor.user_id, interaction_id)
+        standing = await self._standing(conn, assignment, hint)
+        group = await self._upload_target(
+            conn, assignment, actor, sent_at, standing, register=False
+        )
+        # A new upload row changes no standing but this interaction's (the user's); the lease
+        # and a re-finalization change the group row: later units of the batch re-read it.
+        self._touched(
+            standing,
+            actor.user_id,
+            group=assignment.single_editor or group.finalized_at is not None,
         )
         deadlines = deadlines_for(assignment, group)
         upload_id = await upload_repo.insert_upload(
@@ -243,12 +274,15 @@ class SubmissionService:
             stored_at=now,
             late=deadlines.is_late(sent_at),
         )
-        view = await group_view(conn, assignment, group)
+        # Inserting an upload, the lease and a re-finalization leave the memberships as read.
+        view = view_of(assignment, group, standing.members)
         return upload, view, correction
 
     async def _earlier_delivery_in(
-        self, conn: aiosqlite.Connection, interaction_id: int
+        self, conn: aiosqlite.Connection, interaction_id: int | None
     ) -> UploadResult | None:
+        if interaction_id is None:
+            return None
         upload = await upload_repo.upload_by_interaction(conn, interaction_id)
         if upload is None:
             return None
@@ -258,38 +292,76 @@ class SubmissionService:
         assert assignment is not None
         return UploadResult(upload, await group_view(conn, assignment, group), None, True)
 
+    @staticmethod
+    async def _assignment(
+        conn: aiosqlite.Connection, guild_id: int, name: str, memo: dict[Any, Any]
+    ) -> Assignment:
+        # In a group-commit batch the rush's units all name the same assignment, and none of
+        # them changes it: one look-up per batch instead of one per unit.
+        key = ("assignment", guild_id, name)
+        if key not in memo:
+            memo[key] = await find_assignment(conn, guild_id, name)
+        assignment: Assignment = memo[key]
+        return assignment
+
+    async def _standing(
+        self, conn: aiosqlite.Connection, assignment: Assignment, hint: _Hint
+    ) -> group_repo.Standing:
+        """The unit's standing from one read-ahead for every unit of the batch (one round trip
+        instead of one per unit: under a rush each round trip waits for a turn of the busy
+        event loop), unless an earlier unit of the batch wrote to the user or their group."""
+        memo = self._commits.memo
+        key = ("standings", hint.guild_id, hint.name)
+        if key not in memo:
+            wanted = [
+                (h.user_id, h.interaction_id)
+                for h in self._commits.hints
+                if isinstance(h, _Hint) and (h.guild_id, h.name) == (hint.guild_id, hint.name)
+            ]
+            memo[key] = await group_repo.standings(conn, assignment.id, wanted)
+        touched: set[tuple[str, int]] = memo.setdefault("touched", set())
+        found: group_repo.Standing | None = memo[key].get((hint.user_id, hint.interaction_id))
+        if (
+            found is None
+            or ("user", hint.user_id) in touched
+            or (found.group is not None and ("group", found.group.id) in touched)
+        ):
+            return await group_repo.standing(
+                conn, assignment.id, hint.user_id, interaction_id=hint.interaction_id
+            )
+        return found
+
+    def _touched(self, standing: group_repo.Standing, user_id: int, *, group: bool = True) -> None:
+        touched: set[tuple[str, int]] = self._commits.memo.setdefault("touched", set())
+        touched.add(("user", user_id))
+        if group and standing.group is not None:
+            touched.add(("group", standing.group.id))
+
     async def _upload_target(
         self,
         conn: aiosqlite.Connection,
-        guild_id: int,
+        assignment: Assignment,
         actor: Actor,
-        name: str,
         sent_at: datetime,
-        memo: dict[Any, Any] | None = None,
+        standing: group_repo.Standing,
         *,
         register: bool = True,
-    ) -> tuple[Assignment, Group]:
-        """The assignment and the actor's group, if the upload or hand-in is allowed now.
+    ) -> Group:
+        """The actor's group (from `standing`, read in this transaction), if the upload or
+        hand-in is allowed now.
 
         `register=False` for the re-check after the bytes arrived: the first check registered
         the candidate, and a membership implies the registration (a foreign key).
         """
-        if memo is None:
-            assignment = await find_assignment(conn, guild_id, name)
-        else:
-            # In a group-commit batch the rush's units all name the same assignment, and none
-            # of them changes it: one look-up per batch instead of one per unit.
-            key = ("assignment", guild_id, name)
-            if key not in memo:
-                memo[key] = await find_assignment(conn, guild_id, name)
-            assignment = memo[key]
         if register:
-            await ensure_candidate(conn, assignment, actor, sent_at)
-        group = await own_group(conn, assignment, actor.user_id)
+            # A candidate registered just now has no group yet (the same foreign key), so the
+            # group read with the candidate stays current.
+            await settle_candidate(conn, assignment, actor, sent_at, standing.candidate)
+        group = require_group(assignment, standing.group)
         _check_window(assignment, group, sent_at)
         await require_not_submitted(conn, assignment, group)
         _check_lease(assignment, group, actor.user_id, sent_at)
-        return assignment, group
+        return group
 
     async def _receive(self, incoming: IncomingFile, limit: int) -> ReceivedFile:
         async with self._downloads:
@@ -325,7 +397,9 @@ class SubmissionService:
         """Hand in the group's latest upload (as of the moment the command was sent)."""
         now = self._clock.now()
         async with self._db.transaction() as conn:
-            assignment, group = await self._upload_target(conn, guild_id, actor, name, sent_at)
+            assignment = await find_assignment(conn, guild_id, name)
+            standing = await group_repo.standing(conn, assignment.id, actor.user_id)
+            group = await self._upload_target(conn, assignment, actor, sent_at, standing)
             upload = await upload_repo.latest_upload_before(conn, group.id, _just_after(sent_at))
             if upload is None:
                 raise NothingToHandInError()
@@ -348,7 +422,7 @@ class SubmissionService:
             handin = next(
                 h for h in await upload_repo.handins_of(conn, group.id) if h.id == handin_id
             )
-            view = await group_view(conn, assignment, group)
+            view = view_of(assignment, group, standing.members)
         if final is not None and final.receipts:
             self._notifier.receipts_waiting()
         return HandInResult(handin, upload, view, final)
@@ -369,10 +443,18 @@ class SubmissionService:
         now = self._clock.now()
         async with self._db.transaction() as conn:
             assignment = await find_assignment(conn, guild_id, name)
-            await ensure_candidate(conn, assignment, actor, now)
-            group = await own_group(conn, assignment, actor.user_id)
-            view = await group_view(conn, assignment, group)
+            # Candidate, group and members in one round trip: /status runs under the
+            # connection's lock, and 50 users' round trips queue there (scale benchmark).
+            standing = await group_repo.standing(conn, assignment.id, actor.user_id)
+            await settle_candidate(conn, assignment, actor, now, standing.candidate)
+            group = require_group(assignment, standing.group)
+            view = view_of(assignment, group, standing.members)
             uploads = tuple(await upload_repo.uploads_of(conn, group.id))
+            handins = tuple(await upload_repo.handins_of(conn, group.id))
+            # From the rows just read: the same choice as `choose_final`, without its queries.
+            pending = choose_final_among(assignment, group, uploads, handins)
+            if pending.handin_id is not None and pending.upload is None:
+                pending = await choose_final(conn, assignment, group)
             # Only the uploaders' numbers are shown: the members' are in the view already, and
             # loading every candidate of the assignment per /status cost most of its time at
             # 500 candidates an assignment (profiled in the scale benchmark).
@@ -386,9 +468,9 @@ class SubmissionService:
                 assignment=assignment,
                 view=view,
                 uploads=uploads,
-                handins=tuple(await upload_repo.handins_of(conn, group.id)),
+                handins=handins,
                 numbers=numbers,
-                pending=await choose_final(conn, assignment, group),
+                pending=pending,
                 submission=await upload_repo.current_submission(conn, group.id),
                 finalized=group.finalized_at is not None,
                 lease_user_id=group.lease_user_id if lease_held else None,
@@ -416,6 +498,16 @@ class SubmissionService:
 
 
 # --- helpers -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Hint:
+    """What an upload's group-commit units look up (see `SubmissionService._standing`)."""
+
+    guild_id: int
+    name: str
+    user_id: int
+    interaction_id: int | None
+
+
 def _limit_bytes(assignment: Assignment, upload_limit_bytes: int | None) -> int:
     limit = assignment.max_file_bytes
     return limit if upload_limit_bytes is None else min(limit, upload_limit_bytes)

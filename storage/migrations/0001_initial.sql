@@ -17,6 +17,9 @@ CREATE TABLE assignments (
     opens_at       TEXT NOT NULL,
     closes_at      TEXT NOT NULL,
     late_until     TEXT,
+    -- `/assignment close`: a hard stop for every group, leaving deadlines (and so late flags)
+    -- as they were
+    closed_at      TEXT,
     group_mode     TEXT NOT NULL CHECK (group_mode IN ('predefined', 'open', 'password')),
     auto_submit    INTEGER NOT NULL DEFAULT 1 CHECK (auto_submit IN (0, 1)),
     submit_once    INTEGER NOT NULL DEFAULT 0 CHECK (submit_once IN (0, 1)),

@@ -43,6 +43,7 @@ def _row_to_assignment(row: aiosqlite.Row) -> Assignment:
         opens_at=from_db(row["opens_at"]),
         closes_at=from_db(row["closes_at"]),
         late_until=opt_from_db(row["late_until"]),
+        closed_at=opt_from_db(row["closed_at"]),
         group_mode=GroupMode(row["group_mode"]),
         auto_submit=bool(row["auto_submit"]),
         submit_once=bool(row["submit_once"]),
@@ -148,6 +149,12 @@ async def set_deadlines(
         "UPDATE assignments SET closes_at = ?, late_until = ?, opens_at = coalesce(?, opens_at)"
         " WHERE id = ?",
         (to_db(closes_at), opt_to_db(late_until), opt_to_db(opens_at), assignment_id),
+    )
+
+
+async def set_closed(conn: aiosqlite.Connection, assignment_id: int, at: datetime | None) -> None:
+    await execute(
+        conn, "UPDATE assignments SET closed_at = ? WHERE id = ?", (opt_to_db(at), assignment_id)
     )
 
 

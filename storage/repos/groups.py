@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
@@ -289,6 +291,81 @@ async def group_count(conn: aiosqlite.Connection, assignment_id: int) -> int:
         conn, "SELECT count(*) AS n FROM groups WHERE assignment_id = ?", (assignment_id,)
     )
     return int(row["n"]) if row else 0
+
+
+# --- one user's standing, in one query -----------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A user's candidate record, group and that group's members (ordered by number)."""
+
+    candidate: Candidate | None
+    group: Group | None
+    members: tuple[Member, ...]
+    # The upload an interaction already stored (asked for with `interaction_id`), if any.
+    earlier_upload_id: int | None = None
+
+
+async def standing(
+    conn: aiosqlite.Connection,
+    assignment_id: int,
+    user_id: int,
+    *,
+    interaction_id: int | None = None,
+) -> Standing:
+    """`candidate`, `group_of` and `members` (and optionally the upload already stored for an
+    interaction) in one round trip: the upload path and /status run under the one connection's
+    lock, where each round trip costs far more than the query (profiled)."""
+    found = await standings(conn, assignment_id, [(user_id, interaction_id)])
+    return found[(user_id, interaction_id)]
+
+
+async def standings(
+    conn: aiosqlite.Connection,
+    assignment_id: int,
+    wanted: Iterable[tuple[int, int | None]],
+) -> dict[tuple[int, int | None], Standing]:
+    """`standing` for several (user_id, interaction_id) pairs in one round trip."""
+    keys = list(dict.fromkeys(wanted))
+    if not keys:
+        return {}
+    values = ", ".join("(?, ?)" for _ in keys)
+    rows = await fetch_all(
+        conn,
+        f"WITH q(uid, iid) AS (VALUES {values})"
+        " SELECT q.uid AS q_uid, q.iid AS q_iid,"
+        " (SELECT id FROM uploads WHERE interaction_id = q.iid) AS earlier_upload_id,"
+        " c.number AS c_number, c.display_name AS c_display_name, g.*,"
+        " mc.user_id AS m_user_id, mc.number AS m_number, mc.display_name AS m_display_name"
+        " FROM q"
+        " LEFT JOIN candidates c ON c.assignment_id = ? AND c.user_id = q.uid"
+        " LEFT JOIN memberships me ON me.assignment_id = ? AND me.user_id = q.uid"
+        " LEFT JOIN groups g ON g.id = me.group_id"
+        " LEFT JOIN memberships m2 ON m2.group_id = g.id"
+        " LEFT JOIN candidates mc"
+        "  ON mc.assignment_id = m2.assignment_id AND mc.user_id = m2.user_id"
+        " ORDER BY q.uid, q.iid, mc.number",
+        (*(v for key in keys for v in key), assignment_id, assignment_id),
+    )
+    by_key: dict[tuple[int, int | None], list[aiosqlite.Row]] = {}
+    for row in rows:
+        by_key.setdefault((row["q_uid"], row["q_iid"]), []).append(row)
+    result: dict[tuple[int, int | None], Standing] = {}
+    for key, found in by_key.items():
+        first = found[0]
+        candidate = None
+        if first["c_number"] is not None:
+            candidate = Candidate(assignment_id, key[0], first["c_number"], first["c_display_name"])
+        result[key] = Standing(
+            candidate=candidate,
+            group=None if first["id"] is None else _row_to_group(first),
+            members=tuple(
+                Member(row["m_user_id"], row["m_number"], row["m_display_name"])
+                for row in found
+                if row["m_user_id"] is not None
+            ),
+            earlier_upload_id=first["earlier_upload_id"],
+        )
+    return result
 
 
 # --- join attempts -------------------------------------------------------------------------

@@ -50,6 +50,7 @@ def assignment(**changes: object) -> Assignment:
         opens_at=T0,
         closes_at=T0 + 2 * H,
         late_until=None,
+        closed_at=None,
         group_mode=GroupMode.OPEN,
         auto_submit=True,
         submit_once=False,

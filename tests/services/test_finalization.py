@@ -402,7 +402,7 @@ async def test_close_now_finalizes_at_once_and_refuses_later_uploads(
     closed, changes = await services.assignments.close_now(
         GUILD, STAFF, "Lab 1", sent_at=clock.now()
     )
-    assert closed.closes_at == clock.now() and closed.late_until is None
+    assert closed.closed_at == clock.now() and closed.final_deadline == clock.now()
     assert len(changes) == 1
     assert await final_sha(db, "1234") == sha(b"v1")
     with pytest.raises(DeadlinePassedError):
@@ -419,6 +419,33 @@ async def test_close_now_includes_extended_groups(
     clock.advance(60)
     _, changes = await services.assignments.close_now(GUILD, STAFF, "Lab 1", sent_at=clock.now())
     assert len(changes) == 1
+
+
+async def test_close_now_in_the_late_window_keeps_late_uploads_late(
+    services: Services, db: Database, clock: FakeClock
+) -> None:
+    await make_assignment(services, closes="+1h", late_until="+2h")
+    await group(services, "1234", ALICE)
+    await upload(services, ALICE, b"on time", 60)
+    clock.advance(HOUR + 600)
+    await upload(services, ALICE, b"late", 0)
+    clock.advance(600)
+    _, [change] = await services.assignments.close_now(GUILD, STAFF, "Lab 1", sent_at=clock.now())
+    assert change.upload is not None and change.upload.sha256 == sha(b"late")
+    assert change.late
+    with pytest.raises(DeadlinePassedError):
+        await upload(services, ALICE, b"after the close", 0)
+
+
+async def test_reopen_after_close_now_accepts_uploads_again(
+    services: Services, db: Database, clock: FakeClock
+) -> None:
+    await make_assignment(services, closes="+1h")
+    await group(services, "1234", ALICE)
+    await services.assignments.close_now(GUILD, STAFF, "Lab 1", sent_at=clock.now())
+    reopened = await services.assignments.reopen(GUILD, STAFF, "Lab 1", "+1h", sent_at=clock.now())
+    assert reopened.closed_at is None
+    await upload(services, ALICE, b"again", 60)
 
 
 async def test_close_now_of_a_closed_assignment_is_refused(
