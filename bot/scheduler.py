@@ -25,6 +25,7 @@ from storage.repos import groups as group_repo
 log = logging.getLogger(__name__)
 
 SWEEP_JOB = "sweep"
+STOP_GRACE_SECONDS = 10.0
 # A reminder missed by less than this (a restart, a deadline set just now) still goes out.
 REMINDER_GRACE = timedelta(seconds=60)
 
@@ -145,6 +146,12 @@ class DeadlineScheduler:
             return
         self._running = False
         self._scheduler.shutdown(wait=False)
+        try:
+            # A receipt in flight is finished and marked, so a restart does not send it again.
+            async with asyncio.timeout(STOP_GRACE_SECONDS):
+                await self._receipts.stop()
+        except TimeoutError:
+            log.warning("receipt delivery did not stop in time; one receipt may be resent")
         tasks = [*self._tasks, *([self._worker] if self._worker else [])]
         for task in tasks:
             task.cancel()

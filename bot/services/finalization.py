@@ -326,8 +326,22 @@ class ReceiptDispatcher:
         # One delivery run at a time: two overlapping runs (a wake-up and the periodic sweep)
         # would both read the same pending rows and send every receipt twice.
         self._running = asyncio.Lock()
+        self._stopping = False
+
+    async def stop(self) -> None:
+        """Let a running delivery finish the receipt in hand, then stop: a receipt sent but
+        not yet marked as sent would go out again after a restart."""
+        self._stopping = True
+        async with self._running:
+            pass
 
     async def pending(self, limit: int | None = None, after_id: int = 0) -> list[Receipt]:
+        receipts, _ = await self._pending_batch(limit, after_id)
+        return receipts
+
+    async def _pending_batch(self, limit: int | None, after_id: int) -> tuple[list[Receipt], int]:
+        """The loadable pending receipts after `after_id`, and the last row id looked at (so a
+        row that cannot be loaded never stops the run)."""
         async with self._db.reading() as conn:
             rows = await upload_repo.pending_receipt_rows(conn, limit, after_id)
             receipts: list[Receipt] = []
@@ -335,7 +349,7 @@ class ReceiptDispatcher:
                 receipt = await self._load(conn, row)
                 if receipt is not None:
                     receipts.append(receipt)
-            return receipts
+            return receipts, rows[-1]["id"] if rows else after_id
 
     async def _load(self, conn: aiosqlite.Connection, row: aiosqlite.Row) -> Receipt | None:
         group = await group_repo.group(conn, row["group_id"])
@@ -354,7 +368,8 @@ class ReceiptDispatcher:
             upload=submission.upload,
             uploader_number=None if uploader is None else uploader.number,
             late=submission.late,
-            replaces=bool(row["replaces"]),
+            # Decided now, not when recorded: an earlier receipt may have gone out since.
+            replaces=row["user_id"] in await upload_repo.members_with_sent_receipt(conn, group.id),
             revision=row["revision"],
         )
 
@@ -364,14 +379,22 @@ class ReceiptDispatcher:
         cursor = 0
         async with self._running:
             while True:
-                batch = await self.pending(limit=100, after_id=cursor)
-                if not batch:
+                batch, last = await self._pending_batch(100, cursor)
+                if last == cursor:
                     return delivered
+                cursor = last
                 for receipt in batch:
-                    cursor = receipt.id
+                    if self._stopping:
+                        return delivered
                     delivered += int(await self._deliver(receipt))
 
     async def _deliver(self, receipt: Receipt) -> bool:
+        async with self._db.reading() as conn:
+            status = await upload_repo.receipt_status(conn, receipt.id)
+        if status != "pending":
+            # Superseded since the batch was read (a late upload changed the final
+            # submission): its successor says what counts, and says it replaces nothing.
+            return False
         try:
             ok = await self._notifier.send_receipt(receipt)
         except Exception:

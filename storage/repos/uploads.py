@@ -235,6 +235,11 @@ async def supersede_pending_receipts(conn: aiosqlite.Connection, group_id: int) 
     )
 
 
+async def receipt_status(conn: aiosqlite.Connection, receipt_id: int) -> str | None:
+    row = await fetch_one(conn, "SELECT status FROM receipts WHERE id = ?", (receipt_id,))
+    return None if row is None else str(row["status"])
+
+
 async def members_with_sent_receipt(conn: aiosqlite.Connection, group_id: int) -> set[int]:
     """The users who were sent a receipt for this group before (any revision)."""
     rows = await fetch_all(

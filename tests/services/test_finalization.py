@@ -576,6 +576,24 @@ async def test_a_member_who_never_got_the_earlier_receipt_is_not_told_it_replace
     assert second == {ALICE.user_id: True, BOB.user_id: False}
 
 
+async def test_a_receipt_superseded_after_it_was_read_is_not_sent(
+    services: Services, db: Database, clock: FakeClock, notifier: RecordingNotifier
+) -> None:
+    await make_assignment(services, closes="+1h")
+    await group(services, "1234", ALICE)
+    await upload(services, ALICE, b"v1", 60)
+    await close(services, clock, HOUR)
+    [stale] = await services.receipts.pending()
+    # A late delivery (sent before the deadline) changes the final while that batch is in hand.
+    await services.submissions.upload(
+        GUILD, ALICE, "Lab 1", incoming(b"v2"), sent_at=clock.now() - timedelta(minutes=10)
+    )
+    assert await services.receipts._deliver(stale) is False
+    assert await services.receipts.deliver_pending() == 1
+    [sent] = notifier.receipts
+    assert sent.upload.sha256 == sha(b"v2") and not sent.replaces
+
+
 async def test_pending_receipts_survive_a_restart_and_only_they_go_out(
     services: Services,
     db: Database,
