@@ -104,6 +104,10 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"export: could not write the export: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except sqlite3.Error as exc:
+        # e.g. "database is locked" while the bot writes under load: one line, try again.
+        print(f"export: the database is busy or unreadable ({exc}); try again", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _check_paths(db_path: Path, out_dir: Path) -> None:

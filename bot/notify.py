@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -111,7 +111,10 @@ class DiscordNotifier:
 
     async def upload_notice(self, notice: UploadNotice) -> None:
         # Queued, not awaited: the uploader's acknowledgement must not wait for others' DMs.
-        task = asyncio.create_task(self._send_notices(notice))
+        self._spawn(self._send_notices(notice))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -139,13 +142,22 @@ class DiscordNotifier:
     async def group_reopened(
         self, assignment: Assignment, group: Group, user_ids: list[int]
     ) -> None:
+        # In the background, like upload notices: the staff member's reply must not wait.
+        self._spawn(self._send_reopened(assignment, group, user_ids))
+
+    async def _send_reopened(
+        self, assignment: Assignment, group: Group, user_ids: list[int]
+    ) -> None:
         locale = await self._locale(assignment.guild_id)
         until = group.closes_at or assignment.closes_at
         text = t(locale, "notice.reopened", name=assignment.name, pin=group.pin, until=until)
         for user_id in user_ids:
-            user = await self._user(user_id)
-            if user is not None:
-                await send_dm(user, text, pacer=self.pacer)
+            try:
+                user = await self._user(user_id)
+                if user is not None:
+                    await send_dm(user, text, pacer=self.pacer)
+            except discord.HTTPException:
+                log.warning("extension notice to %s failed", user_id)
 
     async def send_reminder(self, reminder: Reminder) -> bool:
         user = await self._user(reminder.user_id)

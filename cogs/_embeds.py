@@ -126,7 +126,7 @@ def upload_line(locale: str, upload: Upload, numbers: dict[int, int]) -> str:
         size=human_size(upload.size),
         sha=upload.sha256[:12],
         number=numbers.get(upload.user_id, "?"),
-        when=f"<t:{int(upload.sent_at.timestamp())}:f>",
+        when=timestamp(upload.sent_at),
         late=t(locale, "status.late_tag") if upload.late else "",
     )
 
@@ -172,20 +172,15 @@ def status_embed(locale: str, status: StatusView) -> discord.Embed:
 
 def _final_text(locale: str, status: StatusView) -> str:
     if status.finalized and status.submission is not None and status.submission.upload:
-        upload = status.submission.upload
+        upload, late = status.submission.upload, status.submission.late
         key = "status.final_recorded"
     elif status.pending.upload is not None:
-        upload = status.pending.upload
+        upload, late = status.pending.upload, status.pending.late
         key = "status.final_pending"
     else:
         return t(locale, "status.final_none")
-    return t(
-        locale,
-        key,
-        filename=upload.filename,
-        sha=upload.sha256[:12],
-        late=t(locale, "status.late_tag") if (status.submission and status.submission.late) else "",
-    )
+    tag = t(locale, "status.late_tag") if late else ""
+    return t(locale, key, filename=upload.filename, sha=upload.sha256[:12], late=tag)
 
 
 def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:

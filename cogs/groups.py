@@ -49,6 +49,8 @@ class GroupsCog(HandinCog):
             assignment: The assignment
             pin: A 4-digit PIN of your choice (leave empty for a random free one)
         """
+        # The reply waits on a DM too: under a deadline's rate limits that can pass 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         created = await self.services.groups.create(
             guild_id_of(interaction),
             actor_of(interaction),

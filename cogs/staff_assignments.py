@@ -292,6 +292,7 @@ class StaffAssignmentsCog(HandinCog):
             pin: The group's PIN
             closes: The group's new deadline
         """
+        await interaction.response.defer(ephemeral=True)
         assignment, group = await self.services.assignments.extend(
             guild_id_of(interaction),
             actor_of(interaction),

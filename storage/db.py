@@ -23,7 +23,7 @@ class Database:
     All writes go through `transaction()`: an asyncio lock serialises the coroutines of this
     process (they share one connection, so SQLite alone cannot isolate them) and `BEGIN
     IMMEDIATE` takes SQLite's write lock up front, so a read-check-write is never interleaved
-    with another writer (another process such as the export CLI only ever reads).
+    with another writer (the export CLI, another process, writes only its export mark).
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path | None) -> None:

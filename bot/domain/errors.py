@@ -13,7 +13,8 @@ class DomainError(Exception):
     key: ClassVar[str] = "error.generic"
 
     def __init__(self, **params: Any) -> None:
-        super().__init__(f"{self.key} {params}")
+        # The key only: params may hold a PIN, and an exception's text ends up in logs.
+        super().__init__(self.key)
         self.params: dict[str, Any] = params
 
 

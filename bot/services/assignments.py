@@ -200,14 +200,16 @@ class AssignmentService:
         fields: AssignmentFields,
         now: datetime,
     ) -> None:
-        deadline_moved = (fields.closes_at, fields.late_until) != (
-            current.closes_at,
-            current.late_until,
-        )
-        if deadline_moved:
+        closes_moved = fields.closes_at != current.closes_at
+        late_moved = fields.late_until != current.late_until
+        if closes_moved or late_moved:
             if current.state(now) is AssignmentState.CLOSED:
                 raise ClosedDeadlineEditError(name=current.name)
-            _check_deadline_future(fields.closes_at, now)
+            # Only what moved must lie ahead: staff may stretch a late window already running.
+            if closes_moved:
+                _check_deadline_future(fields.closes_at, now)
+            if late_moved and fields.late_until is not None:
+                _check_deadline_future(fields.late_until, now)
         if fields.name_key != name_key(current.name):
             other = await assignment_repo.by_name_key(conn, current.guild_id, fields.name_key)
             if other is not None and other.id != current.id:
@@ -370,9 +372,9 @@ class AssignmentService:
             extended = await group_repo.group(conn, group.id)
             members = [m.user_id for m in await group_repo.members(conn, group.id)]
         assert extended is not None
+        self.schedule.assignment_changed(assignment.id)
         if was_final:
             await self._notifier.group_reopened(assignment, extended, members)
-        self.schedule.assignment_changed(assignment.id)
         return assignment, extended
 
     async def mark_exported(self, assignment_id: int) -> None:

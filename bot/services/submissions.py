@@ -368,7 +368,8 @@ class SubmissionService:
             try:
                 stored = await self._files.receive(incoming.read(), max_bytes=limit)
             except StoreLimitError as exc:
-                raise FileTooLargeError(size_mb=mib(limit + 1), limit_mb=mib(limit)) from exc
+                # The stream outgrew its declared size: all we know is "more than the limit".
+                raise FileTooLargeError(size_mb=f"> {mib(limit)}", limit_mb=mib(limit)) from exc
             except (TimeoutError, OSError) as exc:
                 log.warning("download of an upload failed: %s", type(exc).__name__)
                 raise DownloadFailedError() from exc
