@@ -42,6 +42,7 @@ from bot.domain.models import (
 from bot.domain.rules import MIB, name_key, parse_file_types
 from bot.services.common import (
     find_assignment,
+    find_assignment_exactly,
     is_staff,
     may_take_part,
     register,
@@ -174,7 +175,7 @@ class AssignmentService:
     ) -> Assignment:
         async with self._db.transaction() as conn:
             settings = await require_staff(conn, guild_id, actor)
-            current = await find_assignment(conn, guild_id, name)
+            current = await find_assignment_exactly(conn, guild_id, name)
             base = _fields_of(current)
             fields = _build_fields(
                 base,
@@ -230,7 +231,7 @@ class AssignmentService:
         """The assignment, for a staff member (announcements)."""
         async with self._db.reading() as conn:
             await require_staff(conn, guild_id, actor)
-            return await find_assignment(conn, guild_id, name)
+            return await find_assignment_exactly(conn, guild_id, name)
 
     async def get(self, guild_id: int, name: str) -> Assignment:
         async with self._db.reading() as conn:
@@ -292,7 +293,7 @@ class AssignmentService:
         now = self._clock.now()
         async with self._db.transaction() as conn:
             await require_staff(conn, guild_id, actor)
-            assignment = await find_assignment(conn, guild_id, name)
+            assignment = await find_assignment_exactly(conn, guild_id, name)
             await _register_role_members(conn, assignment, people or [], now)
             return await _overview(conn, assignment, now)
 
@@ -313,7 +314,7 @@ class AssignmentService:
         """
         async with self._db.transaction() as conn:
             await require_staff(conn, guild_id, actor)
-            assignment = await find_assignment(conn, guild_id, name)
+            assignment = await find_assignment_exactly(conn, guild_id, name)
             if assignment.state(sent_at) is AssignmentState.CLOSED and not await _extended(
                 conn, assignment, sent_at
             ):
@@ -329,7 +330,7 @@ class AssignmentService:
     ) -> Assignment:
         async with self._db.transaction() as conn:
             settings = await require_staff(conn, guild_id, actor)
-            assignment = await find_assignment(conn, guild_id, name)
+            assignment = await find_assignment_exactly(conn, guild_id, name)
             if assignment.state(sent_at) is not AssignmentState.CLOSED:
                 raise AssignmentNotClosedError(name=assignment.name)
             new_closes = timeparse.parse_time(
@@ -356,7 +357,7 @@ class AssignmentService:
         """Give one group its own deadline; a group already finalized is reopened until then."""
         async with self._db.transaction() as conn:
             settings = await require_staff(conn, guild_id, actor)
-            assignment = await find_assignment(conn, guild_id, name)
+            assignment = await find_assignment_exactly(conn, guild_id, name)
             group = await group_repo.group_by_pin(conn, assignment.id, pin.strip())
             if group is None:
                 raise GroupNotFoundError(pin=pin)

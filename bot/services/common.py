@@ -39,20 +39,32 @@ async def find_assignment(conn: aiosqlite.Connection, guild_id: int, name: str) 
     """The guild's assignment called `name` (case-insensitive).
 
     An exact name wins; otherwise a unique partial match is accepted, so a student who typed
-    `lab 1` without picking from autocomplete still reaches `Lab 1 (report)`.
+    `lab 1` without picking from autocomplete still reaches `Lab 1 (report)`. Staff commands
+    and the export use `find_assignment_exactly`: closing or exporting the wrong assignment
+    is not a convenience.
     """
     key = name_key(name)
-    if not key:
-        raise AssignmentNotFoundError(name=name)
-    exact = await assignment_repo.by_name_key(conn, guild_id, key)
+    exact = await assignment_repo.by_name_key(conn, guild_id, key) if key else None
     if exact is not None:
         return exact
+    if not key:
+        raise AssignmentNotFoundError(name=name)
     matches = [a for a in await assignment_repo.in_guild(conn, guild_id) if key in name_key(a.name)]
     if len(matches) == 1:
         return matches[0]
     if matches:
         raise AmbiguousAssignmentError(name=name, matches=", ".join(a.name for a in matches[:5]))
     raise AssignmentNotFoundError(name=name)
+
+
+async def find_assignment_exactly(
+    conn: aiosqlite.Connection, guild_id: int, name: str
+) -> Assignment:
+    """The guild's assignment whose name is `name`, ignoring case only."""
+    found = await assignment_repo.by_name_key(conn, guild_id, name_key(name))
+    if found is None:
+        raise AssignmentNotFoundError(name=name)
+    return found
 
 
 def is_staff(actor: Actor, settings: GuildSettings) -> bool:

@@ -32,7 +32,7 @@ from bot.domain.models import (
     deadlines_for,
 )
 from bot.domain.sanitize import UniqueNames, csv_cell, safe_filename, slug, split_extension
-from bot.services.common import find_assignment, require_staff
+from bot.services.common import find_assignment_exactly, require_staff
 from bot.services.finalization import choose_final
 from storage.db import Database
 from storage.files import FileStore
@@ -198,7 +198,7 @@ class ExportService:
         async with self._db.reading() as conn:
             if actor is not None:
                 await require_staff(conn, guild_id, actor)
-            assignment = await find_assignment(conn, guild_id, name)
+            assignment = await find_assignment_exactly(conn, guild_id, name)
             plan = await self._plan(conn, assignment, now, with_names=with_names)
         # Reading done: zipping may take minutes and must not block the bot's event loop.
         result = await asyncio.to_thread(_write_archive, plan, out_dir, progress)

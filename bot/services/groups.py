@@ -54,6 +54,7 @@ from bot.domain.rules import JOIN_FAILURE_WINDOW, JOIN_LOCKOUT, name_key
 from bot.services.common import (
     ensure_candidate,
     find_assignment,
+    find_assignment_exactly,
     group_view,
     is_staff,
     may_take_part,
@@ -377,7 +378,7 @@ class GroupService:
     async def staff_list(self, guild_id: int, actor: Actor, name: str) -> list[GroupView]:
         async with self._db.reading() as conn:
             await require_staff(conn, guild_id, actor)
-            assignment = await find_assignment(conn, guild_id, name)
+            assignment = await find_assignment_exactly(conn, guild_id, name)
             return [
                 await group_view(conn, assignment, g)
                 for g in await group_repo.groups(conn, assignment.id)
@@ -389,7 +390,7 @@ class GroupService:
             settings = await assignment_repo.get_settings(conn, guild_id)
             if not is_staff(actor, settings):
                 return []
-            assignment = await find_assignment(conn, guild_id, name)
+            assignment = await find_assignment_exactly(conn, guild_id, name)
             return sorted(await group_repo.pins(conn, assignment.id))
 
 
@@ -438,7 +439,7 @@ async def _release_lease_of(conn: aiosqlite.Connection, group: Group, user_id: i
 
 
 async def _predefined(conn: aiosqlite.Connection, guild_id: int, name: str) -> Assignment:
-    assignment = await find_assignment(conn, guild_id, name)
+    assignment = await find_assignment_exactly(conn, guild_id, name)
     if assignment.group_mode is not GroupMode.PREDEFINED:
         raise NotPredefinedError(mode=assignment.group_mode.value)
     return assignment

@@ -14,6 +14,7 @@ from bot.domain.errors import (
     AnonymityLockedError,
     AssignmentNameInvalidError,
     AssignmentNameTakenError,
+    AssignmentNotFoundError,
     ClosedDeadlineEditError,
     ClosesBeforeOpensError,
     DeadlineInPastError,
@@ -430,3 +431,22 @@ async def test_relative_times_count_from_when_the_command_was_sent(
     )
     assert created.closes_at == sent + timedelta(minutes=90)
     assert created.late_until == sent + timedelta(hours=2)
+
+
+async def test_staff_commands_need_the_exact_name_where_students_may_abbreviate(
+    services: Services, db: Database, files: FileStore
+) -> None:
+    await make_assignment(services, "Lab 1 (report)")
+    # A student's `lab 1` reaches the only match...
+    ready = await services.groups.ready(GUILD, student(1), "lab 1")
+    assert ready.assignment.name == "Lab 1 (report)"
+    # ...but closing (or exporting) the wrong assignment is not a convenience.
+    async with unchanged(db, files):
+        with pytest.raises(AssignmentNotFoundError):
+            await services.assignments.close_now(
+                GUILD, STAFF, "lab 1", sent_at=services.clock.now()
+            )
+    closed, _ = await services.assignments.close_now(
+        GUILD, STAFF, "LAB 1 (REPORT)", sent_at=services.clock.now()
+    )
+    assert closed.closed_at is not None
