@@ -11,7 +11,7 @@ from typing import Any
 
 import discord
 
-from bot.domain.models import Assignment, Group, Receipt, Reminder, UploadNotice
+from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
 from bot.domain.rules import human_size
 from bot.i18n import pick_locale, t, timestamp
 
@@ -184,6 +184,11 @@ class DiscordNotifier:
         text = t(locale, "reminder.channel", name=assignment.name, deadline=deadline)
         await self.pacer.take()
         await channel.send(text)
+
+    def guild_people(self, guild_id: int) -> list[Person]:
+        from cogs._common import people_of
+
+        return people_of(self._client.get_guild(guild_id))
 
     def receipts_waiting(self) -> None:
         self.on_receipts_waiting()

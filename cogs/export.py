@@ -10,7 +10,15 @@ from discord import app_commands
 from bot import paths
 from bot.domain.rules import human_size
 from bot.i18n import t
-from cogs._common import HandinCog, actor_of, assignment_choices, bot_of, guild_id_of, respond
+from cogs._common import (
+    HandinCog,
+    actor_of,
+    assignment_choices,
+    bot_of,
+    guild_id_of,
+    people_of,
+    respond,
+)
 
 MESSAGE_LIMIT = 1990
 
@@ -28,7 +36,11 @@ class ExportCog(HandinCog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         out_dir = paths.exports_dir(bot_of(interaction).config.data_dir)
         result = await self.services.exports.export(
-            guild_id_of(interaction), actor_of(interaction), assignment, out_dir
+            guild_id_of(interaction),
+            actor_of(interaction),
+            assignment,
+            out_dir,
+            people=people_of(interaction.guild),
         )
         locale = await self.locale(interaction)
         lines = [

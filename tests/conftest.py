@@ -17,6 +17,7 @@ from bot.domain.models import (
     Assignment,
     Group,
     GroupMode,
+    Person,
     Receipt,
     Reminder,
     UploadNotice,
@@ -47,6 +48,7 @@ class RecordingNotifier:
     reminders: list[Reminder] = field(default_factory=list)
     channel_reminders: list[tuple[int, datetime]] = field(default_factory=list)
     wakeups: int = 0
+    people: list[Person] = field(default_factory=list)
 
     async def send_receipt(self, receipt: Receipt) -> bool:
         if receipt.user_id in self.closed_dms:
@@ -70,6 +72,9 @@ class RecordingNotifier:
 
     async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
         self.channel_reminders.append((assignment.id, deadline))
+
+    def guild_people(self, guild_id: int) -> list[Person]:
+        return list(self.people)
 
     def receipts_waiting(self) -> None:
         self.wakeups += 1

@@ -45,7 +45,7 @@ from bot.services.common import (
     find_assignment_exactly,
     is_staff,
     may_take_part,
-    register,
+    register_role_members,
     require_staff,
 )
 from bot.services.finalization import FinalizationChange, Finalizer
@@ -294,14 +294,8 @@ class AssignmentService:
         async with self._db.transaction() as conn:
             await require_staff(conn, guild_id, actor)
             assignment = await find_assignment_exactly(conn, guild_id, name)
-            await _register_role_members(conn, assignment, people or [], now)
+            await register_role_members(conn, assignment, people or [], now)
             return await _overview(conn, assignment, now)
-
-    async def register_role_members(self, assignment_id: int, people: list[Person]) -> None:
-        async with self._db.transaction() as conn:
-            assignment = await assignment_repo.get(conn, assignment_id)
-            if assignment is not None:
-                await _register_role_members(conn, assignment, people, self._clock.now())
 
     # --- deadlines -------------------------------------------------------------------------
     async def close_now(
@@ -522,18 +516,6 @@ async def _counts(conn: aiosqlite.Connection, assignment_id: int) -> AssignmentC
         groups_with_uploads=len(uploads),
         submissions=submissions,
     )
-
-
-async def _register_role_members(
-    conn: aiosqlite.Connection, assignment: Assignment, people: list[Person], now: datetime
-) -> None:
-    if assignment.role_id is None:
-        return
-    for person in people:
-        if not may_take_part(assignment, person.role_ids):
-            continue
-        if await group_repo.candidate(conn, assignment.id, person.user_id) is None:
-            await register(conn, assignment.id, person.user_id, person.display_name, now)
 
 
 async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> Overview:

@@ -27,6 +27,7 @@ from bot.domain.models import (
     GroupView,
     GuildSettings,
     Member,
+    Person,
     deadlines_for,
 )
 from bot.domain.rules import name_key
@@ -65,6 +66,20 @@ async def find_assignment_exactly(
     if found is None:
         raise AssignmentNotFoundError(name=name)
     return found
+
+
+async def register_role_members(
+    conn: aiosqlite.Connection, assignment: Assignment, people: list[Person], now: datetime
+) -> None:
+    """With a `role`, every member who has it is a candidate before they act (SPEC §1): they
+    appear as 'no group' to staff, in reminders and in the export."""
+    if assignment.role_id is None:
+        return
+    for person in people:
+        if not may_take_part(assignment, person.role_ids):
+            continue
+        if await group_repo.candidate(conn, assignment.id, person.user_id) is None:
+            await register(conn, assignment.id, person.user_id, person.display_name, now)
 
 
 def is_staff(actor: Actor, settings: GuildSettings) -> bool:

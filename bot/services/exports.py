@@ -28,11 +28,12 @@ from bot.domain.models import (
     Candidate,
     Group,
     Member,
+    Person,
     Upload,
     deadlines_for,
 )
 from bot.domain.sanitize import UniqueNames, csv_cell, safe_filename, slug, split_extension
-from bot.services.common import find_assignment_exactly, require_staff
+from bot.services.common import find_assignment_exactly, register_role_members, require_staff
 from bot.services.finalization import choose_final
 from storage.db import Database
 from storage.files import FileStore
@@ -189,12 +190,20 @@ class ExportService:
         *,
         with_names: bool = False,
         progress: Progress | None = None,
+        people: list[Person] | None = None,
     ) -> ExportResult:
         """Export `name`; `actor` None is the trusted command line, anyone else must be staff.
 
         `progress(done, total)` is called from a worker thread after each file.
         """
         now = self._clock.now()
+        if people:
+            # Role members who never acted still get their `no group` row (SPEC §1, §3).
+            async with self._db.transaction() as conn:
+                if actor is not None:
+                    await require_staff(conn, guild_id, actor)
+                found = await find_assignment_exactly(conn, guild_id, name)
+                await register_role_members(conn, found, people, now)
         async with self._db.reading() as conn:
             if actor is not None:
                 await require_staff(conn, guild_id, actor)

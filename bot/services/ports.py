@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.models import Assignment, Group, Receipt, Reminder, UploadNotice
+from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
 
 
 class Notifier(Protocol):
@@ -31,6 +31,10 @@ class Notifier(Protocol):
 
     async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
         """Post the reminder in the assignment's channel."""
+        ...
+
+    def guild_people(self, guild_id: int) -> list[Person]:
+        """The guild's members as the bot knows them (for role-based candidates)."""
         ...
 
     def receipts_waiting(self) -> None:

@@ -10,6 +10,7 @@ import aiosqlite
 
 from bot.domain.clock import Clock
 from bot.domain.models import Assignment, Group, Reminder, ReminderReason, deadlines_for
+from bot.services.common import register_role_members
 from bot.services.ports import Notifier
 from storage.db import Database
 from storage.repos import assignments as assignment_repo
@@ -51,6 +52,8 @@ class ReminderService:
             assignment = await assignment_repo.get(conn, assignment_id)
             if assignment is None or not _still_wanted(assignment, due_at, now):
                 return None
+            people = self._notifier.guild_people(assignment.guild_id)
+            await register_role_members(conn, assignment, people, now)
             if not await misc_repo.claim_reminder(conn, assignment_id, due_at, now):
                 log.info("reminder for assignment %d at %s already sent", assignment_id, due_at)
                 return None

@@ -520,3 +520,15 @@ async def test_export_reads_files_from_the_store_it_was_given(
     )
 
     assert [p.reason for p in result.problems] == ["missing"]
+
+
+async def test_members_with_the_role_who_never_acted_get_a_no_group_row(
+    services: Services, exports: ExportService, tmp_path: Path
+) -> None:
+    role = 77
+    await make_assignment(services, closes="+2h", role_id=role)
+    people = [Person(user_id=4242, username="quiet", role_ids=frozenset({role}))]
+    result = await exports.export(GUILD, STAFF, "Lab 1", tmp_path, people=people)
+    with zipfile.ZipFile(result.path) as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read("results.csv").decode())))
+    assert [row["status"] for row in rows] == ["no group"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain.clock import FakeClock
-from bot.domain.models import Assignment, ReminderReason
+from bot.domain.models import Assignment, Person, ReminderReason
 from bot.services.assignments import AssignmentOptions
 from bot.services.registry import Services
 from bot.services.reminders import reminder_times
@@ -154,3 +154,16 @@ async def test_reminder_after_the_deadline_is_not_sent(
     clock.set(assignment.closes_at)
     assert await services.reminders.send_due(assignment.id, due) is None
     assert notifier.channel_reminders == []
+
+
+async def test_members_with_the_role_who_never_acted_are_reminded(
+    services: Services, clock: FakeClock, notifier: RecordingNotifier
+) -> None:
+    role = 77
+    assignment = await make_assignment(services, closes="+2h", reminders="1h", role_id=role)
+    notifier.people = [
+        Person(user_id=ERIN.user_id, username="erin", role_ids=frozenset({role})),
+        Person(user_id=999, username="visitor"),  # no role: not a candidate
+    ]
+    await services.reminders.send_due(assignment.id, _due(assignment, clock))
+    assert _sent(notifier) == {ERIN.user_id: ReminderReason.NO_GROUP}
