@@ -15,7 +15,6 @@ from bot.services.registry import Services
 if TYPE_CHECKING:
     from bot.client import HandinBot
 
-EPHEMERAL_FLAG = True
 # Discord's colours for the three moods of a reply.
 INFO = discord.Colour.blurple()
 GOOD = discord.Colour.green()

@@ -53,38 +53,18 @@ async def choose_final(
     conn: aiosqlite.Connection, assignment: Assignment, group: Group
 ) -> FinalChoice:
     """The group's final submission as of its deadline (the same whenever this runs)."""
-    deadlines = deadlines_for(assignment, group)
-    if assignment.auto_submit and not assignment.submit_once:
-        upload = await upload_repo.latest_upload_before(conn, group.id, deadlines.final)
-        if upload is None:
-            return FinalChoice(None, None, False)
-        handin = await upload_repo.latest_handin_before(conn, group.id, deadlines.final)
-        handin_id = handin.id if handin is not None and handin.upload_id == upload.id else None
-        return FinalChoice(upload, handin_id, deadlines.is_late(upload.sent_at))
-    # Explicit hand-ins decide: always with auto_submit off, and with submit_once the first
-    # hand-in is final at once (later uploads and hand-ins are refused).
+    uploads = await upload_repo.uploads_of(conn, group.id)
     handins = await upload_repo.handins_of(conn, group.id)
-    eligible = [h for h in handins if deadlines.accepts(h.sent_at)]
-    if assignment.submit_once and eligible:
-        chosen = eligible[0]
-    elif eligible:
-        chosen = eligible[-1]
-    elif assignment.auto_submit:
-        # submit_once without a hand-in: the latest upload still counts at the deadline.
-        upload = await upload_repo.latest_upload_before(conn, group.id, deadlines.final)
-        late = upload is not None and deadlines.is_late(upload.sent_at)
-        return FinalChoice(upload, None, late)
-    else:
-        return FinalChoice(None, None, False)
-    upload = await upload_repo.upload(conn, chosen.upload_id)
-    return FinalChoice(upload, chosen.id, deadlines.is_late(chosen.sent_at))
+    return choose_final_among(assignment, group, uploads, handins)
 
 
 def choose_final_among(
     assignment: Assignment, group: Group, uploads: Sequence[Upload], handins: Sequence[HandIn]
 ) -> FinalChoice:
-    """`choose_final` over the group's uploads and hand-ins already read (each as `uploads_of`
-    and `handins_of` order them: by `sent_at`, then id), with no query of its own."""
+    """The rule for a group's final submission, over its uploads and hand-ins (each sorted as
+    `uploads_of` and `handins_of` give them: by `sent_at`, then id). The set-based first
+    finalization (storage/repos/finalize.py) implements the auto_submit branch in SQL; a
+    differential test keeps the two equal."""
     deadlines = deadlines_for(assignment, group)
     if assignment.auto_submit and not assignment.submit_once:
         upload = _last_sent_before(uploads, deadlines.final)
@@ -93,12 +73,15 @@ def choose_final_among(
         handin = _last_sent_before(handins, deadlines.final)
         handin_id = handin.id if handin is not None and handin.upload_id == upload.id else None
         return FinalChoice(upload, handin_id, deadlines.is_late(upload.sent_at))
+    # Explicit hand-ins decide: always with auto_submit off, and with submit_once the first
+    # hand-in is final at once (later uploads and hand-ins are refused).
     eligible = [h for h in handins if deadlines.accepts(h.sent_at)]
     if assignment.submit_once and eligible:
         chosen = eligible[0]
     elif eligible:
         chosen = eligible[-1]
     elif assignment.auto_submit:
+        # submit_once without a hand-in: the latest upload still counts at the deadline.
         upload = _last_sent_before(uploads, deadlines.final)
         late = upload is not None and deadlines.is_late(upload.sent_at)
         return FinalChoice(upload, None, late)

@@ -49,8 +49,8 @@ async def latest_uploads_before(
     """For each (group id, final deadline), the group's last upload sent strictly before it
     (ties in `sent_at` go to the highest id), in the order given; groups with none are left out.
 
-    The same choice as `uploads.latest_upload_before` and `uploads.latest_handin_before` per
-    group; each look-up is a backwards seek on the (group_id, sent_at, id) indexes.
+    The same choice as `finalization.choose_final_among` makes per group (a differential test
+    keeps them equal); each look-up is a backwards seek on the (group_id, sent_at, id) indexes.
     """
     if not finals:
         return []

@@ -141,18 +141,6 @@ async def handins_of(conn: aiosqlite.Connection, group_id: int) -> list[HandIn]:
     return [_row_to_handin(row) for row in rows]
 
 
-async def latest_handin_before(
-    conn: aiosqlite.Connection, group_id: int, before: datetime
-) -> HandIn | None:
-    row = await fetch_one(
-        conn,
-        "SELECT * FROM handins WHERE group_id = ? AND sent_at < ? ORDER BY sent_at DESC, id DESC"
-        " LIMIT 1",
-        (group_id, to_db(before)),
-    )
-    return None if row is None else _row_to_handin(row)
-
-
 # --- submissions ---------------------------------------------------------------------------
 _SUBMISSION = (
     "SELECT s.group_id AS s_group_id, s.revision, s.handin_id, s.late AS s_late,"
