@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.i18n import t
+from bot.services.groups import CsvSource
 from cogs._common import (
     INFO,
     HandinCog,
@@ -23,7 +24,6 @@ from cogs._embeds import members_text
 
 log = logging.getLogger(__name__)
 
-MAX_CSV_BYTES = 1024 * 1024
 MAX_FIELDS = 25
 # Below Discord's 6,000 characters per embed, leaving room for the footer.
 EMBED_BUDGET = 5800
@@ -90,18 +90,14 @@ class StaffGroupsCog(HandinCog):
             file: A UTF-8 CSV: group_name,member (member = user id, mention or username)
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
-        locale = await self.locale(interaction)
-        if file.size > MAX_CSV_BYTES:
-            await respond(interaction, t(locale, "groups.csv_too_large"))
-            return
-        data = await file.read()
         result = await self.services.groups.staff_import(
             guild_id_of(interaction),
             actor_of(interaction),
             assignment,
-            data,
+            CsvSource(file.size, file.read),
             people_of(interaction.guild),
         )
+        locale = await self.locale(interaction)
         await respond(
             interaction,
             t(

@@ -198,6 +198,10 @@ class NoCandidatesToSplitError(DomainError):
     key = "error.no_candidates_to_split"
 
 
+class CsvTooLargeError(DomainError):
+    key = "error.csv_too_large"  # limit_kib
+
+
 class CsvImportError(DomainError):
     """All or nothing: `problems` lists (line number, message key, params) for every bad line."""
 

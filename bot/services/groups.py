@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from bot.domain.errors import (
     AlreadyInGroupError,
     AlreadyInThisGroupError,
     CsvImportError,
+    CsvTooLargeError,
     DomainError,
     GroupFullError,
     GroupNameInvalidError,
@@ -70,6 +72,9 @@ from storage.repos import uploads as upload_repo
 
 log = logging.getLogger(__name__)
 
+# A group list is text: a megabyte is tens of thousands of rows.
+MAX_CSV_BYTES = 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class ReadyView:
@@ -89,6 +94,21 @@ class CreatedGroup:
 class LeftGroup:
     pin: str
     deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CsvSource:
+    """A CSV attachment: its declared size, and how to read it once the checks pass."""
+
+    size: int
+    read: Callable[[], Awaitable[bytes]]
+
+    @classmethod
+    def of(cls, data: bytes) -> CsvSource:
+        async def read() -> bytes:
+            return data
+
+        return cls(len(data), read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,10 +316,25 @@ class GroupService:
             return group
 
     async def staff_import(
-        self, guild_id: int, actor: Actor, name: str, data: bytes, people: list[Person]
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        csv_file: CsvSource,
+        people: list[Person],
     ) -> ImportResult:
         """Import `group_name,member` rows: every row is checked first, and one bad row refuses
-        the whole file with every problem listed by line."""
+        the whole file with every problem listed by line.
+
+        The file is read only after the staff check and the size limit, and outside the
+        transaction (reading an attachment is network I/O).
+        """
+        async with self._db.reading() as conn:
+            await require_staff(conn, guild_id, actor)
+            await _predefined(conn, guild_id, name)
+        if csv_file.size > MAX_CSV_BYTES:
+            raise CsvTooLargeError(limit_kib=MAX_CSV_BYTES // 1024)
+        data = await csv_file.read()
         now = self._clock.now()
         async with self._db.transaction() as conn:
             await require_staff(conn, guild_id, actor)

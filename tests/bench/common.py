@@ -32,6 +32,7 @@ from bot.domain.models import (
 )
 from bot.sandbox import Sandbox, SandboxGuild, SandboxUser
 from bot.services.assignments import AssignmentOptions
+from bot.services.groups import CsvSource
 from bot.services.registry import Services, build_services
 from storage.db import Database
 from storage.files import FileStore
@@ -147,7 +148,9 @@ async def import_groups(
     for n, members in enumerate(groups, start=1):
         lines += [f"g{n:05d},{u.id}" for u in members]
     data = ("\n".join(lines) + "\n").encode()
-    await services.groups.staff_import(world.guild.id, world.staff, name, data, world.people())
+    await services.groups.staff_import(
+        world.guild.id, world.staff, name, CsvSource.of(data), world.people()
+    )
 
 
 def chunked(users: Sequence[SandboxUser], size: int) -> list[list[SandboxUser]]:

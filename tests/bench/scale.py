@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.domain.models import Actor
 from bot.sandbox import SandboxUser
+from bot.services.groups import CsvSource
 from bot.services.submissions import IncomingFile
 from tests.bench.common import (
     BOT_ARGV,
@@ -81,7 +82,7 @@ async def scale(
                         world.guild.id,
                         world.staff,
                         name,
-                        ("\n".join(lines) + "\n").encode(),
+                        CsvSource.of(("\n".join(lines) + "\n").encode()),
                         world.people(),
                     )
                     uploads = []

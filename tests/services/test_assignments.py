@@ -31,6 +31,7 @@ from bot.domain.errors import (
 )
 from bot.domain.models import Actor, AssignmentState, GroupMode, Person
 from bot.services.assignments import AssignmentOptions
+from bot.services.groups import CsvSource
 from bot.services.registry import Services
 from storage.db import Database, fetch_all
 from storage.files import FileStore
@@ -332,7 +333,7 @@ STAFF_CALLS: dict[str, StaffCall] = {
     ),
     "groups_remove": lambda s, a: s.groups.staff_remove(GUILD, a, "Lab 1", student(1).user_id),
     "groups_import": lambda s, a: s.groups.staff_import(
-        GUILD, a, "Lab 1", b"Team,105\n", [Person(student(5).user_id, "s5")]
+        GUILD, a, "Lab 1", CsvSource.of(b"Team,105\n"), [Person(student(5).user_id, "s5")]
     ),
     "groups_random": lambda s, a: s.groups.staff_random(GUILD, a, "Lab 1", 2, []),
     "groups_list": lambda s, a: s.groups.staff_list(GUILD, a, "Lab 1"),

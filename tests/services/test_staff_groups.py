@@ -8,6 +8,7 @@ from bot.domain.clock import FakeClock
 from bot.domain.errors import (
     AlreadyInThisGroupError,
     CsvImportError,
+    CsvTooLargeError,
     GroupFullError,
     GroupSizeInvalidError,
     MemberNotInGroupError,
@@ -15,8 +16,10 @@ from bot.domain.errors import (
     NoCandidatesToSplitError,
     NotAssignedError,
     NotPredefinedError,
+    StaffOnlyError,
 )
 from bot.domain.models import GroupMode, Person
+from bot.services.groups import CsvSource
 from bot.services.registry import Services
 from storage.db import Database, fetch_all
 from storage.files import FileStore
@@ -164,7 +167,7 @@ async def test_predefined_member_uploads_for_the_group(services: Services) -> No
 
 # --- CSV import ----------------------------------------------------------------------------
 async def import_csv(services: Services, text: bytes, people: list[Person] = PEOPLE) -> object:
-    return await services.groups.staff_import(GUILD, STAFF, "Lab 1", text, people)
+    return await services.groups.staff_import(GUILD, STAFF, "Lab 1", CsvSource.of(text), people)
 
 
 def lines_of(error: CsvImportError) -> list[tuple[int, str]]:
@@ -384,3 +387,22 @@ async def test_random_split_never_exceeds_max_group_size(services: Services) -> 
         await services.groups.ready(GUILD, student(n), "Lab 1")
     views = await services.groups.staff_random(GUILD, STAFF, "Lab 1", 3, [])
     assert sorted(len(v.members) for v in views) == [2, 2, 3]
+
+
+async def test_csv_over_the_size_limit_is_refused_without_reading_it(
+    services: Services, db: Database, files: FileStore
+) -> None:
+    await make_assignment(services, mode=GroupMode.PREDEFINED)
+
+    async def never() -> bytes:
+        raise AssertionError("a refused file must not be read")
+
+    async with unchanged(db, files):
+        with pytest.raises(CsvTooLargeError):
+            await services.groups.staff_import(
+                GUILD, STAFF, "Lab 1", CsvSource(2 * 1024 * 1024, never), PEOPLE
+            )
+        with pytest.raises(StaffOnlyError):
+            await services.groups.staff_import(
+                GUILD, student(1), "Lab 1", CsvSource(10, never), PEOPLE
+            )
