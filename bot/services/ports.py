@@ -42,6 +42,33 @@ class Notifier(Protocol):
         ...
 
 
+class SilentNotifier:
+    """A Notifier that tells nobody anything: for tools that prepare or read a data dir."""
+
+    async def send_receipt(self, receipt: Receipt) -> bool:
+        return True
+
+    async def upload_notice(self, notice: UploadNotice) -> None:
+        return None
+
+    async def group_reopened(
+        self, assignment: Assignment, group: Group, user_ids: list[int]
+    ) -> None:
+        return None
+
+    async def send_reminder(self, reminder: Reminder) -> bool:
+        return True
+
+    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
+        return None
+
+    def guild_people(self, guild_id: int) -> list[Person]:
+        return []
+
+    def receipts_waiting(self) -> None:
+        return None
+
+
 class ScheduleListener(Protocol):
     """Told when an assignment's times changed, so its wake-ups can be (re)scheduled."""
 

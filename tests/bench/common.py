@@ -23,16 +23,13 @@ from bot.domain.clock import SystemClock
 from bot.domain.models import (
     Actor,
     Assignment,
-    Group,
     GroupMode,
     Person,
-    Receipt,
-    Reminder,
-    UploadNotice,
 )
 from bot.sandbox import Sandbox, SandboxGuild, SandboxUser
 from bot.services.assignments import AssignmentOptions
 from bot.services.groups import CsvSource
+from bot.services.ports import SilentNotifier
 from bot.services.registry import Services, build_services
 from storage.db import Database
 from storage.files import FileStore
@@ -43,30 +40,6 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench-results"
 BOT_ARGV = [sys.executable, "-m", "bot"]
 BASELINE_ARGV = [sys.executable, "-m", "tests.bench.baseline_bot"]
-
-
-class Quiet:
-    """A notifier that drops everything: used only while preparing a data dir."""
-
-    async def send_receipt(self, receipt: Receipt) -> bool:
-        return True
-
-    async def upload_notice(self, notice: UploadNotice) -> None:
-        return None
-
-    async def group_reopened(
-        self, assignment: Assignment, group: Group, user_ids: list[int]
-    ) -> None:
-        return None
-
-    async def send_reminder(self, reminder: Reminder) -> bool:
-        return True
-
-    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
-        return None
-
-    def receipts_waiting(self) -> None:
-        return None
 
 
 # --- the world -------------------------------------------------------------------------------
@@ -113,7 +86,7 @@ class Prepared:
         await migrate(self.db.conn)
         files = FileStore(paths.files_dir(self.data_dir))
         files.prepare()
-        self.services = build_services(self.db, files, SystemClock(), Quiet())
+        self.services = build_services(self.db, files, SystemClock(), SilentNotifier())
         return self.services
 
     async def __aexit__(self, *exc: object) -> None:

@@ -29,15 +29,11 @@ from bot import paths
 from bot.domain.clock import FakeClock
 from bot.domain.models import (
     Actor,
-    Assignment,
-    Group,
     GroupMode,
-    Receipt,
-    Reminder,
-    UploadNotice,
 )
 from bot.services.assignments import AssignmentOptions
 from bot.services.exports import ExportService
+from bot.services.ports import SilentNotifier
 from bot.services.registry import build_services
 from bot.services.submissions import IncomingFile
 from storage.db import Database
@@ -59,30 +55,6 @@ BASELINE_NOTES = {
 }
 
 
-class _Quiet:
-    """A notifier that drops everything: the bench measures the export, not DMs."""
-
-    async def send_receipt(self, receipt: Receipt) -> bool:
-        return True
-
-    async def upload_notice(self, notice: UploadNotice) -> None:
-        return None
-
-    async def group_reopened(
-        self, assignment: Assignment, group: Group, user_ids: list[int]
-    ) -> None:
-        return None
-
-    async def send_reminder(self, reminder: Reminder) -> bool:
-        return True
-
-    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
-        return None
-
-    def receipts_waiting(self) -> None:
-        return None
-
-
 def _incoming(data: bytes, filename: str) -> IncomingFile:
     async def read() -> AsyncIterator[bytes]:
         for start in range(0, len(data), 1 << 16):
@@ -101,7 +73,7 @@ async def build(data_dir: Path, groups: int, size: int) -> None:
         files = FileStore(paths.files_dir(data_dir))
         files.prepare()
         clock = FakeClock(START)
-        services = build_services(db, files, clock, _Quiet())
+        services = build_services(db, files, clock, SilentNotifier())
         await services.assignments.create(
             GUILD,
             STAFF,
