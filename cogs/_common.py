@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -22,26 +19,6 @@ if TYPE_CHECKING:
 INFO = discord.Colour.blurple()
 GOOD = discord.Colour.green()
 WARN = discord.Colour.orange()
-
-
-# Discord drops an interaction not answered within 3 s of its creation. A quick command
-# answers directly (one request); one still working at this point defers first.
-DEFER_AFTER = timedelta(seconds=1.5)
-
-T = TypeVar("T")
-
-
-async def answer_in_time(interaction: discord.Interaction[Any], work: Awaitable[T]) -> T:
-    """Await `work`, deferring (ephemerally) only if it is not done by `DEFER_AFTER` after the
-    interaction was created: the usual reply costs one request instead of two."""
-    task = asyncio.ensure_future(work)
-    elapsed = discord.utils.utcnow() - interaction.created_at
-    budget = max((DEFER_AFTER - elapsed).total_seconds(), 0.0)
-    try:
-        return await asyncio.wait_for(asyncio.shield(task), budget)
-    except TimeoutError:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        return await task
 
 
 def actor_of(interaction: discord.Interaction[Any]) -> Actor:

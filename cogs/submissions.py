@@ -15,15 +15,7 @@ from bot.domain.rules import human_size
 from bot.i18n import t, timestamp
 from bot.services.registry import Services
 from bot.services.submissions import ByteSource, IncomingFile
-from cogs._common import (
-    INFO,
-    HandinCog,
-    actor_of,
-    answer_in_time,
-    assignment_choices,
-    guild_id_of,
-    respond,
-)
+from cogs._common import INFO, HandinCog, actor_of, assignment_choices, guild_id_of, respond
 from cogs._embeds import status_embed
 
 log = logging.getLogger(__name__)
@@ -146,11 +138,9 @@ class SubmissionsCog(HandinCog):
         Args:
             assignment: The assignment
         """
-        status = await answer_in_time(
-            interaction,
-            self.services.submissions.status(
-                guild_id_of(interaction), actor_of(interaction), assignment
-            ),
+        await interaction.response.defer(ephemeral=True)
+        status = await self.services.submissions.status(
+            guild_id_of(interaction), actor_of(interaction), assignment
         )
         await respond(interaction, embed=status_embed(await self.locale(interaction), status))
 

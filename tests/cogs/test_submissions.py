@@ -185,8 +185,7 @@ async def test_status_lists_the_uploads_and_what_will_be_handed_in(
     await submissions_cog.status.callback(submissions_cog, interaction, "Lab 1")
 
     reply = world.answer(interaction)
-    # Quick: answered directly, with no defer (one request instead of two).
-    assert reply.via == "response"
+    assert reply.via == "followup"
     assert reply.embed is not None and "1234" in (reply.embed.title or "")
     uploads = reply.field(t("en", "status.uploads", count=1))
     assert "draft.pdf" in uploads and sha(PDF)[:12] in uploads
