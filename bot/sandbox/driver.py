@@ -505,21 +505,18 @@ class Sandbox:
         resolved = resolve_command(self.world, guild.id if guild else None, command)
         if check_permissions:
             self._check_visible(user, guild, resolved, permissions)
-        builder = OptionBuilder(self.world, guild, channel, user)
-        leaf = builder.build(resolved, options or {}, files or {})
-        handle = InteractionHandle(
-            world=self.world,
-            type=APPLICATION_COMMAND,
-            user=user,
-            channel=channel,
-            guild=guild,
-            command=resolved.qualified_name,
-            options=builder.display,
+        handle, builder, payload = self._command_interaction(
+            APPLICATION_COMMAND,
+            user,
+            resolved,
+            channel,
+            guild,
+            options,
+            files,
             created_at=created_at,
-            locale=locale or user.locale,
+            locale=locale,
+            permissions=permissions,
         )
-        data = self._command_data(resolved, leaf, builder)
-        payload = interaction_payload(self.world, handle, data=data, member_permissions=permissions)
         self.world.record(
             EventKind.COMMAND,
             user=user,
@@ -531,6 +528,42 @@ class Sandbox:
         )
         await self._dispatch(handle, payload)
         return handle
+
+    def _command_interaction(
+        self,
+        kind: int,
+        user: SandboxUser,
+        resolved: ResolvedCommand,
+        channel: SandboxChannel,
+        guild: SandboxGuild | None,
+        options: Mapping[str, Any] | None,
+        files: Mapping[str, FileSpec | StoredFile] | None,
+        *,
+        focused: str | None = None,
+        created_at: dt.datetime | None = None,
+        locale: str | None = None,
+        permissions: int | None = None,
+    ) -> tuple[InteractionHandle, OptionBuilder, JSON]:
+        """A slash-command or autocomplete interaction: its handle, options and payload."""
+        builder = OptionBuilder(self.world, guild, channel, user)
+        if focused is None:
+            leaf = builder.build(resolved, options or {}, files or {})
+        else:
+            leaf = builder.build(resolved, options or {}, {}, focused=focused)
+        handle = InteractionHandle(
+            world=self.world,
+            type=kind,
+            user=user,
+            channel=channel,
+            guild=guild,
+            command=resolved.qualified_name,
+            options=builder.display,
+            created_at=created_at,
+            locale=locale or user.locale,
+        )
+        data = self._command_data(resolved, leaf, builder)
+        payload = interaction_payload(self.world, handle, data=data, member_permissions=permissions)
+        return handle, builder, payload
 
     @staticmethod
     def _command_data(resolved: ResolvedCommand, leaf: list[JSON], builder: OptionBuilder) -> JSON:
@@ -562,21 +595,17 @@ class Sandbox:
         """``user`` types into option ``focused``; returns the choices the bot offered."""
         channel, guild = self._place(user, channel, guild)
         resolved = resolve_command(self.world, guild.id if guild else None, command)
-        builder = OptionBuilder(self.world, guild, channel, user)
-        leaf = builder.build(resolved, options or {}, {}, focused=focused)
-        handle = InteractionHandle(
-            world=self.world,
-            type=AUTOCOMPLETE,
-            user=user,
-            channel=channel,
-            guild=guild,
-            command=resolved.qualified_name,
-            options=builder.display,
-            created_at=None,
-            locale=locale or user.locale,
+        handle, builder, payload = self._command_interaction(
+            AUTOCOMPLETE,
+            user,
+            resolved,
+            channel,
+            guild,
+            options,
+            None,
+            focused=focused,
+            locale=locale,
         )
-        data = self._command_data(resolved, leaf, builder)
-        payload = interaction_payload(self.world, handle, data=data, member_permissions=None)
         self.world.record(
             EventKind.AUTOCOMPLETE,
             user=user,
