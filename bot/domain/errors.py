@@ -91,10 +91,6 @@ class AssignmentNotClosedError(DomainError):
     key = "error.assignment_not_closed"  # name
 
 
-class AssignmentNotStartedError(DomainError):
-    key = "error.assignment_not_started"  # name
-
-
 class ExtensionBeforeDeadlineError(DomainError):
     key = "error.extension_before_deadline"  # closes
 
@@ -105,10 +101,6 @@ class TimezoneInvalidError(DomainError):
 
 class LocaleInvalidError(DomainError):
     key = "error.locale_invalid"  # value, supported
-
-
-class NoChannelError(DomainError):
-    key = "error.no_channel"
 
 
 class CannotPostError(DomainError):
