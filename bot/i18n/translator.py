@@ -7,10 +7,16 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.i18n import catalog
+from bot.i18n import DEFAULT, LANGUAGES, catalog
 
-# Discord locales we translate into, mapped to our catalogs. English is the source text.
-TARGETS = {discord.Locale.norwegian: "no"}
+# Discord locales we translate into, mapped to our catalogs. English comes from the commands'
+# docstrings, so only the other languages are targets.
+TARGETS = {
+    discord_locale: language
+    for discord_locale in discord.Locale
+    for language, aliases in LANGUAGES.items()
+    if language != DEFAULT and discord_locale.value in aliases
+}
 
 
 def command_key(context: app_commands.TranslationContextTypes) -> str | None:

@@ -8,11 +8,10 @@ import dataclasses
 from bot.domain.errors import LocaleInvalidError
 from bot.domain.models import Actor, GuildSettings
 from bot.domain.timeparse import zone
+from bot.i18n import SUPPORTED as SUPPORTED_LOCALES
 from bot.services.common import require_manager
 from storage.db import Database
 from storage.repos import assignments as assignment_repo
-
-SUPPORTED_LOCALES = ("en", "no")
 
 
 class SettingsService:

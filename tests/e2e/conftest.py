@@ -20,7 +20,7 @@ import pytest_asyncio
 from bot import paths
 from bot.client import HandinBot
 from bot.config import Config
-from bot.i18n import catalog
+from bot.i18n.catalogs import compiled
 from bot.sandbox import (
     InteractionHandle,
     Sandbox,
@@ -48,10 +48,13 @@ def pdf(label: str, size: int = 4096) -> tuple[str, bytes, str]:
 def template_pattern(key: str, locale: str = "en") -> re.Pattern[str]:
     """A regex for catalog message `key` with every placeholder matching anything: tests check
     which message the bot chose without copying its wording."""
-    template = catalog(locale).get(key)
-    assert template is not None, f"no message {key!r} in the {locale} catalog"
-    parts = re.split(r"\{[^{}]*\}", template)
-    return re.compile(".*?".join(re.escape(p) for p in parts), re.DOTALL)
+    forms = compiled(locale).texts.get(key)
+    assert forms is not None, f"no message {key!r} in the {locale} catalog"
+    # A plural message matches in any of its forms.
+    alternatives = (
+        ".*?".join(re.escape(part) for part in re.split(r"\{[^{}]*\}", form)) for form in forms
+    )
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.DOTALL)
 
 
 def says(text: str, key: str, locale: str = "en") -> bool:

@@ -1,5 +1,6 @@
-"""The message catalogs: both locales complete and alike, every key the code uses present, every
-slash command, subcommand and option localized into Norwegian within Discord's limits."""
+"""The message catalogs: every language complete and alike (keys, plural forms, placeholders),
+every key the code uses present, every slash command, subcommand and option localized into
+Norwegian within Discord's limits, and en.po's command texts the commands' own."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from bot.client import HandinBot
 from bot.config import Config
 from bot.domain.errors import DomainError
 from bot.domain.models import AssignmentState, GroupMode, ReminderReason
-from bot.i18n import SUPPORTED, catalog, pick_locale, placeholders, t
+from bot.i18n import SUPPORTED, pick_locale, placeholders, t, tn
+from bot.i18n.catalogs import entries, forms_of, key_of, po_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [ROOT / "cogs", ROOT / "bot"]
@@ -58,42 +60,73 @@ SAMPLE = {
 }
 
 
+def texts(locale: str) -> dict[str, tuple[str, ...]]:
+    """Every message of the `.po` file, translated or not: key to its form(s)."""
+    return {key_of(m): forms_of(m) for m in entries(po_catalog(locale))}
+
+
 def message_keys(locale: str) -> set[str]:
-    return {key for key in catalog(locale) if not key.startswith(("cmd.", "choice."))}
+    return {key for key in texts(locale) if not key.startswith(("cmd.", "choice."))}
 
 
-# --- the two catalogs ----------------------------------------------------------------------
+def plural_keys() -> set[str]:
+    return {key for key, forms in texts("en").items() if len(forms) > 1}
 
 
-def test_catalogs_have_the_same_keys() -> None:
-    en, no = set(catalog("en")), set(catalog("no"))
-    assert sorted(message_keys("en") - no) == [], "missing in no.json"
-    assert sorted(message_keys("no") - en) == [], "in no.json but not in en.json"
-    # en.json holds no command keys: English comes from the commands' docstrings.
-    assert sorted(en - message_keys("en")) == []
+# --- the catalogs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", SUPPORTED)
+def test_catalogs_have_the_same_keys(locale: str) -> None:
+    en, other = set(texts("en")), set(texts(locale))
+    assert sorted(en - other) == [], f"missing in {locale}.po"
+    assert sorted(other - en) == [], f"in {locale}.po but not in en.po"
+
+
+@pytest.mark.parametrize("locale", SUPPORTED)
+def test_every_message_is_translated(locale: str) -> None:
+    """Nothing empty, fuzzy or left with stray whitespace (`python -m bot.i18n check`)."""
+    for message in entries(po_catalog(locale)):
+        key = key_of(message)
+        assert not message.fuzzy, f"{key} is fuzzy"
+        for form in forms_of(message):
+            assert form.strip(), f"{key} is not translated"
+            assert form == form.strip(), f"{key} has leading or trailing whitespace"
+
+
+@pytest.mark.parametrize("locale", SUPPORTED)
+def test_plural_messages_have_the_forms_of_their_language(locale: str) -> None:
+    wanted = po_catalog(locale).num_plurals
+    for key, forms in texts(locale).items():
+        expected = wanted if key in plural_keys() else 1
+        assert len(forms) == expected, f"{key}: {len(forms)} form(s), not {expected}"
+
+
+@pytest.mark.parametrize("key", sorted(plural_keys()))
+def test_every_plural_message_shows_its_count(key: str) -> None:
+    for locale in SUPPORTED:
+        for form in texts(locale)[key]:
+            assert "count" in placeholders(form), f"{locale}: {form!r}"
 
 
 @pytest.mark.parametrize("key", sorted(message_keys("en")))
 def test_placeholders_match(key: str) -> None:
-    assert key in catalog("no"), "missing in no.json"
-    assert placeholders(catalog("no")[key]) == placeholders(catalog("en")[key])
-
-
-@pytest.mark.parametrize("locale", SUPPORTED)
-def test_every_value_is_a_nonempty_string(locale: str) -> None:
-    for key, value in catalog(locale).items():
-        assert isinstance(value, str), key
-        assert value.strip(), key
-        assert value == value.strip(), f"{key} has leading or trailing whitespace"
+    expected = placeholders(texts("en")[key][-1])
+    for locale in SUPPORTED:
+        assert key in texts(locale), f"missing in {locale}.po"
+        for form in texts(locale)[key]:
+            assert placeholders(form) == expected, f"{locale}: {form!r}"
 
 
 @pytest.mark.parametrize("locale", SUPPORTED)
 def test_every_key_renders(locale: str) -> None:
-    for key, template in catalog(locale).items():
-        params = {name: SAMPLE.get(name, f"<{name}>") for name in placeholders(template)}
-        text = t(locale, key, **params)
-        assert text, key
-        assert "{" not in text and "}" not in text, f"{key} left a brace: {text!r}"
+    for key, forms in texts(locale).items():
+        params = {name: SAMPLE.get(name, f"<{name}>") for name in placeholders(forms[-1])}
+        params.pop("count", None)
+        for count in (0, 1, 2, 5) if key in plural_keys() else (None,):
+            text = t(locale, key, **params) if count is None else tn(locale, key, count, **params)
+            assert text, key
+            assert "{" not in text and "}" not in text, f"{key} left a brace: {text!r}"
 
 
 # --- keys used in the code -----------------------------------------------------------------
@@ -135,18 +168,18 @@ def test_the_scan_finds_keys() -> None:
 
 
 def test_every_literal_key_in_the_code_exists() -> None:
-    assert sorted(_literal_keys() - set(catalog("en"))) == []
+    assert sorted(_literal_keys() - set(texts("en"))) == []
 
 
 def test_every_computed_key_exists() -> None:
-    assert sorted(set(COMPUTED_KEYS + PLAIN_KEYS) - set(catalog("en"))) == []
+    assert sorted(set(COMPUTED_KEYS + PLAIN_KEYS) - set(texts("en"))) == []
 
 
 def test_every_domain_error_key_exists() -> None:
     _import_everything()
     classes = list(_error_classes())
     assert len(classes) > 40
-    missing = sorted(f"{c.__name__}: {c.key}" for c in classes if c.key not in catalog("en"))
+    missing = sorted(f"{c.__name__}: {c.key}" for c in classes if c.key not in texts("en"))
     assert missing == []
 
 
@@ -231,25 +264,44 @@ async def test_every_command_and_option_has_a_norwegian_name_and_description(
     assert seen > 80  # commands, subcommands and options
 
 
-async def test_every_command_key_in_no_json_is_used(payloads: list[dict[str, Any]]) -> None:
-    """No stale keys: each `cmd.*` / `choice.*` key matches a command, option or choice."""
-    used: set[str] = set()
+def _command_texts(payloads: list[dict[str, Any]]) -> dict[str, str]:
+    """`cmd.*` and `choice.*` keys of the synced commands, with their English text."""
+    english: dict[str, str] = {}
 
     def visit(options: list[dict[str, Any]], prefix: str) -> None:
         for item in options:
             if item.get("type") in (1, 2) or not prefix:  # a command or group
                 qualified = f"{prefix} {item['name']}".strip()
-                used.update({f"cmd.{qualified}.name", f"cmd.{qualified}.description"})
+                base = f"cmd.{qualified}"
                 visit(item.get("options") or [], qualified)
             else:
                 base = f"cmd.{prefix}.opt.{item['name']}"
-                used.update({f"{base}.name", f"{base}.description"})
-                used.update(f"choice.{c['value']}" for c in item.get("choices", []))
+                english.update({f"choice.{c['value']}": c["name"] for c in item.get("choices", [])})
+            english[f"{base}.name"] = item["name"]
+            english[f"{base}.description"] = item["description"]
 
     visit(payloads, "")
-    declared = set(catalog("no")) - message_keys("no")
+    return english
+
+
+async def test_every_command_key_in_the_catalogs_is_a_command(
+    payloads: list[dict[str, Any]],
+) -> None:
+    """No stale keys and none missing: the `cmd.*` / `choice.*` keys are the commands'."""
+    declared = set(texts("en")) - message_keys("en")
+    used = set(_command_texts(payloads))
     assert sorted(declared - used) == []
     assert sorted(used - declared) == []
+
+
+async def test_en_po_shows_translators_the_commands_english(
+    payloads: list[dict[str, Any]],
+) -> None:
+    """Discord shows the docstrings' English; en.po repeats it for translators, so it must
+    follow a changed docstring."""
+    english = _command_texts(payloads)
+    stale = {key: text for key, text in english.items() if texts("en").get(key) != (text,)}
+    assert stale == {}
 
 
 def _localized(item: dict[str, Any], locale: str) -> str:
@@ -290,7 +342,7 @@ async def test_replies_name_commands_and_options_that_exist(
     problems: list[str] = []
     checked = 0
     for key in sorted(message_keys(locale)):
-        for top, *rest in _command_references(catalog(locale)[key]):
+        for top, *rest in _command_references(" ".join(texts(locale)[key])):
             checked += 1
             if top not in commands:
                 problems.append(f"{key}: no command /{top}")
