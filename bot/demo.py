@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bot.config import Config
+from bot.i18n import tn
 from bot.sandbox import Sandbox, SandboxUser, format_event
 from bot.sandbox.transcript import EventKind, TranscriptEvent
 
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
+# The demo narrates in English; counts still take their plural form.
+LOCALE = "en"
 
 
 class Narrator:
@@ -78,7 +81,7 @@ async def course(
     sandbox: Sandbox, ta: SandboxUser, students: dict[str, SandboxUser], deadline_seconds: int
 ) -> None:
     say = Narrator.say
-    say(f"A TA creates an assignment that closes in {deadline_seconds} seconds")
+    say(tn(LOCALE, "cli.demo.deadline", deadline_seconds))
     await run(
         sandbox,
         ta,
@@ -139,7 +142,7 @@ def describe(export: Path) -> None:
         names = archive.namelist()
         results = archive.read("results.csv").decode()
     print(f"\n== The export is written: {export}")
-    print(f"   {len(names)} entries: {', '.join(names)}")
+    print(f"   {tn(LOCALE, 'cli.demo.entries', len(names), names=', '.join(names))}")
     print("   results.csv:")
     for line in results.strip().splitlines():
         print(f"     {line}")

@@ -14,12 +14,15 @@ from bot import paths
 from bot.config import Config, ConfigError
 from bot.domain.clock import SystemClock
 from bot.domain.errors import AmbiguousAssignmentError, AssignmentNotFoundError
+from bot.i18n import tn
 from bot.services.exports import ExportResult, ExportService
 from storage.db import Database
 from storage.files import FileStore
 from storage.repos import exports as export_repo
 
 PROG = "python -m bot export"
+# The command line speaks English, like its --help; counts still take their plural form.
+LOCALE = "en"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
@@ -73,7 +76,7 @@ class ProgressBar:
     def __call__(self, done: int, total: int) -> None:
         filled = self._width * done // max(total, 1)
         bar = "#" * filled + "." * (self._width - filled)
-        self._stream.write(f"\r[{bar}] {done}/{total} files")
+        self._stream.write(f"\r[{bar}] {tn(LOCALE, 'cli.export.progress', total, done=done)}")
         self._stream.flush()
         self._drawn = True
 

@@ -12,8 +12,7 @@ from typing import Any
 import discord
 
 from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
-from bot.domain.rules import human_size
-from bot.i18n import pick_locale, t, timestamp
+from bot.i18n import human_size, pick_locale, t, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +127,7 @@ class DiscordNotifier:
             user_id=notice.uploader.user_id,
             number=notice.uploader.number,
             filename=notice.upload.filename,
-            size=human_size(notice.upload.size),
+            size=human_size(locale, notice.upload.size),
             sha=notice.upload.sha256[:12],
         )
         for user_id in notice.recipients:

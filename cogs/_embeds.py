@@ -15,8 +15,7 @@ from bot.domain.models import (
     Receipt,
     Upload,
 )
-from bot.domain.rules import human_size
-from bot.i18n import t, timestamp
+from bot.i18n import human_size, number, t, timestamp, tn
 from bot.services.assignments import Overview
 from bot.services.groups import ReadyView
 from bot.services.submissions import StatusView
@@ -36,7 +35,7 @@ def rules_text(locale: str, assignment: Assignment) -> str:
     if assignment.file_types:
         lines.append(t(locale, "rules.file_types", types=", ".join(assignment.file_types)))
     if assignment.max_group_size:
-        lines.append(t(locale, "rules.max_group_size", size=assignment.max_group_size))
+        lines.append(tn(locale, "rules.max_group_size", assignment.max_group_size))
     lines.append(t(locale, "rules.auto_submit" if assignment.auto_submit else "rules.manual"))
     if assignment.submit_once:
         lines.append(t(locale, "rules.submit_once"))
@@ -123,7 +122,7 @@ def upload_line(locale: str, upload: Upload, numbers: dict[int, int]) -> str:
         locale,
         "status.upload_line",
         filename=upload.filename,
-        size=human_size(upload.size),
+        size=human_size(locale, upload.size),
         sha=upload.sha256[:12],
         number=numbers.get(upload.user_id, "?"),
         when=timestamp(upload.sent_at),
@@ -192,7 +191,7 @@ def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
     )
     embed.add_field(name=t(locale, "group.pin"), value=f"`{receipt.group.pin}`")
     embed.add_field(name=t(locale, "receipt.file"), value=upload.filename[:FIELD_LIMIT])
-    embed.add_field(name=t(locale, "receipt.size"), value=f"{upload.size:,} B")
+    embed.add_field(name=t(locale, "receipt.size"), value=f"{number(locale, upload.size)} B")
     embed.add_field(name="SHA-256", value=f"`{upload.sha256}`", inline=False)
     embed.add_field(name=t(locale, "receipt.sent"), value=timestamp(upload.sent_at), inline=False)
     embed.add_field(
@@ -216,11 +215,11 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
         value=t(
             locale,
             "overview.counts_text",
-            candidates=len(overview.candidates),
-            groups=len(overview.groups),
-            uploads=overview.uploads,
-            handins=overview.handins,
-            submissions=overview.submissions,
+            candidates=tn(locale, "count.candidates", len(overview.candidates)),
+            groups=tn(locale, "count.groups", len(overview.groups)),
+            uploads=tn(locale, "count.uploads", overview.uploads),
+            handins=tn(locale, "count.handins", overview.handins),
+            submissions=tn(locale, "count.submissions", overview.submissions),
         ),
         inline=False,
     )
@@ -234,7 +233,7 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
             label=g.group.label,
             pin=g.group.pin,
             members=", ".join(f"<@{m.user_id}> ({m.number})" for m in g.members) or "—",
-            uploads=g.uploads,
+            uploads=tn(locale, "count.uploads", g.uploads),
         )
         for g in overview.groups
     ]

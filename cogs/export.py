@@ -8,8 +8,7 @@ import discord
 from discord import app_commands
 
 from bot import paths
-from bot.domain.rules import human_size
-from bot.i18n import t
+from bot.i18n import human_size, t, tn
 from cogs._common import (
     HandinCog,
     actor_of,
@@ -47,9 +46,9 @@ class ExportCog(HandinCog):
             t(
                 locale,
                 "export.summary",
-                groups=result.groups,
-                files=result.files,
-                size=human_size(result.size_bytes),
+                groups=tn(locale, "count.groups", result.groups),
+                files=tn(locale, "count.files", result.files),
+                size=human_size(locale, result.size_bytes),
             )
         ]
         if result.snapshot:

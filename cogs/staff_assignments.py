@@ -12,7 +12,7 @@ from discord import app_commands
 from bot.domain.errors import CannotPostError
 from bot.domain.models import Assignment, GroupMode
 from bot.domain.timeparse import format_offset
-from bot.i18n import t, timestamp
+from bot.i18n import t, timestamp, tn
 from bot.services.assignments import AssignmentOptions
 from cogs._common import (
     INFO,
@@ -221,10 +221,10 @@ class StaffAssignmentsCog(HandinCog):
                 name=a.name,
                 state=t(locale, f"state.{a.state(now).value}"),
                 deadline=timestamp(a.closes_at),
-                candidates=c.candidates,
-                groups=c.groups,
-                with_uploads=c.groups_with_uploads,
-                submissions=c.submissions,
+                candidates=tn(locale, "count.candidates", c.candidates),
+                groups=tn(locale, "count.groups", c.groups),
+                with_uploads=tn(locale, "count.with_uploads", c.groups_with_uploads),
+                submissions=tn(locale, "count.submissions", c.submissions),
             )
             for a, c in rows
         ]
@@ -260,7 +260,11 @@ class StaffAssignmentsCog(HandinCog):
             guild_id_of(interaction), actor_of(interaction), name, sent_at=interaction.created_at
         )
         recorded = sum(1 for c in changes if c.upload is not None)
-        await self.say(interaction, "assignment.closed", name=closed.name, recorded=recorded)
+        locale = await self.locale(interaction)
+        submissions = tn(locale, "count.submissions", recorded)
+        await respond(
+            interaction, t(locale, "assignment.closed", name=closed.name, submissions=submissions)
+        )
 
     @assignment.command(name="reopen")
     async def reopen(self, interaction: discord.Interaction[Any], name: str, closes: str) -> None:

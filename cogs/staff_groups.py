@@ -8,7 +8,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.i18n import t
+from bot.i18n import t, tn
 from bot.services.groups import CsvSource
 from cogs._common import (
     INFO,
@@ -103,9 +103,9 @@ class StaffGroupsCog(HandinCog):
             t(
                 locale,
                 "groups.imported",
-                created=result.groups_created,
-                placed=result.members_placed,
-                unchanged=result.unchanged,
+                created=tn(locale, "count.new_groups", result.groups_created),
+                placed=tn(locale, "count.placed", result.members_placed),
+                unchanged=tn(locale, "count.unchanged", result.unchanged),
             ),
         )
 
@@ -134,7 +134,14 @@ class StaffGroupsCog(HandinCog):
             None if role is None else role.id,
         )
         members = sum(len(v.members) for v in views)
-        await self.say(interaction, "groups.randomized", groups=len(views), members=members)
+        locale = await self.locale(interaction)
+        text = t(
+            locale,
+            "groups.randomized",
+            groups=tn(locale, "count.random_groups", len(views)),
+            members=tn(locale, "count.members", members),
+        )
+        await respond(interaction, text)
 
     @groups.command(name="list")
     async def list_(self, interaction: discord.Interaction[Any], assignment: str) -> None:

@@ -11,8 +11,7 @@ import discord
 from discord import app_commands
 
 from bot.domain.models import AssignmentState
-from bot.domain.rules import human_size
-from bot.i18n import t, timestamp
+from bot.i18n import human_size, t, timestamp
 from bot.services.registry import Services
 from bot.services.submissions import ByteSource, IncomingFile
 from cogs._common import INFO, HandinCog, actor_of, assignment_choices, guild_id_of, respond
@@ -78,7 +77,7 @@ class SubmissionsCog(HandinCog):
             locale,
             "upload.done",
             filename=upload.filename,
-            size=human_size(upload.size),
+            size=human_size(locale, upload.size),
             sha=upload.sha256[:12],
             pin=result.view.group.pin,
             sent=timestamp(upload.sent_at),
@@ -159,7 +158,7 @@ class SubmissionsCog(HandinCog):
         locale = await self.locale(interaction)
         if upload.size > interaction.filesize_limit:
             await respond(
-                interaction, t(locale, "download.too_large", size=human_size(upload.size))
+                interaction, t(locale, "download.too_large", size=human_size(locale, upload.size))
             )
             return
         key = "download.final" if final else "download.latest"

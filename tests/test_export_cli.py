@@ -218,7 +218,7 @@ def test_progress_bar_is_drawn_only_on_a_terminal(
 
     assert main(["Lab 1", "--guild", str(GUILD), "--out", str(tmp_path)]) == 0
 
-    assert terminal.getvalue() == "\r[" + "#" * 30 + "] 1/1 files\n"
+    assert terminal.getvalue() == "\r[" + "#" * 30 + "] 1/1 file\n"
 
 
 def test_runs_as_a_module_in_its_own_process(data_dir: Path, tmp_path: Path) -> None:

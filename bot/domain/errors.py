@@ -141,7 +141,7 @@ class AlreadyInThisGroupError(DomainError):
 
 
 class GroupFullError(DomainError):
-    key = "error.group_full"  # pin, size
+    key = "error.group_full"  # pin, count (the most members)
 
 
 class PredefinedGroupsError(DomainError):

@@ -44,12 +44,3 @@ def file_type_allowed(filename: str, allowed: tuple[str, ...]) -> bool:
 
 def mib(size_bytes: int) -> float:
     return round(size_bytes / MIB, 2)
-
-
-def human_size(size_bytes: int) -> str:
-    """`532 B`, `12.4 KiB`, `3.27 MiB`: what people read in replies and DMs."""
-    if size_bytes < 1024:
-        return f"{size_bytes} B"
-    if size_bytes < MIB:
-        return f"{size_bytes / 1024:.1f} KiB"
-    return f"{size_bytes / MIB:.2f} MiB"

@@ -245,7 +245,7 @@ class GroupService:
             await require_not_submitted(conn, assignment, current)
         size = await group_repo.member_count(conn, target.id)
         if assignment.max_group_size is not None and size >= assignment.max_group_size:
-            raise GroupFullError(pin=target.pin, size=assignment.max_group_size)
+            raise GroupFullError(pin=target.pin, count=assignment.max_group_size)
         if current is not None:
             await _remove(conn, assignment, current, user_id)
         await group_repo.add_member(conn, assignment.id, user_id, target.id, now)
@@ -583,7 +583,7 @@ async def _plan_import(
         if current is None and not await _has_seat(conn, assignment, key, plan, display[key]):
             limit = assignment.max_group_size
             problems.append(
-                (row.line, "csv.group_too_large", {"group": display[key], "size": limit})
+                (row.line, "csv.group_too_large", {"group": display[key], "count": limit})
             )
             continue
         plan.setdefault(display[key], []).append(person)

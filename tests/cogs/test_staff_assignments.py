@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import discord
+import pytest
+
 from bot.domain.errors import (
     AssignmentNotClosedError,
     ClosedDeadlineEditError,
@@ -136,7 +139,7 @@ async def test_list_shows_every_assignment_with_counts(
     assert reply.embed is not None
     lines = (reply.embed.description or "").splitlines()
     assert len(lines) == 2
-    assert "Lab 1" in lines[0] and "1 groups (1 with uploads)" in lines[0]
+    assert "Lab 1" in lines[0] and "1 group (1 with an upload)" in lines[0]
     assert "Project" in lines[1]
 
 
@@ -172,6 +175,44 @@ async def test_overview_lists_groups_and_role_members_without_a_group(
     assert "<@102>" in without and "<@103>" not in without
 
 
+@pytest.mark.parametrize(
+    ("locale", "language", "counts", "uploads"),
+    [
+        (
+            discord.Locale.american_english,
+            "en",
+            "1 candidate · 1 group · 1 upload · 0 hand-ins · 0 final submissions",
+            "1 upload",
+        ),
+        (
+            discord.Locale.norwegian,
+            "no",
+            "1 kandidat · 1 gruppe · 1 opplasting · 0 leveringer · 0 endelige innleveringer",
+            "1 opplasting",
+        ),
+    ],
+)
+async def test_overview_counts_take_their_plural_forms(
+    world: World,
+    staff_assignments_cog: Cog,
+    locale: discord.Locale,
+    language: str,
+    counts: str,
+    uploads: str,
+) -> None:
+    await _open_group_with_upload(world)
+    interaction = world.interaction(world.staff(), locale=locale)
+    cog = staff_assignments_cog
+
+    await cog.overview.callback(cog, interaction, "Lab 1")
+
+    reply = world.answer(interaction)
+    assert reply.field(t(language, "overview.counts")) == counts
+    group_line = reply.field(t(language, "overview.groups", count=1))
+    assert group_line.startswith("**1234** (`1234`): <@101> (")
+    assert group_line.endswith(f") · {uploads}")
+
+
 async def test_overview_by_a_student_is_refused_privately_after_the_defer(
     world: World, staff_assignments_cog: Cog
 ) -> None:
@@ -205,7 +246,7 @@ async def test_close_now_records_the_final_submissions(
         submission = await upload_repo.current_submission(conn, group.id)
     assert submission is not None and submission.upload is not None
     reply = world.answer(interaction)
-    assert reply.content == t("en", "assignment.closed", name="Lab 1", recorded=1)
+    assert reply.content.startswith("**Lab 1** is closed; 1 final submission recorded.")
 
 
 async def test_close_of_a_closed_assignment_is_refused(

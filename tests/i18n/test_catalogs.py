@@ -171,6 +171,23 @@ def test_every_literal_key_in_the_code_exists() -> None:
     assert sorted(_literal_keys() - set(texts("en"))) == []
 
 
+def _calls(function: str) -> set[str]:
+    """Keys given literally to `function(locale, "key", ...)` anywhere in the code."""
+    pattern = re.compile(rf"""\b{function}\(\s*[\w.]+,\s*["']([\w.]+)["']""")
+    found: set[str] = set()
+    for path in _source_files():
+        found |= set(pattern.findall(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_plural_messages_are_rendered_with_their_count() -> None:
+    """`t` on a plural message would show its general form ("1 uploads"); `tn` on a singular
+    one would ignore the count."""
+    assert {"count.uploads", "rules.max_group_size"} <= _calls("tn")
+    assert sorted(_calls("t") & plural_keys()) == []
+    assert sorted(_calls("tn") - plural_keys()) == []
+
+
 def test_every_computed_key_exists() -> None:
     assert sorted(set(COMPUTED_KEYS + PLAIN_KEYS) - set(texts("en"))) == []
 

@@ -99,7 +99,7 @@ async def hostile_course(course: Course) -> list[SandboxUser]:
     handle = await course.run(
         course.staff, "groups import", assignment=LAB, files=csv_file(list(HOSTILE_ROWS))
     )
-    assert reply_of(handle).content.startswith("Imported: 6 new group(s), 6 member(s)")
+    assert reply_of(handle).content.startswith("Imported: 6 new groups, 6 members placed")
     return members
 
 
