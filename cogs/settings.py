@@ -7,7 +7,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.i18n import t
+from bot.i18n import SUPPORTED, language_name, t
 from cogs._common import HandinCog, actor_of, guild_id_of, respond
 
 
@@ -63,7 +63,4 @@ class SettingsCog(HandinCog):
     async def _locale(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        return [
-            app_commands.Choice(name=name, value=value)
-            for value, name in (("en", "English"), ("no", "Norsk"))
-        ]
+        return [app_commands.Choice(name=language_name(code), value=code) for code in SUPPORTED]

@@ -7,6 +7,7 @@ import string
 from datetime import datetime
 from typing import Any
 
+from babel import Locale
 from babel.numbers import format_decimal
 
 from bot.i18n.catalogs import compiled
@@ -32,6 +33,12 @@ MIB = 1024 * 1024
 def catalog(locale: str) -> dict[str, str]:
     """The finished singular messages of `locale`, key to text (command names, descriptions)."""
     return {key: forms[0] for key, forms in compiled(locale).texts.items() if len(forms) == 1}
+
+
+def language_name(code: str) -> str:
+    """The language's name in itself, as a menu shows it: `English`, `Norsk`, `Deutsch`."""
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
 
 
 def pick_locale(user_locale: str | None, guild_default: str | None = None) -> str:

@@ -156,3 +156,13 @@ async def test_export_with_many_long_problems_keeps_the_reply_within_discords_li
     assert len(content) <= 2000
     [path] = (world.data_dir / "exports").glob("*.zip")
     assert str(path) in content
+
+
+async def test_the_locale_menu_offers_every_language_by_its_own_name(
+    world: World, settings_cog: SettingsCog
+) -> None:
+    interaction = world.interaction(world.staff())
+
+    choices = await settings_cog._locale(interaction, "")
+
+    assert [(c.name, c.value) for c in choices] == [("English", "en"), ("Norsk", "no")]
