@@ -150,10 +150,12 @@ def describe(export: Path) -> None:
 
 async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bot demo", description="Play a short course against the local sandbox."
+        prog="python -m bot demo",
+        description="Play a short course against a stand-in for Discord on this computer "
+        "(no Discord account needed).",
     )
     parser.add_argument("--deadline", type=int, default=12, help="seconds until the deadline")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     data_dir = Path(tempfile.mkdtemp(prefix="handin-demo-"))

@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
         raise Refused(f"{message} (see {PROG} --help)")
 
 
-def _snowflake(text: str) -> int:
+def _discord_id(text: str) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a Discord id (digits only)")
     return int(text)
@@ -47,10 +47,17 @@ def _snowflake(text: str) -> int:
 def _parser() -> _Parser:
     parser = _Parser(
         prog=PROG,
-        description="Export an assignment's results for grading as a ZIP (SPEC §3).",
+        description="Export an assignment's results for grading as a ZIP: results.csv (one row "
+        "per group and per candidate without one) and each group's final file.",
     )
     parser.add_argument("assignment", help="assignment name (case-insensitive)")
-    parser.add_argument("--guild", required=True, type=_snowflake, help="the server's id")
+    parser.add_argument(
+        "--guild",
+        required=True,
+        type=_discord_id,
+        help="the Discord server's id (with Developer Mode on: right-click the server, Copy "
+        "Server ID)",
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -120,7 +127,7 @@ def _check_paths(db_path: Path, out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise Refused(f"--out {out_dir} is a file, not a folder")
     if _schema_version(db_path) == 0:
-        raise Refused(f"{db_path} is not a hand-in database (no schema)")
+        raise Refused(f"{db_path} is not a hand-in database (it is empty)")
 
 
 def _schema_version(db_path: Path) -> int:

@@ -119,7 +119,7 @@ class SubmissionsCog(HandinCog):
     @app_commands.command(name="release")
     @app_commands.guild_only()
     async def release(self, interaction: discord.Interaction[Any], assignment: str) -> None:
-        """Give up the edit lease so another member can upload.
+        """Let go of your group's hand-in so another member can upload.
 
         Args:
             assignment: The assignment
