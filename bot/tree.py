@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.domain.errors import CsvImportError, DomainError, GuildOnlyError, StaffOnlyError
-from bot.i18n import DEFAULT, catalog, pick_locale, t
+from bot.i18n import DEFAULT, catalog, pick_locale, t, tn
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def render_error(locale: str, error: DomainError) -> str:
             for line, key, params in error.problems[:20]
         ]
         if len(error.problems) > 20:
-            lines.append(t(locale, "csv.more", count=len(error.problems) - 20))
+            lines.append(tn(locale, "csv.more", len(error.problems) - 20))
         text = "\n".join([text, *lines])
     return text[:1990]
 

@@ -105,7 +105,7 @@ def group_embed(
             name=t(locale, "group.password"), value=f"```\n{password}\n```", inline=False
         )
     embed.add_field(
-        name=t(locale, "group.members", count=len(view.members)),
+        name=tn(locale, "group.members", len(view.members)),
         value=members_text(locale, view.members),
         inline=False,
     )
@@ -139,9 +139,9 @@ def status_embed(locale: str, status: StatusView) -> discord.Embed:
     recent = status.uploads[-10:]
     lines = [upload_line(locale, u, status.numbers) for u in reversed(recent)]
     if len(status.uploads) > len(recent):
-        lines.append(t(locale, "status.more", count=len(status.uploads) - len(recent)))
+        lines.append(tn(locale, "status.more", len(status.uploads) - len(recent)))
     embed.add_field(
-        name=t(locale, "status.uploads", count=len(status.uploads)),
+        name=tn(locale, "status.uploads", len(status.uploads)),
         value=_clip("\n".join(lines) or t(locale, "status.no_uploads")),
         inline=False,
     )
@@ -162,7 +162,7 @@ def status_embed(locale: str, status: StatusView) -> discord.Embed:
         inline=False,
     )
     embed.add_field(
-        name=t(locale, "group.members", count=len(status.view.members)),
+        name=tn(locale, "group.members", len(status.view.members)),
         value=members_text(locale, status.view.members),
         inline=False,
     )
@@ -238,13 +238,13 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
         for g in overview.groups
     ]
     embed.add_field(
-        name=t(locale, "overview.groups", count=len(overview.groups)),
+        name=tn(locale, "overview.groups", len(overview.groups)),
         value=_clip("\n".join(group_lines) or "—"),
         inline=False,
     )
     no_group = [f"<@{c.user_id}> ({c.number})" for c in overview.without_group]
     embed.add_field(
-        name=t(locale, "overview.without_group", count=len(no_group)),
+        name=tn(locale, "overview.without_group", len(no_group)),
         value=_clip(", ".join(no_group) or "—"),
         inline=False,
     )
@@ -254,7 +254,7 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
             for user_id, kinds in overview.undelivered.items()
         ]
         embed.add_field(
-            name=t(locale, "overview.undelivered", count=len(lines)),
+            name=tn(locale, "overview.undelivered", len(lines)),
             value=_clip("\n".join(lines)),
             inline=False,
         )

@@ -156,7 +156,7 @@ class StaffGroupsCog(HandinCog):
         locale = await self.locale(interaction)
         name = views[0].assignment.name if views else assignment
         embed = discord.Embed(
-            title=t(locale, "groups.list_title", name=name, count=len(views)), colour=INFO
+            title=tn(locale, "groups.list_title", len(views), name=name), colour=INFO
         )
         # Discord refuses an embed over 25 fields or 6,000 characters in all (HTTP 400).
         shown = 0
@@ -168,7 +168,7 @@ class StaffGroupsCog(HandinCog):
             embed.add_field(name=field_name, value=value, inline=False)
             shown += 1
         if len(views) > shown:
-            embed.set_footer(text=t(locale, "groups.list_more", count=len(views) - shown))
+            embed.set_footer(text=tn(locale, "groups.list_more", len(views) - shown))
         if not views:
             embed.description = t(locale, "groups.list_empty")
         await respond(interaction, embed=embed)

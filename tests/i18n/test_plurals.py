@@ -18,7 +18,16 @@ PARAMS = {
     "csv.group_too_large": {"group": "A"},
     "cli.export.progress": {"done": 0},
     "cli.demo.entries": {"names": "…"},
+    "groups.list_title": {"name": "Lab 1"},
 }
+COUNTS = (0, 1, 2, 5)
+
+
+def _same(pattern: str) -> tuple[str, ...]:
+    """A message whose words do not change with the count in this language."""
+    return tuple(pattern.format(n) for n in COUNTS)
+
+
 EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
     "count.candidates": {
         "en": ("0 candidates", "1 candidate", "2 candidates", "5 candidates"),
@@ -93,6 +102,28 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
             "5 tilfeldige grupper",
         ),
     },
+    # Headings and "and N more": one form in English and Norwegian, but a count all the same.
+    "group.members": {"en": _same("Members ({})"), "no": _same("Medlemmer ({})")},
+    "status.uploads": {"en": _same("Uploads ({})"), "no": _same("Opplastinger ({})")},
+    "status.more": {"en": _same("… and {} older"), "no": _same("… og {} eldre")},
+    "overview.groups": {"en": _same("Groups ({})"), "no": _same("Grupper ({})")},
+    "overview.without_group": {
+        "en": _same("Without a group ({})"),
+        "no": _same("Uten gruppe ({})"),
+    },
+    "overview.undelivered": {
+        "en": _same("Could not be reached by DM ({})"),
+        "no": _same("Kunne ikke nås på direktemelding ({})"),
+    },
+    "groups.list_title": {
+        "en": _same("Groups of Lab 1 ({})"),
+        "no": _same("Grupper i Lab 1 ({})"),
+    },
+    "groups.list_more": {
+        "en": _same("… and {} more: see /assignment overview or /export"),
+        "no": _same("… og {} til: se /oppgave oversikt eller /eksporter"),
+    },
+    "csv.more": {"en": _same("… and {} more"), "no": _same("… og {} til")},
     "rules.max_group_size": {
         "en": (
             "At most 0 members per group",
@@ -159,7 +190,6 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "no": ("0 filer: …", "1 fil: …", "2 filer: …", "5 filer: …"),
     },
 }
-COUNTS = (0, 1, 2, 5)
 
 
 def _plural_keys() -> set[str]:
