@@ -37,7 +37,7 @@ def write(locale_dir: Path, catalog: Catalog) -> None:
     path = po_path(locale_dir, str(catalog.locale_identifier))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fp:
-        write_po(fp, catalog, width=WIDTH, sort_output=False, ignore_obsolete=True)
+        write_po(fp, catalog, width=WIDTH, sort_output=False)
 
 
 def english_note(message: Message) -> str:
@@ -62,8 +62,9 @@ def template(english: Catalog) -> Catalog:
 
 
 def update(locale_dir: Path, language: str, pot: Catalog) -> dict[str, list[str]]:
-    """Merge `pot` into `language`'s catalog; returns the keys it `added` and the translations
-    it marked `fuzzy`, by reason.
+    """Merge `pot` into `language`'s catalog; returns the keys it `added`, the translations it
+    marked `fuzzy`, and those it made `obsolete` (kept at the end as `#~` entries, as pybabel
+    does, so a translation of a key en.po lacks is never lost).
 
     Message ids are keys, so a changed English text keeps its id: a translation is marked fuzzy
     when the English note it was made from differs from the new one (a translation with no
@@ -72,7 +73,7 @@ def update(locale_dir: Path, language: str, pot: Catalog) -> dict[str, list[str]
     catalog = read(locale_dir, language)
     made_from = {key_of(m): _note_of(m) for m in entries(catalog)}
     catalog.update(pot, no_fuzzy_matching=True, update_creation_date=False)
-    changes: dict[str, list[str]] = {"added": [], "fuzzy": []}
+    changes: dict[str, list[str]] = {"added": [], "fuzzy": [], "obsolete": []}
     for message in entries(catalog):
         key = key_of(message)
         if key not in made_from:
@@ -80,6 +81,7 @@ def update(locale_dir: Path, language: str, pot: Catalog) -> dict[str, list[str]
         elif made_from[key] not in (None, _note_of(message)) and any(forms_of(message)):
             message.flags.add("fuzzy")
             changes["fuzzy"].append(key)
+    changes["obsolete"] = [key for key in made_from if key not in catalog]
     write(locale_dir, catalog)
     return changes
 
@@ -141,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
-        "update", help="add new messages from en.po to every language, drop removed ones"
+        "update", help="add new messages from en.po to every language, set removed ones aside"
     )
     commands.add_parser("check", help="list what is untranslated or fuzzy; exit 1 if anything")
     new = commands.add_parser("init", help="start the catalog of a new language")
@@ -163,7 +165,8 @@ def main(argv: list[str] | None = None, locale_dir: Path = LOCALE_DIR) -> int:
         for language in SUPPORTED:
             if language != DEFAULT:
                 changes = update(locale_dir, language, pot)
-                print(f"{language}: new {len(changes['added'])}, fuzzy {len(changes['fuzzy'])}")
+                counts = ", ".join(f"{reason} {len(keys)}" for reason, keys in changes.items())
+                print(f"{language}: {counts}")
                 for reason, keys in changes.items():
                     _print_keys(reason, keys)
         return 0

@@ -62,6 +62,20 @@ def test_a_changed_english_text_marks_its_translation_fuzzy(locale_dir: Path) ->
     assert main(["check"], locale_dir) == 1
 
 
+def test_a_translation_whose_key_left_en_po_is_kept_aside(
+    locale_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    english = read(locale_dir, "en")
+    english.delete("group.joined")
+    write(locale_dir, english)
+
+    assert main(["update"], locale_dir) == 0
+    norwegian = read(locale_dir, "no")
+    assert "group.joined" not in norwegian
+    assert norwegian.obsolete["group.joined"].string == "Du er nå med i gruppe `{pin}`."
+    assert "obsolete: group.joined" in capsys.readouterr().out
+
+
 def test_the_shipped_catalogs_are_complete(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 0
     out = capsys.readouterr().out
