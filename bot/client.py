@@ -17,6 +17,7 @@ from bot.config import Config
 from bot.domain.clock import Clock, SystemClock
 from bot.i18n.translator import HandinTranslator
 from bot.notify import DiscordNotifier
+from bot.services.downloads import DownloadPolicy
 from bot.services.registry import Services, build_services
 from bot.tree import HandinTree
 from storage.db import Database
@@ -48,6 +49,7 @@ class HandinBot(commands.Bot):
         *,
         clock: Clock | None = None,
         force_sync: bool = False,
+        download_policy: DownloadPolicy | None = None,
         **client_options: Any,
     ) -> None:
         super().__init__(
@@ -60,6 +62,7 @@ class HandinBot(commands.Bot):
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.force_sync = force_sync
+        self.download_policy = download_policy
         self.scheduler: Any = None
         self.session: aiohttp.ClientSession | None = None
         self._db: Database | None = None
@@ -72,7 +75,9 @@ class HandinBot(commands.Bot):
         files = FileStore(paths.files_dir(data_dir))
         files.prepare()
         self.notifier = DiscordNotifier(self, self._guild_locale)
-        self.services = build_services(self._db, files, self.clock, self.notifier)
+        self.services = build_services(
+            self._db, files, self.clock, self.notifier, download_policy=self.download_policy
+        )
         self.session = aiohttp.ClientSession()
         await self.tree.set_translator(HandinTranslator())
         from cogs import all_cogs

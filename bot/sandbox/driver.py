@@ -33,6 +33,7 @@ from bot.sandbox.models import (
     DEFAULT_BOT_PERMISSIONS,
     JSON,
     MANAGE_GUILD,
+    CdnFault,
     SandboxChannel,
     SandboxGuild,
     SandboxMember,
@@ -355,6 +356,21 @@ class Sandbox:
     def channel_messages(self, channel: SandboxChannel) -> list[SandboxMessage]:
         """Visible messages in ``channel`` (bot posts and public interaction responses)."""
         return self.world.channel_messages(channel)
+
+    def attachment(
+        self,
+        channel: SandboxChannel,
+        spec: FileSpec,
+        *,
+        faults: Iterable[CdnFault] = (),
+    ) -> StoredFile:
+        """A file a user is about to attach (pass it in ``files``), whose next downloads from the
+        CDN go wrong as ``faults`` say, one fault a download."""
+        filename, data, *ctype = spec
+        stored = self.world.store_file(channel.id, filename, data, ctype[0] if ctype else None)
+        stored.ephemeral = True
+        stored.faults = [CdnFault(f) for f in faults]
+        return stored
 
     def file(self, url: str) -> StoredFile:
         """The stored file behind a sandbox CDN URL."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -334,6 +335,23 @@ class SandboxGuild:
         return f"<SandboxGuild {self.name} id={self.id}>"
 
 
+class CdnFault(enum.StrEnum):
+    """Ways a download from Discord's CDN goes wrong (what a test asks a file to do)."""
+
+    SERVER_ERROR = "500"
+    # The connection closes after half the bytes.
+    CUT = "cut"
+    # Half the bytes, then nothing for CDN_STALL_SECONDS.
+    STALL = "stall"
+    # A complete response that is shorter than the attachment's declared size.
+    SHORT = "short"
+    # A complete response that is longer than the declared size.
+    LONG = "long"
+
+
+CDN_STALL_SECONDS = 120.0
+
+
 @dataclass(eq=False)
 class StoredFile:
     """A file held by the sandbox CDN: an uploaded option value or a file the bot sent."""
@@ -346,6 +364,9 @@ class StoredFile:
     description: str | None = None
     # Files a user attaches to a slash command are "ephemeral" attachments on Discord.
     ephemeral: bool = False
+    # What the CDN does wrong on the next downloads, one fault a request (CdnFault values).
+    faults: list[str] = field(default_factory=list)
+    downloads: int = 0
 
     @property
     def size(self) -> int:

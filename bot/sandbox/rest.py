@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -28,9 +29,11 @@ from bot.sandbox.interactions import (
     InteractionHandle,
 )
 from bot.sandbox.models import (
+    CDN_STALL_SECONDS,
     EPHEMERAL,
     JSON,
     LOADING,
+    CdnFault,
     SandboxChannel,
     SandboxGuild,
     SandboxMessage,
@@ -1212,7 +1215,39 @@ class RestApi:
             stored = None
         if stored is None:
             return web.Response(status=404, text="Not Found")
+        stored.downloads += 1
+        fault = stored.faults.pop(0) if stored.faults else None
+        if fault is not None:
+            self.world.record(EventKind.CDN_FAULT, detail=f"{fault} {stored.filename}")
+            return await self._faulty_download(request, stored, CdnFault(fault))
         return web.Response(body=stored.data, headers={"Content-Type": stored.content_type})
+
+    async def _faulty_download(
+        self, request: web.Request, stored: StoredFile, fault: CdnFault
+    ) -> web.StreamResponse:
+        """The CDN misbehaving the ways Discord's does: see CdnFault."""
+        half = stored.data[: max(1, stored.size // 2)]
+        if fault is CdnFault.SERVER_ERROR:
+            return web.Response(status=500, text="Internal Server Error")
+        if fault is CdnFault.SHORT:
+            # A clean response, just shorter than the attachment's declared size.
+            return web.Response(body=half, headers={"Content-Type": stored.content_type})
+        if fault is CdnFault.LONG:
+            extra = stored.data + b"\0" * 1024
+            return web.Response(body=extra, headers={"Content-Type": stored.content_type})
+        response = web.StreamResponse(
+            headers={"Content-Type": stored.content_type, "Content-Length": str(stored.size)}
+        )
+        await response.prepare(request)
+        await response.write(half)
+        if fault is CdnFault.STALL:
+            # Half the bytes, then silence: until the client gives up (or a long while).
+            await asyncio.sleep(CDN_STALL_SECONDS)
+        # Cut: the connection closes before Content-Length bytes came.
+        transport = request.transport
+        if transport is not None:
+            transport.close()
+        return response
 
     async def unknown(self, request: web.Request) -> web.StreamResponse:
         entry = f"{request.method} {request.path}"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.domain.clock import Clock
 from bot.services.assignments import AssignmentService
+from bot.services.downloads import DownloadPolicy
 from bot.services.exports import ExportService
 from bot.services.finalization import Finalizer, ReceiptDispatcher
 from bot.services.groups import GroupService
@@ -42,9 +43,10 @@ def build_services(
     schedule: ScheduleListener | None = None,
     *,
     inflight_wait: float = 10.0,
+    download_policy: DownloadPolicy | None = None,
 ) -> Services:
     """`inflight_wait`: how long finalization waits for uploads sent before the deadline whose
-    bytes are still arriving (seconds)."""
+    bytes are still arriving (seconds); `download_policy`: timeouts and retries of downloads."""
     inflight = InFlightUploads()
     finalizer = Finalizer(db, clock, notifier, inflight=inflight, inflight_wait=inflight_wait)
     return Services(
@@ -53,7 +55,9 @@ def build_services(
         clock=clock,
         assignments=AssignmentService(db, clock, finalizer, notifier, schedule),
         groups=GroupService(db, clock),
-        submissions=SubmissionService(db, files, clock, notifier, inflight=inflight),
+        submissions=SubmissionService(
+            db, files, clock, notifier, inflight=inflight, download_policy=download_policy
+        ),
         finalizer=finalizer,
         receipts=ReceiptDispatcher(db, clock, notifier),
         settings=SettingsService(db),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ from bot.domain.clock import Clock
 from bot.domain.errors import (
     DeadlinePassedError,
     DomainError,
-    DownloadFailedError,
     EmptyFileError,
     FileTooLargeError,
     FileTypeError,
@@ -47,6 +45,7 @@ from bot.services.common import (
     settle_candidate,
     view_of,
 )
+from bot.services.downloads import ByteSource, DownloadPolicy, download
 from bot.services.finalization import (
     FinalChoice,
     FinalizationChange,
@@ -57,14 +56,12 @@ from bot.services.finalization import (
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
 from storage.db import Database, GroupCommit
-from storage.files import FileStore, ReceivedFile, StoreLimitError
+from storage.files import FileStore, ReceivedFile
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
 
 log = logging.getLogger(__name__)
-
-ByteSource = Callable[[], AsyncIterator[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +124,14 @@ class SubmissionService:
         *,
         max_concurrent_downloads: int = 32,
         inflight: InFlightUploads | None = None,
+        download_policy: DownloadPolicy | None = None,
     ) -> None:
         self._db = db
         self._files = files
         self._clock = clock
         self._notifier = notifier
         self._inflight = inflight or InFlightUploads()
+        self._download_policy = download_policy or DownloadPolicy()
         # Bounded: a deadline rush must not open a thousand downloads (and files) at once.
         self._downloads = asyncio.Semaphore(max_concurrent_downloads)
         self._commits = GroupCommit(db, finish=files.publish_many)
@@ -150,7 +149,7 @@ class SubmissionService:
     ) -> UploadResult:
         """Check, store durably, then record. Returns only once bytes and row are durable."""
 
-        async def check(conn: aiosqlite.Connection) -> UploadResult | tuple[Group, int]:
+        async def check(conn: aiosqlite.Connection) -> UploadResult | Group:
             # The same interaction delivered twice is recorded once (same unit: one step of
             # the group commit less per upload), whatever the checks would say now.
             try:
@@ -176,7 +175,7 @@ class SubmissionService:
             group = await self._upload_target(conn, assignment, actor, sent_at, standing)
             limit = _limit_bytes(assignment, upload_limit_bytes)
             _check_file(incoming.filename, incoming.declared_size, limit, assignment)
-            return group, limit
+            return group
 
         # A refusal raises before anything is written but the candidate's registration, which
         # a refusal may keep (SPEC §4): no savepoint needed.
@@ -185,10 +184,10 @@ class SubmissionService:
         checked = await self._commits.run(check, expected=(DomainError,), hint=hint, first=True)
         if isinstance(checked, UploadResult):
             return checked
-        group, limit = checked
+        group = checked
         # Sent before the deadline (checked above): finalization waits briefly for it to land.
         with self._inflight.track(group.id):
-            received = await self._receive(incoming, limit)
+            received = await self._receive(incoming)
             # The bytes get their final name inside the same transaction (the batch's `finish`),
             # after the row is written and before the commit: a refusal here keeps no stored
             # file, and no row ever names a missing file.
@@ -363,20 +362,12 @@ class SubmissionService:
         _check_lease(assignment, group, actor.user_id, sent_at)
         return group
 
-    async def _receive(self, incoming: IncomingFile, limit: int) -> ReceivedFile:
+    async def _receive(self, incoming: IncomingFile) -> ReceivedFile:
+        # The declared size was checked against the limit: exactly that many bytes may come.
         async with self._downloads:
-            try:
-                stored = await self._files.receive(incoming.read(), max_bytes=limit)
-            except StoreLimitError as exc:
-                # The stream outgrew its declared size: all we know is "more than the limit".
-                raise FileTooLargeError(size_mb=f"> {mib(limit)}", limit_mb=mib(limit)) from exc
-            except (TimeoutError, OSError) as exc:
-                log.warning("download of an upload failed: %s", type(exc).__name__)
-                raise DownloadFailedError() from exc
-        if stored.size == 0:
-            self._files.discard(stored)
-            raise EmptyFileError()
-        return stored
+            return await download(
+                self._files, incoming.read, incoming.declared_size, self._download_policy
+            )
 
     async def _notify_members(
         self, assignment: Assignment, view: GroupView, upload: Upload, uploader_id: int

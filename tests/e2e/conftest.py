@@ -27,6 +27,7 @@ from bot.sandbox import (
     SandboxGuild,
     SandboxMessage,
     SandboxUser,
+    StoredFile,
 )
 from storage.timefmt import from_db
 
@@ -147,7 +148,7 @@ class Course:
         user: SandboxUser,
         command: str,
         *,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        files: Mapping[str, tuple[str, bytes, str] | StoredFile] | None = None,
         created_at: datetime | None = None,
         locale: str | None = None,
         **options: Any,
@@ -172,7 +173,7 @@ class Course:
         user: SandboxUser,
         command: str,
         *,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        files: Mapping[str, tuple[str, bytes, str] | StoredFile] | None = None,
         created_at: datetime | None = None,
         locale: str | None = None,
         **options: Any,
@@ -184,7 +185,11 @@ class Course:
         return await self.answer(handle)
 
     async def upload(
-        self, user: SandboxUser, assignment: str, file: tuple[str, bytes, str], **kw: Any
+        self,
+        user: SandboxUser,
+        assignment: str,
+        file: tuple[str, bytes, str] | StoredFile,
+        **kw: Any,
     ) -> Reply:
         return await self.run(user, "upload", assignment=assignment, files={"file": file}, **kw)
 

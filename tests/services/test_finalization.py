@@ -656,7 +656,7 @@ async def test_upload_whose_bytes_arrive_after_finalization_is_recorded_and_corr
     clock.advance(HOUR - 1)
     pending = asyncio.create_task(
         services.submissions.upload(
-            GUILD, BOB, "Lab 1", IncomingFile("v2.pdf", 8, None, slow), sent_at=clock.now()
+            GUILD, BOB, "Lab 1", IncomingFile("v2.pdf", 7, None, slow), sent_at=clock.now()
         )
     )
     await asyncio.sleep(0.01)
