@@ -53,7 +53,8 @@ def run(argv: list[str]) -> int:
     point_client_at(config.api_base, config.gateway_url)
     from bot.client import HandinBot
 
-    bot = HandinBot(config, force_sync=args.sync)
+    # SIGTERM and SIGINT stop it cleanly (uploads in flight finish), then it exits 0.
+    bot = HandinBot(config, force_sync=args.sync, handle_signals=True)
     try:
         bot.run(config.token, log_handler=None)
     except discord.LoginFailure:

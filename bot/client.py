@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
-from datetime import timedelta
+import signal
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,7 @@ from discord.ext import commands
 from bot import paths
 from bot.config import Config
 from bot.domain.clock import Clock, SystemClock
+from bot.i18n import pick_locale
 from bot.i18n.translator import HandinTranslator
 from bot.notify import DiscordNotifier
 from bot.services.downloads import DownloadPolicy
@@ -28,6 +30,9 @@ from storage.repos import misc as misc_repo
 log = logging.getLogger(__name__)
 
 COMMANDS_HASH_KEY = "commands_hash"
+# A clean stop ends within 30 s: uploads in flight get most of it, queued DMs a little.
+UPLOADS_STOP_SECONDS = 15.0
+NOTICES_STOP_SECONDS = 3.0
 
 
 def intents() -> discord.Intents:
@@ -50,6 +55,7 @@ class HandinBot(commands.Bot):
         clock: Clock | None = None,
         force_sync: bool = False,
         download_policy: DownloadPolicy | None = None,
+        handle_signals: bool = False,
         **client_options: Any,
     ) -> None:
         super().__init__(
@@ -57,12 +63,16 @@ class HandinBot(commands.Bot):
             intents=intents(),
             tree_cls=HandinTree,
             help_command=None,
+            # Nobody is pinged unless a message says so on purpose.
+            allowed_mentions=discord.AllowedMentions.none(),
             **client_options,
         )
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.force_sync = force_sync
         self.download_policy = download_policy
+        self.handle_signals = handle_signals
+        self._stopping: asyncio.Task[None] | None = None
         self.scheduler: Any = None
         self.session: aiohttp.ClientSession | None = None
         self._db: Database | None = None
@@ -74,7 +84,7 @@ class HandinBot(commands.Bot):
         await migrate(self._db.conn)
         files = FileStore(paths.files_dir(data_dir))
         files.prepare()
-        self.notifier = DiscordNotifier(self, self._guild_locale)
+        self.notifier = DiscordNotifier(self, self._dm_locale)
         self.services = build_services(
             self._db, files, self.clock, self.notifier, download_policy=self.download_policy
         )
@@ -84,20 +94,32 @@ class HandinBot(commands.Bot):
 
         for cog in all_cogs(self.services, self.session):
             await self.add_cog(cog)
+        async with self._db.transaction() as conn:
+            kept = await misc_repo.take_notices(conn)
+        self.notifier.start(kept)
         await self._start_scheduler()
         await self.sync_commands()
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._stop_soon, signum)
 
     async def _start_scheduler(self) -> None:
         from bot.scheduler import DeadlineScheduler
 
         # No grace for reminders: an offset already past when the deadline is set is skipped.
-        self.scheduler = DeadlineScheduler.from_services(self.services, reminder_grace=timedelta(0))
+        self.scheduler = DeadlineScheduler.from_services(self.services)
         self.services.assignments.schedule = self.scheduler
         self.notifier.on_receipts_waiting = self.scheduler.wake_receipts
         await self.scheduler.start()
 
-    async def _guild_locale(self, guild_id: int) -> str:
-        return (await self.services.settings.get(guild_id)).locale
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        # Remembered for DMs, which speak the language of the user's latest interaction.
+        self.services.user_locales.note(interaction.user.id, str(interaction.locale))
+
+    async def _dm_locale(self, guild_id: int, user_id: int | None) -> str:
+        user_locale = None if user_id is None else await self.services.user_locales.of(user_id)
+        return pick_locale(user_locale, (await self.services.settings.get(guild_id)).locale)
 
     async def commands_hash(self) -> str:
         translator = self.tree.translator
@@ -124,12 +146,36 @@ class HandinBot(commands.Bot):
         log.info("slash commands synced")
         return True
 
+    def _stop_soon(self, signum: int) -> None:
+        log.info("%s: stopping cleanly", signal.Signals(signum).name)
+        if self._stopping is None:
+            self._stopping = asyncio.create_task(self.close(), name="clean-stop")
+
     async def close(self) -> None:
+        """A clean stop: refuse new uploads, finish those in flight, keep what is queued, then
+        disconnect and close the database (within STOP_BUDGET seconds in all)."""
+        if self._db is not None and hasattr(self, "services"):
+            still = await self.services.submissions.stop(UPLOADS_STOP_SECONDS)
+            if still:
+                log.warning(
+                    "%d uploads still running at the stop; they are not acknowledged", still
+                )
         if self.scheduler is not None:
             await self.scheduler.shutdown()
+            self.scheduler = None
+        if hasattr(self, "notifier"):
+            await self._keep_queued_dms()
         if self.session is not None:
             await self.session.close()
         await super().close()
         if self._db is not None:
+            await self.services.user_locales.flush()
             await self._db.close()
             self._db = None
+
+    async def _keep_queued_dms(self) -> None:
+        kept = await self.notifier.stop(NOTICES_STOP_SECONDS)
+        if kept and self._db is not None:
+            async with self._db.transaction() as conn:
+                await misc_repo.keep_notices(conn, kept, self.clock.now())
+            log.info("%d queued DMs kept for the next start", len(kept))

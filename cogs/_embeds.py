@@ -13,6 +13,7 @@ from bot.domain.models import (
     GroupView,
     Member,
     Receipt,
+    Unreached,
     Upload,
 )
 from bot.domain.rules import human_size
@@ -251,8 +252,8 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
     )
     if overview.undelivered:
         lines = [
-            f"<@{user_id}>: {', '.join(t(locale, f'dm.kind.{k}') for k in kinds)}"
-            for user_id, kinds in overview.undelivered.items()
+            f"<@{user_id}>: {', '.join(_unreached(locale, u) for u in unreached)}"
+            for user_id, unreached in overview.undelivered.items()
         ]
         embed.add_field(
             name=t(locale, "overview.undelivered", count=len(lines)),
@@ -260,6 +261,15 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
             inline=False,
         )
     return embed
+
+
+def _unreached(locale: str, unreached: Unreached) -> str:
+    """`receipt (does not accept DMs from the bot)`: what could not be delivered, and why."""
+    kind = t(locale, f"dm.kind.{unreached.kind}")
+    failure, _, code = unreached.reason.partition(":")
+    if not failure:
+        return kind
+    return f"{kind} ({t(locale, f'dm.reason.{failure}', code=code or '?')})"
 
 
 def _clip(text: str) -> str:

@@ -233,6 +233,12 @@ class DownloadFailedError(DomainError):
     key = "error.download_failed"
 
 
+class RestartingError(DomainError):
+    """The bot is stopping (a restart): nothing new is taken until it is back."""
+
+    key = "error.restarting"
+
+
 class NothingToHandInError(DomainError):
     key = "error.nothing_to_hand_in"
 

@@ -77,6 +77,14 @@ class Assignment:
     created_by: int
     created_at: datetime
     exported_at: datetime | None
+    # When the reminder offsets were last set (None: at creation); see `reminders_since`.
+    reminders_from: datetime | None = None
+
+    @property
+    def reminders_since(self) -> datetime:
+        """A reminder due before this was already past when it was set: it is skipped. One due
+        after it and missed (the bot was down) is caught up."""
+        return self.reminders_from or self.created_at
 
     @property
     def max_file_bytes(self) -> int:
@@ -231,6 +239,27 @@ class Receipt:
     late: bool
     replaces: bool
     revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unreached:
+    """A DM that could not reach a member: what it was (`receipt`, `reminder`) and why
+    (a Delivery's reason, such as `closed` or `refused:50001`)."""
+
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptDue:
+    """A pending receipt in the outbox whose next try is due."""
+
+    id: int
+    group_id: int
+    revision: int
+    user_id: int
+    # Tries so far (failed ones: a sent receipt is no longer pending).
+    attempts: int
 
 
 @dataclass(frozen=True, slots=True)

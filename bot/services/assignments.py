@@ -37,6 +37,7 @@ from bot.domain.models import (
     GuildSettings,
     Member,
     Person,
+    Unreached,
     deadlines_for,
 )
 from bot.domain.rules import MIB, name_key, parse_file_types
@@ -111,7 +112,7 @@ class Overview:
     uploads: int
     handins: int
     submissions: int
-    undelivered: dict[int, list[str]]
+    undelivered: dict[int, list[Unreached]]
 
 
 class AssignmentService:
@@ -187,6 +188,9 @@ class AssignmentService:
             )
             await self._check_edit(conn, current, fields, sent_at)
             await assignment_repo.update(conn, current.id, fields)
+            if (fields.closes_at, fields.reminders) != (current.closes_at, current.reminders):
+                # Offsets already past for the new deadline are skipped, not sent at once.
+                await assignment_repo.set_reminders_from(conn, current.id, sent_at)
             # An extension never shortens a group's time: one the new deadline passes is moot.
             await group_repo.drop_extensions_before(conn, current.id, fields.closes_at)
             edited = await assignment_repo.get(conn, current.id)
@@ -338,6 +342,7 @@ class AssignmentService:
                 conn, assignment.id, closes_at=new_closes, late_until=late_until, opens_at=opens
             )
             await assignment_repo.set_closed(conn, assignment.id, None)
+            await assignment_repo.set_reminders_from(conn, assignment.id, sent_at)
             await group_repo.drop_extensions_before(conn, assignment.id, new_closes)
             await group_repo.unfinalize_all(conn, assignment.id)
             reopened = await assignment_repo.get(conn, assignment.id)

@@ -11,6 +11,7 @@ from bot.services.exports import ExportService
 from bot.services.finalization import Finalizer, ReceiptDispatcher
 from bot.services.groups import GroupService
 from bot.services.inflight import InFlightUploads
+from bot.services.locales import UserLocales
 from bot.services.ports import Notifier, ScheduleListener
 from bot.services.reminders import ReminderService
 from bot.services.settings import SettingsService
@@ -33,6 +34,7 @@ class Services:
     exports: ExportService
     reminders: ReminderService
     inflight: InFlightUploads
+    user_locales: UserLocales
 
 
 def build_services(
@@ -64,4 +66,5 @@ def build_services(
         exports=ExportService(db, files, clock),
         reminders=ReminderService(db, clock, notifier),
         inflight=inflight,
+        user_locales=UserLocales(db, clock),
     )

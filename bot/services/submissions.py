@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from bot.domain.errors import (
     NothingToDownloadError,
     NothingToHandInError,
     NotOpenYetError,
+    RestartingError,
 )
 from bot.domain.models import (
     Actor,
@@ -135,6 +137,18 @@ class SubmissionService:
         # Bounded: a deadline rush must not open a thousand downloads (and files) at once.
         self._downloads = asyncio.Semaphore(max_concurrent_downloads)
         self._commits = GroupCommit(db, finish=files.publish_many)
+        self._accepting = True
+        self._running = 0
+        self._none_running = asyncio.Event()
+        self._none_running.set()
+
+    async def stop(self, timeout: float) -> int:
+        """Refuse new uploads ("restarting") and wait up to `timeout` seconds for those running
+        to be stored and recorded; return how many were still running then."""
+        self._accepting = False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._none_running.wait(), timeout)
+        return self._running
 
     async def upload(
         self,
@@ -148,6 +162,36 @@ class SubmissionService:
         interaction_id: int | None = None,
     ) -> UploadResult:
         """Check, store durably, then record. Returns only once bytes and row are durable."""
+        if not self._accepting:
+            raise RestartingError()
+        self._running += 1
+        self._none_running.clear()
+        try:
+            return await self._upload(
+                guild_id,
+                actor,
+                name,
+                incoming,
+                sent_at=sent_at,
+                upload_limit_bytes=upload_limit_bytes,
+                interaction_id=interaction_id,
+            )
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._none_running.set()
+
+    async def _upload(
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        incoming: IncomingFile,
+        *,
+        sent_at: datetime,
+        upload_limit_bytes: int | None,
+        interaction_id: int | None,
+    ) -> UploadResult:
 
         async def check(conn: aiosqlite.Connection) -> UploadResult | Group:
             # The same interaction delivered twice is recorded once (same unit: one step of

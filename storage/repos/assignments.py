@@ -58,6 +58,7 @@ def _row_to_assignment(row: aiosqlite.Row) -> Assignment:
         created_by=row["created_by"],
         created_at=from_db(row["created_at"]),
         exported_at=opt_from_db(row["exported_at"]),
+        reminders_from=opt_from_db(row["reminders_from"]),
     )
 
 
@@ -94,6 +95,7 @@ async def insert(
         "guild_id": guild_id,
         "created_by": created_by,
         "created_at": to_db(created_at),
+        "reminders_from": to_db(created_at),
     }
     names = ", ".join(columns)
     marks = ", ".join("?" for _ in columns)
@@ -134,6 +136,16 @@ async def in_guild(conn: aiosqlite.Connection, guild_id: int) -> list[Assignment
 async def all_assignments(conn: aiosqlite.Connection) -> list[Assignment]:
     rows = await fetch_all(conn, "SELECT * FROM assignments ORDER BY id")
     return [_row_to_assignment(row) for row in rows]
+
+
+async def set_reminders_from(
+    conn: aiosqlite.Connection, assignment_id: int, moment: datetime
+) -> None:
+    await execute(
+        conn,
+        "UPDATE assignments SET reminders_from = ? WHERE id = ?",
+        (to_db(moment), assignment_id),
+    )
 
 
 async def set_deadlines(
