@@ -7,11 +7,15 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import discord
 import yarl
 
 from bot.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from bot.client import HandinBot
 
 log = logging.getLogger("bot")
 
@@ -38,6 +42,16 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(wanted)
 
 
+async def serve(bot: HandinBot, token: str) -> None:
+    """Run until a signal or a lost login; then wait for the clean stop to finish (Client.run
+    would return as soon as the connection closed, leaving the database open)."""
+    async with bot:
+        try:
+            await bot.start(token)
+        finally:
+            await bot.close()
+
+
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run Hand-in bot.")
     parser.add_argument(
@@ -56,7 +70,7 @@ def run(argv: list[str]) -> int:
     # SIGTERM and SIGINT stop it cleanly (uploads in flight finish), then it exits 0.
     bot = HandinBot(config, force_sync=args.sync, handle_signals=True)
     try:
-        bot.run(config.token, log_handler=None)
+        asyncio.run(serve(bot, config.token))
     except discord.LoginFailure:
         print(
             "error: Discord refused DISCORD_TOKEN: reset it in the Developer Portal",

@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 COMMANDS_HASH_KEY = "commands_hash"
 # A clean stop ends within 30 s: uploads in flight get most of it, queued DMs a little.
 UPLOADS_STOP_SECONDS = 15.0
+REPLIES_STOP_SECONDS = 3.0
 NOTICES_STOP_SECONDS = 3.0
+# discord.py runs each app command in a task of this name (app_commands/tree.py).
+COMMAND_TASK_NAME = "CommandTree-invoker"
 
 
 def intents() -> discord.Intents:
@@ -72,7 +75,8 @@ class HandinBot(commands.Bot):
         self.force_sync = force_sync
         self.download_policy = download_policy
         self.handle_signals = handle_signals
-        self._stopping: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._stop_task: asyncio.Task[None] | None = None
         self.scheduler: Any = None
         self.session: aiohttp.ClientSession | None = None
         self._db: Database | None = None
@@ -148,26 +152,38 @@ class HandinBot(commands.Bot):
 
     def _stop_soon(self, signum: int) -> None:
         log.info("%s: stopping cleanly", signal.Signals(signum).name)
-        if self._stopping is None:
-            self._stopping = asyncio.create_task(self.close(), name="clean-stop")
+        self._stop_task = asyncio.create_task(self.close(), name="clean-stop")
+
+    @property
+    def stopping(self) -> bool:
+        """A clean stop has begun: new commands are refused ("restarting")."""
+        return self._closing is not None
 
     async def close(self) -> None:
-        """A clean stop: refuse new uploads, finish those in flight, keep what is queued, then
-        disconnect and close the database (within STOP_BUDGET seconds in all)."""
+        """A clean stop: refuse new commands, finish the uploads in flight and their replies,
+        keep what is queued, then disconnect and close the database (within 30 s).
+
+        Once: discord.py calls close again when the connection ends, and a second run would
+        close the database under the first."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close_cleanly())
+        await asyncio.shield(self._closing)
+
+    async def _close_cleanly(self) -> None:
         if self._db is not None and hasattr(self, "services"):
             still = await self.services.submissions.stop(UPLOADS_STOP_SECONDS)
             if still:
-                log.warning(
-                    "%d uploads still running at the stop; they are not acknowledged", still
-                )
+                log.warning("%d uploads still running at the stop: not acknowledged", still)
         if self.scheduler is not None:
             await self.scheduler.shutdown()
             self.scheduler = None
         if hasattr(self, "notifier"):
             await self._keep_queued_dms()
+        # Last before disconnecting, so no reply is cut off by the closing connection.
+        await _commands_finished(REPLIES_STOP_SECONDS)
+        await super().close()
         if self.session is not None:
             await self.session.close()
-        await super().close()
         if self._db is not None:
             await self.services.user_locales.flush()
             await self._db.close()
@@ -179,3 +195,20 @@ class HandinBot(commands.Bot):
             async with self._db.transaction() as conn:
                 await misc_repo.keep_notices(conn, kept, self.clock.now())
             log.info("%d queued DMs kept for the next start", len(kept))
+
+
+async def _commands_finished(timeout: float) -> None:
+    """Wait (a little) for commands still answering: an upload stored a moment ago should also
+    reach its student as "Stored", and a late arrival its "restarting", before the connection
+    closes. Commands keep arriving until then, so wait until none runs or time is up."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        running = [
+            task
+            for task in asyncio.all_tasks()
+            if task.get_name() == COMMAND_TASK_NAME and task is not asyncio.current_task()
+        ]
+        left = deadline - asyncio.get_running_loop().time()
+        if not running or left <= 0:
+            return
+        await asyncio.wait(running, timeout=left)

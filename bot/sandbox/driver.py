@@ -31,6 +31,7 @@ from bot.sandbox.interactions import (
 from bot.sandbox.models import (
     ADMINISTRATOR,
     DEFAULT_BOT_PERMISSIONS,
+    DM_FAULTS,
     JSON,
     MANAGE_GUILD,
     CdnFault,
@@ -340,6 +341,19 @@ class Sandbox:
         """From now on the bot's DMs to ``user`` fail with 403 / 50007."""
         user.dms_closed = True
 
+    def fail_dms(self, user: SandboxUser, *faults: str) -> None:
+        """The next DM requests for ``user`` fail, one fault each: names from DM_FAULTS
+        ("50007", "40003", "50001", "503", "429", "429-cloudflare")."""
+        unknown = [f for f in faults if f not in DM_FAULTS]
+        if unknown:
+            raise SandboxError(f"unknown DM faults {unknown}; known: {sorted(DM_FAULTS)}")
+        user.dm_faults.extend(faults)
+
+    @property
+    def nonce_hits(self) -> int:
+        """How many messages Discord did not create because their nonce was seen before."""
+        return self.world.nonce_hits
+
     def open_dms(self, user: SandboxUser) -> None:
         user.dms_closed = False
 
@@ -403,6 +417,10 @@ class Sandbox:
         self.rest.global_limit = requests
         self.rest.global_window = per
         self.rest._global_window.clear()
+
+    def set_dm_latency(self, seconds: float) -> None:
+        """Create each DM at once but answer the request ``seconds`` later (a slow Discord)."""
+        self.rest.dm_latency = seconds
 
     async def disconnect_bot(self) -> None:
         """Drop the bot's websocket abnormally; discord.py reconnects and RESUMEs."""

@@ -86,6 +86,9 @@ class SandboxUser:
     bot: bool = False
     locale: str = "en-US"
     dms_closed: bool = False
+    # What the next DM requests for this user meet (create the DM channel or post in it), one
+    # fault a request, the way Discord answers them: see DM_FAULTS.
+    dm_faults: list[str] = field(default_factory=list)
 
     @property
     def display_name(self) -> str:
@@ -350,6 +353,20 @@ class CdnFault(enum.StrEnum):
 
 
 CDN_STALL_SECONDS = 120.0
+
+# Discord's answers to a DM request that the sandbox plays on demand: name -> (HTTP status,
+# error code, message). "429" carries Via (discord.py waits and retries it itself); a 429
+# without Via is what Cloudflare sends, and discord.py raises it at once.
+DM_FAULTS: dict[str, tuple[int, int, str]] = {
+    "50007": (403, 50007, "Cannot send messages to this user"),
+    "40003": (403, 40003, "You are opening direct messages too fast."),
+    "50001": (403, 50001, "Missing Access"),
+    "503": (503, 0, "Service Unavailable"),
+    "429": (429, 0, "You are being rate limited."),
+    "429-cloudflare": (429, 0, "You are being rate limited."),
+}
+# Discord remembers a message's nonce for "a few minutes" (enforce_nonce).
+NONCE_WINDOW_SECONDS = 300.0
 
 
 @dataclass(eq=False)

@@ -30,6 +30,7 @@ from bot.sandbox.interactions import (
 )
 from bot.sandbox.models import (
     CDN_STALL_SECONDS,
+    DM_FAULTS,
     EPHEMERAL,
     JSON,
     LOADING,
@@ -37,6 +38,7 @@ from bot.sandbox.models import (
     SandboxChannel,
     SandboxGuild,
     SandboxMessage,
+    SandboxUser,
     StoredFile,
 )
 from bot.sandbox.transcript import EventKind
@@ -155,6 +157,9 @@ class RestApi:
         self.forced_limits: list[ForcedLimit] = []
         self.global_limit: int | None = None
         self.global_window = 1.0
+        # Seconds between creating a DM and answering the request (a slow Discord): a bot
+        # killed in between sent the DM but never heard that it did.
+        self.dm_latency = 0.0
         self._global_window: deque[float] = deque()
         self.errors: list[tuple[str, str, int, JSON]] = []
 
@@ -564,6 +569,9 @@ class RestApi:
             ) from None
         if user is None:
             raise DiscordError(404, "Unknown User", 10013)
+        faulted = self._dm_fault(user, None)
+        if faulted is not None:
+            return faulted
         return json_response(self.world.dm_channel(user).to_payload())
 
     async def get_channel(self, request: web.Request) -> web.StreamResponse:
@@ -590,6 +598,18 @@ class RestApi:
         payload, uploads = await self._read_body(request)
         self._validate(payload, bool(uploads))
         recipient = channel.recipient
+        nonce = payload.get("nonce")
+        if nonce is not None and payload.get("enforce_nonce"):
+            # Discord: the same author's nonce seen in the past few minutes returns that
+            # message, and no new one is created.
+            earlier = self.world.message_for_nonce(self.world.bot_user, str(nonce))
+            if earlier is not None:
+                self.world.nonce_hits += 1
+                return json_response(earlier.to_payload())
+        if channel.is_dm and recipient is not None:
+            faulted = self._dm_fault(recipient, payload.get("content"))
+            if faulted is not None:
+                return faulted
         if channel.is_dm and recipient is not None and recipient.dms_closed:
             self.world.record(
                 EventKind.DM_FAILED,
@@ -612,6 +632,10 @@ class RestApi:
             components=payload.get("components"),
             flags=flags,
         )
+        if nonce is not None and payload.get("enforce_nonce"):
+            self.world.remember_nonce(self.world.bot_user, str(nonce), message)
+        if channel.is_dm and self.dm_latency:
+            await asyncio.sleep(self.dm_latency)
         if channel.is_dm:
             self.world.record(
                 EventKind.DM,
@@ -634,6 +658,34 @@ class RestApi:
             )
         await self._announce(message)
         return json_response(message.to_payload())
+
+    def _dm_fault(self, user: SandboxUser, content: Any) -> web.Response | None:
+        """The next fault a test queued for DM requests to `user`, answered as Discord does."""
+        if not user.dm_faults:
+            return None
+        name = user.dm_faults.pop(0)
+        status, code, message = DM_FAULTS[name]
+        self.world.record(
+            EventKind.DM_FAILED, user=user, content=content, detail=f"{message} ({name})"
+        )
+        if status == 429:
+            return self._dm_too_many(name)
+        body: JSON = {"message": message, "code": code}
+        self.errors.append(("POST", f"dm:{user.id}", status, body))
+        return json_response(body, status)
+
+    def _dm_too_many(self, name: str) -> web.Response:
+        retry_after = 0.05
+        response = json_response(
+            {"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
+            429,
+        )
+        if name == "429":
+            response.headers.update(
+                {"Via": "1.1 google", "X-RateLimit-Scope": "user", "Retry-After": "1"}
+            )
+        self.rate_limit_hits.append(RateLimitHit("POST", "dm", False, retry_after))
+        return response
 
     def _message(self, request: web.Request, channel: SandboxChannel) -> SandboxMessage:
         message = self.world.messages.get(self._int(request, "message_id"))
