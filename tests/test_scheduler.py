@@ -20,6 +20,7 @@ from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
 from storage.repos import groups as group_repo
+from storage.repos import misc as misc_repo
 from storage.repos import uploads as upload_repo
 from tests.conftest import GUILD, LIMIT, STAFF, START, RecordingNotifier, incoming, student
 
@@ -291,6 +292,35 @@ async def test_reminder_offset_already_past_is_skipped(world: World) -> None:
     assert {job for job in bot.scheduler.job_ids() if job.startswith("remind")} == {
         f"remind:{assignment.id}:1800"
     }
+
+
+async def test_a_reminder_missed_while_down_goes_out_at_start_up(world: World) -> None:
+    first = await world.boot()
+    assignment = await create(first, "Lab 1", "+2h", reminders="90m,1h")
+    await first.services.groups.ready(GUILD, CAROL, "Lab 1")
+    await first.stop()
+    # Down past both reminders, back before the deadline: only the latest one goes out.
+    world.clock.advance(3600 + 60)
+    second = await world.boot()
+    await eventually(lambda: len(world.notifier.reminders) == 1)
+    [reminder] = world.notifier.reminders
+    assert reminder.user_id == CAROL.user_id
+    await second.scheduler.idle()
+    assert len(world.notifier.channel_reminders) == 1
+    async with second.db.reading() as conn:
+        sent = await misc_repo.claimed_reminders(conn, assignment.id)
+    assert sent == [assignment.closes_at - timedelta(hours=1)]
+
+
+async def test_no_reminder_is_caught_up_once_the_deadline_passed(world: World) -> None:
+    first = await world.boot()
+    await create(first, "Lab 1", "+2h", reminders="1h")
+    await first.stop()
+    world.clock.advance(2 * 3600 + 60)
+    second = await world.boot()
+    await second.scheduler.idle()
+    assert not any(job.startswith("remind") for job in second.scheduler.job_ids())
+    assert world.notifier.channel_reminders == []
 
 
 # --- sweep and receipt worker ----------------------------------------------------------------

@@ -169,3 +169,15 @@ async def test_members_with_the_role_who_never_acted_are_reminded(
     ]
     await services.reminders.send_due(assignment.id, _due(assignment, clock))
     assert _sent(notifier) == {ERIN.user_id: ReminderReason.NO_GROUP}
+
+
+async def test_a_failing_channel_post_stops_none_of_the_dms(
+    services: Services, clock: FakeClock, notifier: RecordingNotifier
+) -> None:
+    assignment = await _setup(services, clock)
+    notifier.channel_fails = True
+
+    run = await services.reminders.send_due(assignment.id, _due(assignment, clock))
+
+    assert run is not None and not run.posted
+    assert set(_sent(notifier)) == {CAROL.user_id, DAVE.user_id}
