@@ -66,7 +66,7 @@ class HandinBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         data_dir = self.config.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        paths.secure_data_dir(data_dir)
         self._db = await Database.open(paths.database_path(data_dir))
         await migrate(self._db.conn)
         files = FileStore(paths.files_dir(data_dir))

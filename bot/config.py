@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import load_dotenv
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
+# Read from the working directory, as python-dotenv does by default.
+ENV_FILE = Path(".env")
 
 # A bot token is three base64url parts separated by dots; anything else cannot log in.
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
@@ -29,7 +32,7 @@ class Config:
 
     @classmethod
     def from_env(cls, *, require_token: bool = True, env_file: Path | None = None) -> Config:
-        load_dotenv(env_file or Path(".env"), override=False)
+        load_dotenv(env_file or ENV_FILE, override=False)
         token = os.environ.get("DISCORD_TOKEN", "").strip()
         if require_token:
             check_token(token)
@@ -45,6 +48,15 @@ class Config:
             api_base=os.environ.get("DISCORD_API_BASE", DEFAULT_API_BASE).rstrip("/"),
             gateway_url=os.environ.get("DISCORD_GATEWAY_URL") or None,
         )
+
+
+def readable_by_others(path: Path) -> bool:
+    """Whether other accounts on the host can read `path` (a `.env` holds the bot's token)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return False
+    return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
 
 
 def check_token(token: str) -> None:
