@@ -15,9 +15,9 @@ from bot.domain.models import (
     Receipt,
     Upload,
 )
-from bot.domain.rules import human_size
+from bot.domain.rules import human_size, mib
 from bot.i18n import t, timestamp
-from bot.services.assignments import Overview
+from bot.services.assignments import GroupOverview, Overview
 from bot.services.groups import ReadyView
 from bot.services.submissions import StatusView
 from cogs._common import GOOD, INFO, WARN
@@ -33,6 +33,9 @@ def members_text(locale: str, members: Iterable[Member]) -> str:
 def rules_text(locale: str, assignment: Assignment) -> str:
     lines = [t(locale, f"rules.mode.{assignment.group_mode.value}")]
     lines.append(t(locale, "rules.max_file", mb=assignment.max_file_mb))
+    lines.append(
+        t(locale, "rules.quota", uploads=assignment.max_uploads, mb=assignment.max_storage_mb)
+    )
     if assignment.file_types:
         lines.append(t(locale, "rules.file_types", types=", ".join(assignment.file_types)))
     if assignment.max_group_size:
@@ -236,6 +239,7 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
             members=", ".join(f"<@{m.user_id}> ({m.number})" for m in g.members) or "—",
             uploads=g.uploads,
         )
+        + (" · " + _near_quota_text(locale, assignment, g) if g.near_quota else "")
         for g in overview.groups
     ]
     embed.add_field(
@@ -260,6 +264,17 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
             inline=False,
         )
     return embed
+
+
+def _near_quota_text(locale: str, assignment: Assignment, group: GroupOverview) -> str:
+    return t(
+        locale,
+        "overview.near_quota",
+        uploads=group.usage.uploads,
+        max_uploads=assignment.max_uploads,
+        stored_mb=mib(group.usage.bytes),
+        max_storage_mb=assignment.max_storage_mb,
+    )
 
 
 def _clip(text: str) -> str:

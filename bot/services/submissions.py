@@ -56,6 +56,7 @@ from bot.services.finalization import (
 )
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
+from bot.services.quotas import check_upload_quotas
 from storage.db import Database, GroupCommit
 from storage.files import FileStore, ReceivedFile, StoreLimitError
 from storage.repos import assignments as assignment_repo
@@ -176,6 +177,10 @@ class SubmissionService:
             group = await self._upload_target(conn, assignment, actor, sent_at, standing)
             limit = _limit_bytes(assignment, upload_limit_bytes)
             _check_file(incoming.filename, incoming.declared_size, limit, assignment)
+            # Early, on the declared size: a refusal now costs no download.
+            await check_upload_quotas(
+                conn, assignment, group, actor.user_id, incoming.declared_size, sent_at
+            )
             return group, limit
 
         # A refusal raises before anything is written but the candidate's registration, which
@@ -237,6 +242,9 @@ class SubmissionService:
         group = await self._upload_target(
             conn, assignment, actor, sent_at, standing, register=False
         )
+        # What decides: the bytes received, against what is recorded by now (other uploads of
+        # the group may have landed during the download). Raises before anything is written.
+        await check_upload_quotas(conn, assignment, group, actor.user_id, received.size, sent_at)
         # A new upload row changes no standing but this interaction's (the user's); the lease
         # and a re-finalization change the group row: later units of the batch re-read it.
         self._touched(
