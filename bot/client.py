@@ -72,7 +72,9 @@ class HandinBot(commands.Bot):
         files = FileStore(paths.files_dir(data_dir))
         files.prepare()
         self.notifier = DiscordNotifier(self, self._guild_locale)
-        self.services = build_services(self._db, files, self.clock, self.notifier)
+        self.services = build_services(
+            self._db, files, self.clock, self.notifier, reserve=self.config.free_space_reserve
+        )
         self.session = aiohttp.ClientSession()
         await self.tree.set_translator(HandinTranslator())
         from cogs import all_cogs

@@ -247,6 +247,14 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
         value=_clip("\n".join(group_lines) or "—"),
         inline=False,
     )
+    if overview.disk_low_since is not None:
+        # Ahead of the lists: while it lasts, no group can upload.
+        embed.insert_field_at(
+            0,
+            name=t(locale, "overview.disk_low_title"),
+            value=t(locale, "overview.disk_low", since=overview.disk_low_since),
+            inline=False,
+        )
     no_group = [f"<@{c.user_id}> ({c.number})" for c in overview.without_group]
     embed.add_field(
         name=t(locale, "overview.without_group", count=len(no_group)),

@@ -18,7 +18,7 @@ import pytest
 
 from bot import paths
 from bot.client import COMMANDS_HASH_KEY, HandinBot
-from bot.config import DEFAULT_API_BASE, Config
+from bot.config import DEFAULT_API_BASE, Config, ConfigError
 from bot.domain.clock import FakeClock
 from bot.scheduler import SWEEP_JOB
 from storage.migrate import available
@@ -229,3 +229,37 @@ def test_missing_or_malformed_token_is_one_line_naming_discord_token(
     assert "DISCORD_TOKEN" in lines[0]
     assert result.stdout == ""
     assert not (tmp_path / "data").exists()  # nothing created before the config is valid
+
+
+def test_free_space_reserve_defaults_to_1_gib_or_5_percent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HANDIN_MIN_FREE_MB", raising=False)
+    monkeypatch.delenv("HANDIN_MIN_FREE_PERCENT", raising=False)
+    reserve = Config.from_env(require_token=False, env_file=tmp_path / ".env").free_space_reserve
+    assert (reserve.min_free_bytes, reserve.min_free_fraction) == (1024**3, 0.05)
+
+
+def test_free_space_reserve_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HANDIN_MIN_FREE_MB", "200")
+    monkeypatch.setenv("HANDIN_MIN_FREE_PERCENT", "0")
+    reserve = Config.from_env(require_token=False, env_file=tmp_path / ".env").free_space_reserve
+    assert (reserve.min_free_bytes, reserve.min_free_fraction) == (200 * 1024**2, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HANDIN_MIN_FREE_MB", "-1"),
+        ("HANDIN_MIN_FREE_MB", "lots"),
+        ("HANDIN_MIN_FREE_PERCENT", "101"),
+    ],
+)
+def test_a_malformed_free_space_setting_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env(require_token=False, env_file=tmp_path / ".env")

@@ -253,6 +253,10 @@ class UploadRateError(DomainError):
     key = "error.upload_rate"  # limit, until: datetime
 
 
+class DiskLowError(DomainError):
+    key = "error.disk_low"
+
+
 class NothingToHandInError(DomainError):
     key = "error.nothing_to_hand_in"
 

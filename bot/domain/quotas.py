@@ -1,14 +1,15 @@
-"""Upload quotas: pure rules over the counts the services read."""
+"""Upload quotas and the free-space reserve: pure rules over counts the services read."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.errors import StorageQuotaError, UploadQuotaError, UploadRateError
 from bot.domain.models import Assignment
-from bot.domain.rules import mib
+from bot.domain.rules import MIB, mib
 
 DEFAULT_MAX_UPLOADS = 200
 DEFAULT_MAX_STORAGE_MB = 500.0
@@ -56,3 +57,30 @@ def near_quota(assignment: Assignment, usage: GroupUsage) -> bool:
         usage.uploads >= NEAR_QUOTA * assignment.max_uploads
         or usage.bytes >= NEAR_QUOTA * assignment.max_storage_bytes
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """A file system's size and the bytes an unprivileged writer may still use."""
+
+    total: int
+    free: int
+
+
+@dataclass(frozen=True, slots=True)
+class FreeSpaceReserve:
+    """Uploads stop while free space is below `min_free_bytes` or `min_free_fraction` of the
+    file system, whichever is larger: the database, its WAL and the host need room too."""
+
+    min_free_bytes: int
+    min_free_fraction: float
+
+    def required(self, usage: DiskUsage) -> int:
+        return max(self.min_free_bytes, math.ceil(usage.total * self.min_free_fraction))
+
+    def allows(self, usage: DiskUsage, incoming: int) -> bool:
+        return usage.free - incoming >= self.required(usage)
+
+
+# At least 1 GiB or 5% free (SPEC §1); HANDIN_MIN_FREE_MB / HANDIN_MIN_FREE_PERCENT change it.
+DEFAULT_RESERVE = FreeSpaceReserve(min_free_bytes=1024 * MIB, min_free_fraction=0.05)

@@ -126,6 +126,8 @@ class Overview:
     handins: int
     submissions: int
     undelivered: dict[int, list[str]]
+    # Set while uploads are refused for lack of disk space (bot/services/diskspace.py).
+    disk_low_since: datetime | None
 
 
 class AssignmentService:
@@ -585,4 +587,5 @@ async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: dat
         handins=handins,
         submissions=submissions,
         undelivered=await misc_repo.undelivered(conn, assignment.id),
+        disk_low_since=await quota_repo.disk_low_since(conn),
     )

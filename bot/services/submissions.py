@@ -47,6 +47,7 @@ from bot.services.common import (
     settle_candidate,
     view_of,
 )
+from bot.services.diskspace import DiskSpaceGuard
 from bot.services.finalization import (
     FinalChoice,
     FinalizationChange,
@@ -126,10 +127,12 @@ class SubmissionService:
         clock: Clock,
         notifier: Notifier,
         *,
+        disk: DiskSpaceGuard,
         max_concurrent_downloads: int = 32,
         inflight: InFlightUploads | None = None,
     ) -> None:
         self._db = db
+        self._disk = disk
         self._files = files
         self._clock = clock
         self._notifier = notifier
@@ -191,6 +194,7 @@ class SubmissionService:
         if isinstance(checked, UploadResult):
             return checked
         group, limit = checked
+        await self._disk.require_room(incoming.declared_size)
         # Sent before the deadline (checked above): finalization waits briefly for it to land.
         with self._inflight.track(group.id):
             received = await self._receive(incoming, limit)

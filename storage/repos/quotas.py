@@ -1,4 +1,4 @@
-"""What the quotas count: a group's uploads and bytes, a member's recent uploads."""
+"""What the quotas count: a group's uploads and bytes, a member's recent uploads, the disk alarm."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from datetime import datetime
 import aiosqlite
 
 from bot.domain.quotas import GroupUsage
-from storage.db import fetch_all, fetch_one
+from storage.db import execute, fetch_all, fetch_one
 from storage.timefmt import from_db, to_db
+
+DISK_LOW_KEY = "disk_low_since"
 
 
 async def group_usage(conn: aiosqlite.Connection, group_id: int) -> GroupUsage:
@@ -43,3 +45,20 @@ async def sent_since(
         (user_id, to_db(since), assignment_id),
     )
     return [from_db(row["sent_at"]) for row in rows]
+
+
+async def disk_low_since(conn: aiosqlite.Connection) -> datetime | None:
+    row = await fetch_one(conn, "SELECT value FROM bot_state WHERE key = ?", (DISK_LOW_KEY,))
+    return None if row is None else from_db(row["value"])
+
+
+async def set_disk_low_since(conn: aiosqlite.Connection, at: datetime | None) -> None:
+    if at is None:
+        await execute(conn, "DELETE FROM bot_state WHERE key = ?", (DISK_LOW_KEY,))
+        return
+    await execute(
+        conn,
+        "INSERT INTO bot_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (DISK_LOW_KEY, to_db(at)),
+    )

@@ -1,19 +1,24 @@
-"""Quotas through the real discord.py client: each refusal is localized, says what to do next,
-keeps nothing, and staff see a group near its quota in the overview."""
+"""Quotas and the disk check through the real discord.py client: each refusal is localized, says
+what to do next, keeps nothing, and staff see it in the overview."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from bot import paths
+from bot.client import HandinBot
 from bot.domain.quotas import RATE_LIMIT, RATE_WINDOW
 from bot.sandbox import SandboxUser
-from tests.e2e.conftest import Course, pdf
+from tests.e2e.conftest import Course, bot_config, pdf
 
 pytestmark = pytest.mark.e2e
 
@@ -96,3 +101,33 @@ async def test_a_member_past_the_upload_rate_is_told_when_to_try_again(course: C
         ada, LAB, pdf("later", 200), created_at=sent + RATE_WINDOW + timedelta(seconds=1)
     )
     assert later.says("upload.done")
+
+
+@pytest_asyncio.fixture
+async def full_disk_course(offline_course: Course) -> AsyncIterator[Course]:
+    """The bot told to keep 100% of its disk free: the real statvfs check refuses every upload."""
+    course = offline_course
+    config = dataclasses.replace(
+        bot_config(course.sandbox, course.data_dir), min_free_percent=100.0
+    )
+    bot = HandinBot(config, guild_ready_timeout=0.05)
+    async with course.sandbox.run_bot(bot):
+        course.bot = bot
+        yield course
+
+
+async def test_a_full_disk_refuses_uploads_and_tells_staff_once(
+    full_disk_course: Course, caplog: pytest.LogCaptureFixture
+) -> None:
+    course = full_disk_course
+    ada, brage = await pair(course)
+    before = course.snapshot(LAB)
+    with caplog.at_level(logging.WARNING, logger="bot.services.diskspace"):
+        english = await course.upload(ada, LAB, pdf("one"))
+        norwegian = await course.upload(brage, LAB, pdf("two"))
+    assert english.says("error.disk_low") and norwegian.says("error.disk_low", "no")
+    assert course.snapshot(LAB) == before and temp_files(course) == []
+    alarms = [r for r in caplog.records if r.name == "bot.services.diskspace"]
+    assert len(alarms) == 1, [r.getMessage() for r in alarms]
+    overview = await course.run(course.staff, "assignment overview", name=LAB)
+    assert overview.says("overview.disk_low"), overview.text
