@@ -25,6 +25,8 @@ async def check_upload_quotas(
     the bytes received in the transaction that inserts the row: that one decides, as uploads
     of the same group may have been recorded meanwhile. Raises before anything is written.
     """
-    check_group_quota(assignment, await quota_repo.group_usage(conn, group.id), size)
-    recent = await quota_repo.sent_since(conn, assignment.id, user_id, sent_at - RATE_WINDOW)
+    usage, recent = await quota_repo.usage_and_recent(
+        conn, group.id, assignment.id, user_id, sent_at - RATE_WINDOW
+    )
+    check_group_quota(assignment, usage, size)
     check_rate(recent, sent_at)

@@ -13,16 +13,6 @@ from storage.timefmt import from_db, to_db
 DISK_LOW_KEY = "disk_low_since"
 
 
-async def group_usage(conn: aiosqlite.Connection, group_id: int) -> GroupUsage:
-    row = await fetch_one(
-        conn,
-        "SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM uploads WHERE group_id = ?",
-        (group_id,),
-    )
-    assert row is not None
-    return GroupUsage(uploads=int(row["n"]), bytes=int(row["bytes"]))
-
-
 async def usage_by_group(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, GroupUsage]:
     rows = await fetch_all(
         conn,
@@ -33,18 +23,24 @@ async def usage_by_group(conn: aiosqlite.Connection, assignment_id: int) -> dict
     return {row["group_id"]: GroupUsage(int(row["n"]), int(row["bytes"])) for row in rows}
 
 
-async def sent_since(
-    conn: aiosqlite.Connection, assignment_id: int, user_id: int, since: datetime
-) -> list[datetime]:
-    """When `user_id` sent the uploads of the assignment sent after `since`, oldest first
-    (in any of its groups: switching groups does not reset the rate)."""
-    rows = await fetch_all(
+async def usage_and_recent(
+    conn: aiosqlite.Connection, group_id: int, assignment_id: int, user_id: int, since: datetime
+) -> tuple[GroupUsage, list[datetime]]:
+    """The group's usage, and when `user_id` sent the assignment's uploads sent after `since`
+    (in any of its groups: switching groups does not reset the rate), oldest first.
+
+    One round trip: it runs inside the upload's transaction, where each one holds the lock."""
+    row = await fetch_one(
         conn,
-        "SELECT u.sent_at FROM uploads u JOIN groups g ON g.id = u.group_id"
-        " WHERE u.user_id = ? AND u.sent_at > ? AND g.assignment_id = ? ORDER BY u.sent_at",
-        (user_id, to_db(since), assignment_id),
+        "SELECT (SELECT count(*) FROM uploads WHERE group_id = ?) AS n,"
+        " (SELECT coalesce(sum(size), 0) FROM uploads WHERE group_id = ?) AS bytes,"
+        " (SELECT group_concat(u.sent_at) FROM uploads u JOIN groups g ON g.id = u.group_id"
+        "  WHERE u.user_id = ? AND u.sent_at > ? AND g.assignment_id = ?) AS recent",
+        (group_id, group_id, user_id, to_db(since), assignment_id),
     )
-    return [from_db(row["sent_at"]) for row in rows]
+    assert row is not None
+    recent = sorted(from_db(text) for text in (row["recent"] or "").split(",") if text)
+    return GroupUsage(uploads=int(row["n"]), bytes=int(row["bytes"])), recent
 
 
 async def disk_low_since(conn: aiosqlite.Connection) -> datetime | None:
