@@ -1,7 +1,7 @@
 """Owner-only folders and files: what the bot writes holds hand-ins and group passwords.
 
-Modes are given at creation (a umask can only take bits away, so 0o700 / 0o600 hold under
-any umask) rather than by changing the process-wide umask, which would affect every library.
+Modes are given at creation and then set exactly (a umask only takes bits away), rather than
+by changing the process-wide umask, which would affect every library and thread.
 """
 
 from __future__ import annotations
