@@ -4,6 +4,7 @@ and syncs the slash commands only when their definitions changed."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import sqlite3
@@ -160,6 +161,25 @@ async def test_boot_under_an_open_umask_creates_everything_owner_only(tmp_path: 
             assert paths.database_path(data_dir).is_file()
             assert exposed(tmp_path / "new") == []
     assert exposed(tmp_path / "new") == []
+
+
+def test_a_data_folder_another_account_owns_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As root every chmod succeeds, so the refusal of a non-owner's chmod is stood in for.
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+
+    def not_owner(self: Path, mode: int) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(self))
+
+    monkeypatch.setattr(Path, "chmod", not_owner)
+    with pytest.raises(paths.DataDirError) as refused:
+        paths.secure_data_dir(data_dir)
+    message = str(refused.value)
+    assert str(data_dir) in message and "Operation not permitted" in message
+    assert "\n" not in message
 
 
 def _run_bot(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
