@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import discord
 import yarl
 
-from bot.config import Config, ConfigError
+from bot import paths
+from bot.config import ENV_FILE, Config, ConfigError, readable_by_others
 
 if TYPE_CHECKING:
     from bot.client import HandinBot
@@ -64,6 +65,18 @@ def run(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
+    if readable_by_others(ENV_FILE):
+        log.warning(
+            "%s can be read by other accounts on this host and may hold DISCORD_TOKEN:"
+            " run `chmod 600 %s`",
+            ENV_FILE.resolve(),
+            ENV_FILE,
+        )
+    try:
+        paths.secure_data_dir(config.data_dir)
+    except paths.DataDirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     point_client_at(config.api_base, config.gateway_url)
     from bot.client import HandinBot
 

@@ -83,14 +83,19 @@ class HandinBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         data_dir = self.config.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        paths.secure_data_dir(data_dir)
         self._db = await Database.open(paths.database_path(data_dir))
         await migrate(self._db.conn)
         files = FileStore(paths.files_dir(data_dir))
         files.prepare()
         self.notifier = DiscordNotifier(self, self._dm_locale)
         self.services = build_services(
-            self._db, files, self.clock, self.notifier, download_policy=self.download_policy
+            self._db,
+            files,
+            self.clock,
+            self.notifier,
+            download_policy=self.download_policy,
+            reserve=self.config.free_space_reserve,
         )
         self.session = aiohttp.ClientSession()
         await self.tree.set_translator(HandinTranslator())

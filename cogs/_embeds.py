@@ -16,9 +16,9 @@ from bot.domain.models import (
     Unreached,
     Upload,
 )
-from bot.domain.rules import human_size
+from bot.domain.rules import human_size, mib
 from bot.i18n import t, timestamp
-from bot.services.assignments import Overview
+from bot.services.assignments import GroupOverview, Overview
 from bot.services.groups import ReadyView
 from bot.services.submissions import StatusView
 from cogs._common import GOOD, INFO, WARN
@@ -34,6 +34,9 @@ def members_text(locale: str, members: Iterable[Member]) -> str:
 def rules_text(locale: str, assignment: Assignment) -> str:
     lines = [t(locale, f"rules.mode.{assignment.group_mode.value}")]
     lines.append(t(locale, "rules.max_file", mb=assignment.max_file_mb))
+    lines.append(
+        t(locale, "rules.quota", uploads=assignment.max_uploads, mb=assignment.max_storage_mb)
+    )
     if assignment.file_types:
         lines.append(t(locale, "rules.file_types", types=", ".join(assignment.file_types)))
     if assignment.max_group_size:
@@ -237,6 +240,7 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
             members=", ".join(f"<@{m.user_id}> ({m.number})" for m in g.members) or "—",
             uploads=g.uploads,
         )
+        + (" · " + _near_quota_text(locale, assignment, g) if g.near_quota else "")
         for g in overview.groups
     ]
     embed.add_field(
@@ -244,6 +248,14 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
         value=_clip("\n".join(group_lines) or "—"),
         inline=False,
     )
+    if overview.disk_low_since is not None:
+        # Ahead of the lists: while it lasts, no group can upload.
+        embed.insert_field_at(
+            0,
+            name=t(locale, "overview.disk_low_title"),
+            value=t(locale, "overview.disk_low", since=overview.disk_low_since),
+            inline=False,
+        )
     no_group = [f"<@{c.user_id}> ({c.number})" for c in overview.without_group]
     embed.add_field(
         name=t(locale, "overview.without_group", count=len(no_group)),
@@ -270,6 +282,17 @@ def _unreached(locale: str, unreached: Unreached) -> str:
     if not failure:
         return kind
     return f"{kind} ({t(locale, f'dm.reason.{failure}', code=code or '?')})"
+
+
+def _near_quota_text(locale: str, assignment: Assignment, group: GroupOverview) -> str:
+    return t(
+        locale,
+        "overview.near_quota",
+        uploads=group.usage.uploads,
+        max_uploads=assignment.max_uploads,
+        stored_mb=mib(group.usage.bytes),
+        max_storage_mb=assignment.max_storage_mb,
+    )
 
 
 def _clip(text: str) -> str:

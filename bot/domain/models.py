@@ -77,6 +77,9 @@ class Assignment:
     created_by: int
     created_at: datetime
     exported_at: datetime | None
+    # Per group: at most this many uploads and MiB stored (bot/domain/quotas.py).
+    max_uploads: int
+    max_storage_mb: float
     # When the reminder offsets were last set (None: at creation); see `reminders_since`.
     reminders_from: datetime | None = None
 
@@ -89,6 +92,10 @@ class Assignment:
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_storage_bytes(self) -> int:
+        return int(self.max_storage_mb * 1024 * 1024)
 
     @property
     def late_window(self) -> timedelta | None:

@@ -4,11 +4,12 @@ passing faults, and the byte count held to the attachment's declared size."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from bot.domain.errors import DownloadFailedError
+from bot.domain.errors import DiskLowError, DownloadFailedError
 from bot.domain.rules import MIB
 from storage.files import FileStore, ReceivedFile, StoreLimitError
 
@@ -76,6 +77,10 @@ async def _with_retries(
             log.warning("download is longer than the %d bytes declared", declared_size)
             raise DownloadFailedError() from exc
         except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                # Our disk, not the network: the student is told to try later, not at once.
+                log.error("the file store's disk is full")
+                raise DiskLowError() from exc
             log.warning("download failed: %s", exc)
             raise DownloadFailedError() from exc
         if received.size != declared_size:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from bot.domain.delivery import DELIVERED, Delivery
 from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
+from bot.domain.quotas import DiskUsage
 
 
 class Notifier(Protocol):
@@ -87,3 +88,9 @@ class ScheduleListener(Protocol):
 class NullScheduleListener:
     def assignment_changed(self, assignment_id: int) -> None:
         return None
+
+
+class FreeSpace(Protocol):
+    """How full the file system that holds the stored files is (storage/diskspace.py)."""
+
+    def usage(self) -> DiskUsage: ...

@@ -47,6 +47,7 @@ from bot.services.common import (
     settle_candidate,
     view_of,
 )
+from bot.services.diskspace import DiskSpaceGuard
 from bot.services.downloads import ByteSource, DownloadPolicy, download
 from bot.services.finalization import (
     FinalChoice,
@@ -57,6 +58,7 @@ from bot.services.finalization import (
 )
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
+from bot.services.quotas import check_upload_quotas
 from storage.db import Database, GroupCommit
 from storage.files import FileStore, ReceivedFile
 from storage.repos import assignments as assignment_repo
@@ -124,11 +126,13 @@ class SubmissionService:
         clock: Clock,
         notifier: Notifier,
         *,
+        disk: DiskSpaceGuard,
         max_concurrent_downloads: int = 32,
         inflight: InFlightUploads | None = None,
         download_policy: DownloadPolicy | None = None,
     ) -> None:
         self._db = db
+        self._disk = disk
         self._files = files
         self._clock = clock
         self._notifier = notifier
@@ -219,6 +223,10 @@ class SubmissionService:
             group = await self._upload_target(conn, assignment, actor, sent_at, standing)
             limit = _limit_bytes(assignment, upload_limit_bytes)
             _check_file(incoming.filename, incoming.declared_size, limit, assignment)
+            # Early, on the declared size: a refusal now costs no download.
+            await check_upload_quotas(
+                conn, assignment, group, actor.user_id, incoming.declared_size, sent_at
+            )
             return group
 
         # A refusal raises before anything is written but the candidate's registration, which
@@ -229,6 +237,7 @@ class SubmissionService:
         if isinstance(checked, UploadResult):
             return checked
         group = checked
+        await self._disk.require_room(incoming.declared_size)
         # Sent before the deadline (checked above): finalization waits briefly for it to land.
         with self._inflight.track(group.id):
             received = await self._receive(incoming)
@@ -280,6 +289,9 @@ class SubmissionService:
         group = await self._upload_target(
             conn, assignment, actor, sent_at, standing, register=False
         )
+        # What decides: the bytes received, against what is recorded by now (other uploads of
+        # the group may have landed during the download). Raises before anything is written.
+        await check_upload_quotas(conn, assignment, group, actor.user_id, received.size, sent_at)
         # A new upload row changes no standing but this interaction's (the user's); the lease
         # and a re-finalization change the group row: later units of the batch re-read it.
         self._touched(

@@ -33,6 +33,8 @@ class AssignmentFields:
     role_id: int | None
     channel_id: int | None
     reminders: tuple[int, ...]
+    max_uploads: int
+    max_storage_mb: float
 
 
 def _row_to_assignment(row: aiosqlite.Row) -> Assignment:
@@ -59,6 +61,8 @@ def _row_to_assignment(row: aiosqlite.Row) -> Assignment:
         created_at=from_db(row["created_at"]),
         exported_at=opt_from_db(row["exported_at"]),
         reminders_from=opt_from_db(row["reminders_from"]),
+        max_uploads=row["max_uploads"],
+        max_storage_mb=float(row["max_storage_mb"]),
     )
 
 
@@ -80,6 +84,8 @@ def _columns(fields: AssignmentFields) -> dict[str, Any]:
         "role_id": fields.role_id,
         "channel_id": fields.channel_id,
         "reminders": ",".join(str(r) for r in fields.reminders),
+        "max_uploads": fields.max_uploads,
+        "max_storage_mb": fields.max_storage_mb,
     }
 
 

@@ -30,6 +30,7 @@ from bot.sandbox import (
     StoredFile,
 )
 from storage.timefmt import from_db
+from tests.modes import exposed
 
 # Generous: the suite runs on 2 shared cores next to other work.
 REPLY_TIMEOUT = 15.0
@@ -360,3 +361,5 @@ async def course(offline_course: Course) -> AsyncIterator[Course]:
     async with course.sandbox.run_bot(bot):
         course.bot = bot
         yield course
+    # Whatever the scenario did, the bot left nothing under its data folder for other accounts.
+    assert exposed(course.data_dir) == []
