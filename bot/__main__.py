@@ -7,11 +7,16 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import discord
 import yarl
 
-from bot.config import Config, ConfigError
+from bot import paths
+from bot.config import ENV_FILE, Config, ConfigError, readable_by_others
+
+if TYPE_CHECKING:
+    from bot.client import HandinBot
 
 log = logging.getLogger("bot")
 
@@ -38,6 +43,16 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(wanted)
 
 
+async def serve(bot: HandinBot, token: str) -> None:
+    """Run until a signal or a lost login; then wait for the clean stop to finish (Client.run
+    would return as soon as the connection closed, leaving the database open)."""
+    async with bot:
+        try:
+            await bot.start(token)
+        finally:
+            await bot.close()
+
+
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run Hand-in bot.")
     parser.add_argument(
@@ -50,12 +65,25 @@ def run(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
+    if readable_by_others(ENV_FILE):
+        log.warning(
+            "%s can be read by other accounts on this host and may hold DISCORD_TOKEN:"
+            " run `chmod 600 %s`",
+            ENV_FILE.resolve(),
+            ENV_FILE,
+        )
+    try:
+        paths.secure_data_dir(config.data_dir)
+    except paths.DataDirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     point_client_at(config.api_base, config.gateway_url)
     from bot.client import HandinBot
 
-    bot = HandinBot(config, force_sync=args.sync)
+    # SIGTERM and SIGINT stop it cleanly (uploads in flight finish), then it exits 0.
+    bot = HandinBot(config, force_sync=args.sync, handle_signals=True)
     try:
-        bot.run(config.token, log_handler=None)
+        asyncio.run(serve(bot, config.token))
     except discord.LoginFailure:
         print(
             "error: Discord refused DISCORD_TOKEN: reset it in the Developer Portal",

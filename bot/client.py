@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
-from datetime import timedelta
+import signal
 from typing import Any
 
 import aiohttp
@@ -15,8 +16,10 @@ from discord.ext import commands
 from bot import paths
 from bot.config import Config
 from bot.domain.clock import Clock, SystemClock
+from bot.i18n import pick_locale
 from bot.i18n.translator import HandinTranslator
 from bot.notify import DiscordNotifier
+from bot.services.downloads import DownloadPolicy
 from bot.services.registry import Services, build_services
 from bot.tree import HandinTree
 from storage.db import Database
@@ -27,6 +30,12 @@ from storage.repos import misc as misc_repo
 log = logging.getLogger(__name__)
 
 COMMANDS_HASH_KEY = "commands_hash"
+# A clean stop ends within 30 s: uploads in flight get most of it, queued DMs a little.
+UPLOADS_STOP_SECONDS = 15.0
+REPLIES_STOP_SECONDS = 3.0
+NOTICES_STOP_SECONDS = 3.0
+# discord.py runs each app command in a task of this name (app_commands/tree.py).
+COMMAND_TASK_NAME = "CommandTree-invoker"
 
 
 def intents() -> discord.Intents:
@@ -48,6 +57,8 @@ class HandinBot(commands.Bot):
         *,
         clock: Clock | None = None,
         force_sync: bool = False,
+        download_policy: DownloadPolicy | None = None,
+        handle_signals: bool = False,
         **client_options: Any,
     ) -> None:
         super().__init__(
@@ -55,44 +66,69 @@ class HandinBot(commands.Bot):
             intents=intents(),
             tree_cls=HandinTree,
             help_command=None,
+            # Nobody is pinged unless a message says so on purpose.
+            allowed_mentions=discord.AllowedMentions.none(),
             **client_options,
         )
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.force_sync = force_sync
+        self.download_policy = download_policy
+        self.handle_signals = handle_signals
+        self._closing: asyncio.Future[None] | None = None
+        self._stop_task: asyncio.Task[None] | None = None
         self.scheduler: Any = None
         self.session: aiohttp.ClientSession | None = None
         self._db: Database | None = None
 
     async def setup_hook(self) -> None:
         data_dir = self.config.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        paths.secure_data_dir(data_dir)
         self._db = await Database.open(paths.database_path(data_dir))
         await migrate(self._db.conn)
         files = FileStore(paths.files_dir(data_dir))
         files.prepare()
-        self.notifier = DiscordNotifier(self, self._guild_locale)
-        self.services = build_services(self._db, files, self.clock, self.notifier)
+        self.notifier = DiscordNotifier(self, self._dm_locale)
+        self.services = build_services(
+            self._db,
+            files,
+            self.clock,
+            self.notifier,
+            download_policy=self.download_policy,
+            reserve=self.config.free_space_reserve,
+        )
         self.session = aiohttp.ClientSession()
         await self.tree.set_translator(HandinTranslator())
         from cogs import all_cogs
 
         for cog in all_cogs(self.services, self.session):
             await self.add_cog(cog)
+        async with self._db.transaction() as conn:
+            kept = await misc_repo.take_notices(conn)
+        self.notifier.start(kept)
         await self._start_scheduler()
         await self.sync_commands()
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._stop_soon, signum)
 
     async def _start_scheduler(self) -> None:
         from bot.scheduler import DeadlineScheduler
 
         # No grace for reminders: an offset already past when the deadline is set is skipped.
-        self.scheduler = DeadlineScheduler.from_services(self.services, reminder_grace=timedelta(0))
+        self.scheduler = DeadlineScheduler.from_services(self.services)
         self.services.assignments.schedule = self.scheduler
         self.notifier.on_receipts_waiting = self.scheduler.wake_receipts
         await self.scheduler.start()
 
-    async def _guild_locale(self, guild_id: int) -> str:
-        return (await self.services.settings.get(guild_id)).locale
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        # Remembered for DMs, which speak the language of the user's latest interaction.
+        self.services.user_locales.note(interaction.user.id, str(interaction.locale))
+
+    async def _dm_locale(self, guild_id: int, user_id: int | None) -> str:
+        user_locale = None if user_id is None else await self.services.user_locales.of(user_id)
+        return pick_locale(user_locale, (await self.services.settings.get(guild_id)).locale)
 
     async def commands_hash(self) -> str:
         translator = self.tree.translator
@@ -119,12 +155,65 @@ class HandinBot(commands.Bot):
         log.info("slash commands synced")
         return True
 
+    def _stop_soon(self, signum: int) -> None:
+        log.info("%s: stopping cleanly", signal.Signals(signum).name)
+        self._stop_task = asyncio.create_task(self.close(), name="clean-stop")
+
+    @property
+    def stopping(self) -> bool:
+        """A clean stop has begun: new commands are refused ("restarting")."""
+        return self._closing is not None
+
     async def close(self) -> None:
+        """A clean stop: refuse new commands, finish the uploads in flight and their replies,
+        keep what is queued, then disconnect and close the database (within 30 s).
+
+        Once: discord.py calls close again when the connection ends, and a second run would
+        close the database under the first."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close_cleanly())
+        await asyncio.shield(self._closing)
+
+    async def _close_cleanly(self) -> None:
+        if self._db is not None and hasattr(self, "services"):
+            still = await self.services.submissions.stop(UPLOADS_STOP_SECONDS)
+            if still:
+                log.warning("%d uploads still running at the stop: not acknowledged", still)
         if self.scheduler is not None:
             await self.scheduler.shutdown()
+            self.scheduler = None
+        if hasattr(self, "notifier"):
+            await self._keep_queued_dms()
+        # Last before disconnecting, so no reply is cut off by the closing connection.
+        await _commands_finished(REPLIES_STOP_SECONDS)
+        await super().close()
         if self.session is not None:
             await self.session.close()
-        await super().close()
         if self._db is not None:
+            await self.services.user_locales.flush()
             await self._db.close()
             self._db = None
+
+    async def _keep_queued_dms(self) -> None:
+        kept = await self.notifier.stop(NOTICES_STOP_SECONDS)
+        if kept and self._db is not None:
+            async with self._db.transaction() as conn:
+                await misc_repo.keep_notices(conn, kept, self.clock.now())
+            log.info("%d queued DMs kept for the next start", len(kept))
+
+
+async def _commands_finished(timeout: float) -> None:
+    """Wait (a little) for commands still answering: an upload stored a moment ago should also
+    reach its student as "Stored", and a late arrival its "restarting", before the connection
+    closes. Commands keep arriving until then, so wait until none runs or time is up."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        running = [
+            task
+            for task in asyncio.all_tasks()
+            if task.get_name() == COMMAND_TASK_NAME and task is not asyncio.current_task()
+        ]
+        left = deadline - asyncio.get_running_loop().time()
+        if not running or left <= 0:
+            return
+        await asyncio.wait(running, timeout=left)

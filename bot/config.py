@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import load_dotenv
 
+from bot.domain.quotas import DEFAULT_RESERVE, FreeSpaceReserve
+from bot.domain.rules import MIB
+
 DEFAULT_API_BASE = "https://discord.com/api/v10"
+# Read from the working directory, as python-dotenv does by default.
+ENV_FILE = Path(".env")
 
 # A bot token is three base64url parts separated by dots; anything else cannot log in.
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
@@ -19,6 +25,11 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable and what to set."""
 
 
+# Uploads stop while the data folder's disk has less free than the larger of these two.
+DEFAULT_MIN_FREE_MB = DEFAULT_RESERVE.min_free_bytes / MIB
+DEFAULT_MIN_FREE_PERCENT = DEFAULT_RESERVE.min_free_fraction * 100
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     token: str
@@ -26,10 +37,13 @@ class Config:
     log_level: str
     api_base: str
     gateway_url: str | None
+    # HANDIN_MIN_FREE_MB (MiB) and HANDIN_MIN_FREE_PERCENT (of the file system's size).
+    min_free_mb: float = DEFAULT_MIN_FREE_MB
+    min_free_percent: float = DEFAULT_MIN_FREE_PERCENT
 
     @classmethod
     def from_env(cls, *, require_token: bool = True, env_file: Path | None = None) -> Config:
-        load_dotenv(env_file or Path(".env"), override=False)
+        load_dotenv(env_file or ENV_FILE, override=False)
         token = os.environ.get("DISCORD_TOKEN", "").strip()
         if require_token:
             check_token(token)
@@ -44,7 +58,44 @@ class Config:
             log_level=level,
             api_base=os.environ.get("DISCORD_API_BASE", DEFAULT_API_BASE).rstrip("/"),
             gateway_url=os.environ.get("DISCORD_GATEWAY_URL") or None,
+            min_free_mb=_number("HANDIN_MIN_FREE_MB", DEFAULT_MIN_FREE_MB, upper=None),
+            min_free_percent=_number(
+                "HANDIN_MIN_FREE_PERCENT", DEFAULT_MIN_FREE_PERCENT, upper=100
+            ),
         )
+
+    @property
+    def free_space_reserve(self) -> FreeSpaceReserve:
+        return FreeSpaceReserve(
+            min_free_bytes=int(self.min_free_mb * MIB),
+            min_free_fraction=self.min_free_percent / 100,
+        )
+
+
+def _number(name: str, default: float, *, upper: float | None) -> float:
+    """A non-negative number setting (0 turns that part of the check off)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= (upper if upper is not None else float("inf")):
+        most = f" and at most {upper:g}" if upper is not None else ""
+        raise ConfigError(
+            f"{name}={text!r} is not a number of at least 0{most} (default {default:g})"
+        )
+    return value
+
+
+def readable_by_others(path: Path) -> bool:
+    """Whether other accounts on the host can read `path` (a `.env` holds the bot's token)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return False
+    return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
 
 
 def check_token(token: str) -> None:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import discord
 
+from bot.domain.delivery import DELIVERED, WITHDRAWN, Delivery, DmFailure
 from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
-from bot.i18n import human_size, pick_locale, t, timestamp
+from bot.i18n import human_size, t, timestamp
 
 log = logging.getLogger(__name__)
 
-CANNOT_DM = 50007
 # Discord allows 50 requests per second per bot across all routes. Interaction callbacks and
 # follow-ups are exempt (replies never wait behind receipts), so DMs may use nearly all of it;
 # the margin covers the bot's few other requests (fetch_user, reminder posts) and arrival
@@ -47,142 +50,230 @@ class Pacer:
                 await asyncio.sleep((tokens - self._tokens) / self.rate)
 
 
-async def send_dm(
-    user: discord.User | discord.Member,
-    content: str | None = None,
-    *,
-    embed: discord.Embed | None = None,
-    pacer: Pacer | None = None,
-) -> bool:
-    """DM `user`; False when they do not accept DMs (never retried: their choice)."""
+# Discord's error codes that decide what a failed DM means (SPEC: DM failures by kind).
+CANNOT_DM = 50007
+OPENING_DMS_TOO_FAST = 40003
+UNKNOWN_USER = 10013
+
+
+def classify_failure(exc: Exception) -> Delivery:
+    """What a failed DM means. Every Forbidden is a 403, so the code decides, not the status."""
+    if isinstance(exc, discord.HTTPException):
+        code = exc.code or exc.status
+        if exc.code == CANNOT_DM:
+            return Delivery(DmFailure.CLOSED, code)
+        if exc.code == UNKNOWN_USER:
+            return Delivery(DmFailure.GONE, code)
+        if exc.code == OPENING_DMS_TOO_FAST or exc.status == 429 or exc.status >= 500:
+            return Delivery(DmFailure.TRANSIENT, code)
+        return Delivery(DmFailure.REFUSED, code)
+    if isinstance(exc, discord.RateLimited):
+        return Delivery(DmFailure.TRANSIENT, 429)
+    # aiohttp's errors, resets, timeouts: the network.
+    return Delivery(DmFailure.TRANSIENT)
+
+
+# What a DM attempt may raise that says something about the DM rather than about the bot.
+DM_ERRORS = (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError)
+
+
+async def send_direct(
+    user: discord.User | discord.Member, content: str, *, embed: discord.Embed | None = None
+) -> Delivery:
+    """DM `user` at once, as part of answering their own command (not paced, not queued)."""
     try:
-        channel = user.dm_channel
-        if channel is None:
-            # Paced one request at a time: taking two tokens at once would be a burst of two.
-            if pacer is not None:
-                await pacer.take()
-            channel = await user.create_dm()
-        if pacer is not None:
-            await pacer.take()
-        if embed is None:
-            await channel.send(content)
-        else:
-            await channel.send(content, embed=embed)
-    except discord.Forbidden as exc:
-        if exc.code == CANNOT_DM or exc.status == 403:
-            log.info("user %s does not accept DMs", user.id)
-            return False
-        raise
-    return True
+        channel = user.dm_channel or await user.create_dm()
+        await channel.send(content, **_extras(embed, None))
+    except DM_ERRORS as exc:
+        delivery = classify_failure(exc)
+        log.info("DM to %s not delivered (%s)", user.id, delivery.reason)
+        return delivery
+    return DELIVERED
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDm:
+    """A courtesy DM waiting its turn, rendered in its reader's language when it goes out."""
+
+    user_id: int
+    guild_id: int
+    render: Callable[[str], str]
 
 
 class DiscordNotifier:
     """Implements bot.services.ports.Notifier over a connected client."""
 
-    def __init__(self, client: discord.Client, locale_for_guild: Callable[[int], Any]) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        locale_for: Callable[[int, int | None], Awaitable[str]],
+    ) -> None:
         self._client = client
-        self._locale_for_guild = locale_for_guild
+        # (guild id, user id) -> the catalog to speak to that user in (no user: the guild's).
+        self._locale_for = locale_for
         self.pacer = Pacer(DM_REQUESTS_PER_SECOND, DM_BURST)
         self.on_receipts_waiting: Callable[[], None] = lambda: None
-        self._background: set[asyncio.Task[None]] = set()
+        self._queue: asyncio.Queue[QueuedDm] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
 
-    async def _user(self, user_id: int) -> discord.User | None:
+    async def _user(self, user_id: int) -> discord.User:
         user = self._client.get_user(user_id)
         if user is not None:
             return user
+        return await self._client.fetch_user(user_id)
+
+    async def send_dm(
+        self,
+        user_id: int,
+        content: str | None,
+        *,
+        embed: discord.Embed | None = None,
+        nonce: str | None = None,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
+    ) -> Delivery:
+        """DM a user, paced under Discord's global limit; what became of it, never raising for
+        Discord's or the network's reasons. With `nonce`, Discord keeps a resend to one message."""
         try:
-            return await self._client.fetch_user(user_id)
-        except discord.NotFound:
-            return None
+            user = await self._user(user_id)
+            channel = user.dm_channel
+            if channel is None:
+                # Paced one request at a time: taking two tokens at once would be a burst of two.
+                await self.pacer.take()
+                channel = await user.create_dm()
+            await self.pacer.take()
+            if still_wanted is not None and not await still_wanted():
+                return WITHDRAWN
+            await channel.send(content, **_extras(embed, nonce))
+        except DM_ERRORS as exc:
+            delivery = classify_failure(exc)
+            log.info(
+                "DM to %s not delivered (%s): %s", user_id, delivery.reason, type(exc).__name__
+            )
+            return delivery
+        return DELIVERED
 
-    async def _locale(self, guild_id: int) -> str:
-        return pick_locale(None, await self._locale_for_guild(guild_id))
-
-    async def send_receipt(self, receipt: Receipt) -> bool:
+    async def send_receipt(
+        self, receipt: Receipt, still_wanted: Callable[[], Awaitable[bool]]
+    ) -> Delivery:
         from cogs._embeds import receipt_embed
 
-        user = await self._user(receipt.user_id)
-        if user is None:
-            return False
-        locale = await self._locale(receipt.assignment.guild_id)
-        embed = receipt_embed(locale, receipt)
-        return await send_dm(user, t(locale, "receipt.intro"), embed=embed, pacer=self.pacer)
+        locale = await self._locale_for(receipt.assignment.guild_id, receipt.user_id)
+        return await self.send_dm(
+            receipt.user_id,
+            t(locale, "receipt.intro"),
+            embed=receipt_embed(locale, receipt),
+            # Derived from the receipt alone: after a crash, the resend is the same message.
+            nonce=receipt_nonce(receipt.id),
+            still_wanted=still_wanted,
+        )
+
+    # -- courtesy DMs: queued, sent in the background, kept across a clean stop -------------
+
+    def start(self, kept: Iterable[tuple[int, str]] = ()) -> None:
+        """Start sending queued DMs, beginning with those kept at the last stop."""
+        for user_id, text in kept:
+            self._queue.put_nowait(QueuedDm(user_id, 0, _already(text)))
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._send_queued(), name="courtesy-dms")
+
+    async def stop(self, timeout: float) -> list[tuple[int, str]]:
+        """Send what is queued for up to `timeout` seconds; return the rest, rendered, to keep."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout)
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        kept: list[tuple[int, str]] = []
+        while not self._queue.empty():
+            queued = self._queue.get_nowait()
+            locale = await self._locale_for(queued.guild_id, queued.user_id)
+            kept.append((queued.user_id, queued.render(locale)))
+        return kept
+
+    async def drain(self) -> None:
+        """Wait until every queued DM was tried (tests)."""
+        await self._queue.join()
+
+    async def _send_queued(self) -> None:
+        while True:
+            queued = await self._queue.get()
+            try:
+                locale = await self._locale_for(queued.guild_id, queued.user_id)
+                await self.send_dm(queued.user_id, queued.render(locale))
+            except Exception:
+                log.exception("a queued DM to %s failed", queued.user_id)
+            finally:
+                self._queue.task_done()
+
+    def _enqueue(
+        self, guild_id: int, user_ids: Iterable[int], render: Callable[[str], str]
+    ) -> None:
+        for user_id in user_ids:
+            self._queue.put_nowait(QueuedDm(user_id, guild_id, render))
 
     async def upload_notice(self, notice: UploadNotice) -> None:
         # Queued, not awaited: the uploader's acknowledgement must not wait for others' DMs.
-        self._spawn(self._send_notices(notice))
+        def render(locale: str) -> str:
+            return t(
+                locale,
+                "notice.upload",
+                name=notice.assignment.name,
+                pin=notice.group.pin,
+                user_id=notice.uploader.user_id,
+                number=notice.uploader.number,
+                filename=notice.upload.filename,
+                size=human_size(locale, notice.upload.size),
+                sha=notice.upload.sha256[:12],
+            )
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _send_notices(self, notice: UploadNotice) -> None:
-        locale = await self._locale(notice.assignment.guild_id)
-        text = t(
-            locale,
-            "notice.upload",
-            name=notice.assignment.name,
-            pin=notice.group.pin,
-            user_id=notice.uploader.user_id,
-            number=notice.uploader.number,
-            filename=notice.upload.filename,
-            size=human_size(locale, notice.upload.size),
-            sha=notice.upload.sha256[:12],
-        )
-        for user_id in notice.recipients:
-            try:
-                user = await self._user(user_id)
-                if user is not None:
-                    await send_dm(user, text, pacer=self.pacer)
-            except discord.HTTPException:
-                log.warning("upload notice to %s failed", user_id)
+        self._enqueue(notice.assignment.guild_id, notice.recipients, render)
 
     async def group_reopened(
         self, assignment: Assignment, group: Group, user_ids: list[int]
     ) -> None:
         # In the background, like upload notices: the staff member's reply must not wait.
-        self._spawn(self._send_reopened(assignment, group, user_ids))
-
-    async def _send_reopened(
-        self, assignment: Assignment, group: Group, user_ids: list[int]
-    ) -> None:
-        locale = await self._locale(assignment.guild_id)
         until = group.closes_at or assignment.closes_at
-        text = t(locale, "notice.reopened", name=assignment.name, pin=group.pin, until=until)
-        for user_id in user_ids:
-            try:
-                user = await self._user(user_id)
-                if user is not None:
-                    await send_dm(user, text, pacer=self.pacer)
-            except discord.HTTPException:
-                log.warning("extension notice to %s failed", user_id)
 
-    async def send_reminder(self, reminder: Reminder) -> bool:
-        user = await self._user(reminder.user_id)
-        if user is None:
-            return False
+        def render(locale: str) -> str:
+            return t(locale, "notice.reopened", name=assignment.name, pin=group.pin, until=until)
+
+        self._enqueue(assignment.guild_id, user_ids, render)
+
+    # -- reminders ----------------------------------------------------------------------------
+
+    async def send_reminder(self, reminder: Reminder) -> Delivery:
         assignment = reminder.assignment
-        locale = await self._locale(assignment.guild_id)
+        locale = await self._locale_for(assignment.guild_id, reminder.user_id)
         text = t(
             locale,
             f"reminder.dm.{reminder.reason.value}",
             name=assignment.name,
             deadline=reminder.deadline,
         )
-        return await send_dm(user, text, pacer=self.pacer)
+        return await self.send_dm(reminder.user_id, text)
 
-    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
+    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> bool:
         if assignment.channel_id is None:
-            return
+            return True
         channel = self._client.get_channel(assignment.channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             log.warning("reminder channel %s is not reachable", assignment.channel_id)
-            return
-        locale = await self._locale(assignment.guild_id)
+            return False
+        locale = await self._locale_for(assignment.guild_id, None)
         text = t(locale, "reminder.channel", name=assignment.name, deadline=deadline)
-        await self.pacer.take()
-        await channel.send(text)
+        try:
+            await self.pacer.take()
+            await channel.send(text)
+        except DM_ERRORS as exc:
+            log.warning(
+                "reminder post in %s failed (%s)",
+                assignment.channel_id,
+                classify_failure(exc).reason,
+            )
+            return False
+        return True
 
     def guild_people(self, guild_id: int) -> list[Person]:
         from cogs._common import people_of
@@ -192,10 +283,32 @@ class DiscordNotifier:
     def receipts_waiting(self) -> None:
         self.on_receipts_waiting()
 
-    async def drain(self) -> None:
-        """Wait for queued notices (tests and shutdown)."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+
+def _already(text: str) -> Callable[[str], str]:
+    """A render for a DM rendered before (kept across a stop): the same text in any locale."""
+    return lambda _locale: text
 
 
-__all__ = ["DiscordNotifier", "Pacer", "send_dm", "timestamp"]
+def _extras(embed: discord.Embed | None, nonce: str | None) -> dict[str, Any]:
+    """send()'s optional arguments that are set (its overloads take no None for them)."""
+    extras: dict[str, Any] = {}
+    if embed is not None:
+        extras["embed"] = embed
+    if nonce is not None:
+        extras["nonce"] = nonce
+    return extras
+
+
+def receipt_nonce(receipt_id: int) -> str:
+    """Discord's nonce is at most 25 characters: a prefix and the receipt's id fit."""
+    return f"receipt-{receipt_id}"
+
+
+__all__ = [
+    "DiscordNotifier",
+    "Pacer",
+    "classify_failure",
+    "receipt_nonce",
+    "send_direct",
+    "timestamp",
+]

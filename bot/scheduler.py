@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,13 +21,12 @@ from bot.services.reminders import ReminderService, reminder_times
 from storage.db import Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
+from storage.repos import misc as misc_repo
 
 log = logging.getLogger(__name__)
 
 SWEEP_JOB = "sweep"
 STOP_GRACE_SECONDS = 10.0
-# A reminder missed by less than this (a restart, a deadline set just now) still goes out.
-REMINDER_GRACE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +43,10 @@ def plan_wakeups(
     assignment: Assignment,
     groups: Iterable[Group],
     now: datetime,
-    reminder_grace: timedelta = REMINDER_GRACE,
+    sent_reminders: Iterable[datetime] = (),
 ) -> list[Wakeup]:
-    """The timers an assignment needs now: one per distinct group deadline, one per reminder."""
+    """The timers an assignment needs now: one per distinct group deadline, one per reminder
+    still to send (`sent_reminders`: the due times already claimed)."""
     final = assignment.final_deadline
     closes: dict[str, datetime] = {}
     if final > now:
@@ -61,13 +61,32 @@ def plan_wakeups(
         Wakeup(f"close:{assignment.id}:{key}", at, "close", assignment.id)
         for key, at in closes.items()
     ]
-    if assignment.closes_at > now and assignment.closed_at is None:
-        for offset, due in reminder_times(assignment).items():
-            if due > now - reminder_grace:
-                wakeups.append(
-                    Wakeup(f"remind:{assignment.id}:{offset}", due, "remind", assignment.id)
-                )
+    for offset, due in reminders_to_send(assignment, now, sent_reminders).items():
+        wakeups.append(Wakeup(f"remind:{assignment.id}:{offset}", due, "remind", assignment.id))
     return wakeups
+
+
+def reminders_to_send(
+    assignment: Assignment, now: datetime, sent: Iterable[datetime] = ()
+) -> dict[int, datetime]:
+    """offset -> due time of the reminders to schedule: those ahead, and of those that passed
+    unsent while the bot was down only the latest (one "deadline soon" is enough). An offset
+    already past when the reminders were set is never sent."""
+    if assignment.closes_at <= now or assignment.closed_at is not None:
+        return {}
+    wanted = {
+        offset: due
+        for offset, due in reminder_times(assignment).items()
+        if due > assignment.reminders_since
+    }
+    missed = [due for due in wanted.values() if due <= now]
+    latest_missed = max(missed, default=None)
+    done = set(sent)
+    return {
+        offset: due
+        for offset, due in wanted.items()
+        if (due > now or due == latest_missed) and due not in done
+    }
 
 
 class DeadlineScheduler:
@@ -87,7 +106,6 @@ class DeadlineScheduler:
         reminders: ReminderService,
         *,
         sweep_seconds: float = 30.0,
-        reminder_grace: timedelta = REMINDER_GRACE,
         wall: Callable[[], datetime] | None = None,
     ) -> None:
         self._db = db
@@ -96,7 +114,6 @@ class DeadlineScheduler:
         self._receipts = receipts
         self._reminders = reminders
         self._sweep_seconds = sweep_seconds
-        self._reminder_grace = reminder_grace
         # The timer runs on real time; the services on the Clock (a fake one in tests).
         self._wall = wall or (lambda: datetime.now(UTC))
         self._scheduler = AsyncIOScheduler(timezone=UTC)  # the default memory job store
@@ -213,6 +230,7 @@ class DeadlineScheduler:
             async with self._db.reading() as conn:
                 assignment = await assignment_repo.get(conn, assignment_id)
                 groups = [] if assignment is None else await group_repo.groups(conn, assignment_id)
+                sent = await misc_repo.claimed_reminders(conn, assignment_id)
         except Exception:
             log.exception(
                 "could not reschedule assignment %d; the sweep still covers it", assignment_id
@@ -220,11 +238,10 @@ class DeadlineScheduler:
             return
         # No await from here on: jobs are applied in the order their reads finished, so an
         # older read can never overwrite a newer plan.
-        wakeups = [] if assignment is None else self._plan(assignment, groups)
+        wakeups = (
+            [] if assignment is None else plan_wakeups(assignment, groups, self._clock.now(), sent)
+        )
         self._apply(assignment_id, wakeups)
-
-    def _plan(self, assignment: Assignment, groups: list[Group]) -> list[Wakeup]:
-        return plan_wakeups(assignment, groups, self._clock.now(), self._reminder_grace)
 
     def _apply(self, assignment_id: int, wakeups: list[Wakeup]) -> None:
         if not self._running:

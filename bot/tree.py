@@ -9,7 +9,13 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.domain.errors import CsvImportError, DomainError, GuildOnlyError, StaffOnlyError
+from bot.domain.errors import (
+    CsvImportError,
+    DomainError,
+    GuildOnlyError,
+    RestartingError,
+    StaffOnlyError,
+)
 from bot.i18n import DEFAULT, catalog, pick_locale, t, tn
 
 log = logging.getLogger(__name__)
@@ -20,6 +26,10 @@ class HandinTree(app_commands.CommandTree[Any]):
         if interaction.guild_id is None:
             # Discord hides guild-only commands in DMs; this covers clients that send them anyway.
             await report(interaction, GuildOnlyError())
+            return False
+        if getattr(interaction.client, "stopping", False):
+            # A clean stop is under way: nothing new starts (the database closes soon).
+            await report(interaction, RestartingError())
             return False
         return True
 

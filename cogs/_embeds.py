@@ -13,10 +13,12 @@ from bot.domain.models import (
     GroupView,
     Member,
     Receipt,
+    Unreached,
     Upload,
 )
+from bot.domain.rules import mib
 from bot.i18n import human_size, number, t, timestamp, tn
-from bot.services.assignments import Overview
+from bot.services.assignments import GroupOverview, Overview
 from bot.services.groups import ReadyView
 from bot.services.submissions import StatusView
 from cogs._common import GOOD, INFO, WARN
@@ -32,6 +34,14 @@ def members_text(locale: str, members: Iterable[Member]) -> str:
 def rules_text(locale: str, assignment: Assignment) -> str:
     lines = [t(locale, f"rules.mode.{assignment.group_mode.value}")]
     lines.append(t(locale, "rules.max_file", mb=assignment.max_file_mb))
+    lines.append(
+        t(
+            locale,
+            "rules.quota",
+            uploads=tn(locale, "count.uploads", assignment.max_uploads),
+            mb=number(locale, assignment.max_storage_mb),
+        )
+    )
     if assignment.file_types:
         lines.append(t(locale, "rules.file_types", types=", ".join(assignment.file_types)))
     if assignment.max_group_size:
@@ -235,6 +245,7 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
             members=", ".join(f"<@{m.user_id}> ({m.number})" for m in g.members) or "—",
             uploads=tn(locale, "count.uploads", g.uploads),
         )
+        + (" · " + _near_quota_text(locale, assignment, g) if g.near_quota else "")
         for g in overview.groups
     ]
     embed.add_field(
@@ -242,6 +253,14 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
         value=_clip("\n".join(group_lines) or "—"),
         inline=False,
     )
+    if overview.disk_low_since is not None:
+        # Ahead of the lists: while it lasts, no group can upload.
+        embed.insert_field_at(
+            0,
+            name=t(locale, "overview.disk_low_title"),
+            value=t(locale, "overview.disk_low", since=overview.disk_low_since),
+            inline=False,
+        )
     no_group = [f"<@{c.user_id}> ({c.number})" for c in overview.without_group]
     embed.add_field(
         name=tn(locale, "overview.without_group", len(no_group)),
@@ -250,8 +269,8 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
     )
     if overview.undelivered:
         lines = [
-            f"<@{user_id}>: {', '.join(t(locale, f'dm.kind.{k}') for k in kinds)}"
-            for user_id, kinds in overview.undelivered.items()
+            f"<@{user_id}>: {', '.join(_unreached(locale, u) for u in unreached)}"
+            for user_id, unreached in overview.undelivered.items()
         ]
         embed.add_field(
             name=tn(locale, "overview.undelivered", len(lines)),
@@ -259,6 +278,26 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
             inline=False,
         )
     return embed
+
+
+def _unreached(locale: str, unreached: Unreached) -> str:
+    """`receipt (does not accept DMs from the bot)`: what could not be delivered, and why."""
+    kind = t(locale, f"dm.kind.{unreached.kind}")
+    failure, _, code = unreached.reason.partition(":")
+    if not failure:
+        return kind
+    return f"{kind} ({t(locale, f'dm.reason.{failure}', code=code or '?')})"
+
+
+def _near_quota_text(locale: str, assignment: Assignment, group: GroupOverview) -> str:
+    return t(
+        locale,
+        "overview.near_quota",
+        uploads=group.usage.uploads,
+        max_uploads=assignment.max_uploads,
+        stored_mb=mib(group.usage.bytes),
+        max_storage_mb=assignment.max_storage_mb,
+    )
 
 
 def _clip(text: str) -> str:

@@ -10,7 +10,7 @@ from discord import app_commands
 
 from bot.domain.models import GroupMode
 from bot.i18n import t
-from bot.notify import send_dm
+from bot.notify import send_direct
 from cogs._common import HandinCog, actor_of, assignment_choices, guild_id_of, respond
 from cogs._embeds import group_embed, ready_embed
 
@@ -67,12 +67,8 @@ class GroupsCog(HandinCog):
             name=the_assignment.name,
             pin=created.view.group.pin,
         )
-        try:
-            delivered = await send_dm(interaction.user, dm_text, embed=embed)
-        except discord.HTTPException as exc:
-            # The group exists already: a failing DM (5xx, rate limit) must not hide its PIN.
-            log.warning("group PIN DM failed: HTTP %s", exc.status)
-            delivered = False
+        # The group exists already: whatever stops the DM must not hide its PIN.
+        delivered = (await send_direct(interaction.user, dm_text, embed=embed)).sent
         key = "group.created" if delivered else "group.created_no_dm"
         text = t(locale, key, pin=created.view.group.pin, name=the_assignment.name)
         # DMs closed: the PIN (and password) must still reach the creator, privately.

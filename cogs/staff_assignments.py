@@ -45,6 +45,8 @@ def _options(
     role: discord.Role | None,
     channel: discord.TextChannel | None,
     reminders: str | None,
+    max_uploads: int | None,
+    max_storage_mb: float | None,
 ) -> AssignmentOptions:
     return AssignmentOptions(
         closes=closes,
@@ -61,6 +63,8 @@ def _options(
         role_id=None if role is None else role.id,
         channel_id=None if channel is None else channel.id,
         reminders=reminders,
+        max_uploads=max_uploads,
+        max_storage_mb=max_storage_mb,
     )
 
 
@@ -92,6 +96,8 @@ class StaffAssignmentsCog(HandinCog):
         role: discord.Role | None = None,
         channel: discord.TextChannel | None = None,
         reminders: str | None = None,
+        max_uploads: app_commands.Range[int, 1, 100_000] | None = None,
+        max_storage_mb: app_commands.Range[float, 0.01, None] | None = None,
     ) -> None:
         """Create an assignment (times: YYYY-MM-DD HH:MM, ISO 8601, or +2h / in 90 minutes).
 
@@ -111,10 +117,13 @@ class StaffAssignmentsCog(HandinCog):
             role: Only members with this role take part
             channel: Where announcements and reminders go (default: this channel)
             reminders: Reminders before the deadline, e.g. 24h,1h or off (default: 24h,1h)
+            max_uploads: The most uploads per group (default: 200)
+            max_storage_mb: The most MiB stored per group, every upload counted (default: 500)
         """
         options = _options(
             closes, opens, mode, auto_submit, submit_once, max_group_size, max_file_mb,
             file_types, late_until, single_editor, anonymous, role, channel, reminders,
+            max_uploads, max_storage_mb,
         )  # fmt: skip
         created = await self.services.assignments.create(
             guild_id_of(interaction),
@@ -146,6 +155,8 @@ class StaffAssignmentsCog(HandinCog):
         role: discord.Role | None = None,
         channel: discord.TextChannel | None = None,
         reminders: str | None = None,
+        max_uploads: app_commands.Range[int, 1, 100_000] | None = None,
+        max_storage_mb: app_commands.Range[float, 0.01, None] | None = None,
     ) -> None:
         """Change an assignment's settings; refuses changes that would break recorded data.
 
@@ -165,10 +176,13 @@ class StaffAssignmentsCog(HandinCog):
             role: Only members with this role take part
             channel: Where announcements and reminders go
             reminders: Reminders before the deadline, e.g. 24h,1h or off
+            max_uploads: The most uploads per group
+            max_storage_mb: The most MiB stored per group, every upload counted
         """
         options = _options(
             closes, opens, mode, auto_submit, submit_once, max_group_size, max_file_mb,
             file_types, late_until, single_editor, anonymous, role, channel, reminders,
+            max_uploads, max_storage_mb,
         )  # fmt: skip
         edited = await self.services.assignments.edit(
             guild_id_of(interaction),

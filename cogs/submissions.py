@@ -12,8 +12,9 @@ from discord import app_commands
 
 from bot.domain.models import AssignmentState
 from bot.i18n import human_size, t, timestamp
+from bot.services.downloads import ByteSource, PermanentDownloadError, TransientDownloadError
 from bot.services.registry import Services
-from bot.services.submissions import ByteSource, IncomingFile
+from bot.services.submissions import IncomingFile
 from cogs._common import INFO, HandinCog, actor_of, assignment_choices, guild_id_of, respond
 from cogs._embeds import status_embed
 
@@ -24,16 +25,24 @@ CHUNK = 256 * 1024
 
 def stream_from(session: aiohttp.ClientSession, url: str) -> ByteSource:
     """A byte source that streams an attachment in chunks (the URL is signed and needs no auth;
-    it expires, so this runs at upload time)."""
+    it expires, so this runs at upload time). Failures say whether trying again may help; the
+    service decides how long to wait and how often to try."""
 
     async def read() -> AsyncIterator[bytes]:
         try:
-            async with session.get(url) as response:
-                response.raise_for_status()
+            # No timeout of aiohttp's own: the service's idle timeout and budget apply.
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as response:
+                if response.status >= 500:
+                    raise TransientDownloadError(f"CDN answered {response.status}")
+                if response.status >= 400:
+                    raise PermanentDownloadError(f"CDN answered {response.status}")
                 async for chunk in response.content.iter_chunked(CHUNK):
                     yield chunk
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+            # Cut half-way, reset, refused: a passing fault.
+            raise TransientDownloadError(f"download cut off: {type(exc).__name__}") from exc
         except aiohttp.ClientError as exc:
-            raise OSError(f"attachment download failed: {type(exc).__name__}") from exc
+            raise PermanentDownloadError(f"download failed: {type(exc).__name__}") from exc
 
     return read
 

@@ -12,6 +12,8 @@ from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
+from storage.private import FILE_MODE, create_private_file, tighten
+
 log = logging.getLogger(__name__)
 
 Row = aiosqlite.Row
@@ -37,7 +39,11 @@ class Database:
 
         `durable` keeps `synchronous=FULL`: an acknowledged upload must survive a power cut, not
         only a crashed process, and the cost is one WAL fsync per commit.
+
+        The file is made owner-only before SQLite opens it (it holds group passwords); SQLite
+        gives its -wal and -shm files the database file's mode.
         """
+        _make_private(Path(path))
         conn = await aiosqlite.connect(str(path), isolation_level=None)
         conn.row_factory = aiosqlite.Row
         db = cls(conn, Path(path))
@@ -84,6 +90,15 @@ class Database:
                 yield self._conn
             finally:
                 await self._conn.rollback()
+
+
+def _make_private(path: Path) -> None:
+    create_private_file(path)
+    # Left by an earlier run that created them more openly: SQLite keeps an existing file's mode.
+    for suffix in ("-wal", "-shm", "-journal"):
+        sidecar = path.with_name(path.name + suffix)
+        if sidecar.exists():
+            tighten(sidecar, FILE_MODE)
 
 
 T = TypeVar("T")

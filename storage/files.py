@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from storage.private import DIR_MODE, make_private_dir, open_private
+
 log = logging.getLogger(__name__)
 
 # Bytes buffered per upload before one thread hop hashes and writes them.
@@ -56,8 +58,9 @@ class FileStore:
         self._tmp = root / "tmp"
 
     def prepare(self) -> None:
-        """Create the folders and drop temp files a crash left behind."""
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        """Create the folders (owner-only) and drop temp files a crash left behind."""
+        make_private_dir(self.root)
+        make_private_dir(self._tmp)
         for stray in self._tmp.iterdir():
             with contextlib.suppress(FileNotFoundError):
                 stray.unlink()
@@ -80,7 +83,7 @@ class FileStore:
         temp = self._tmp / uuid.uuid4().hex
         digest = hashlib.sha256()
         size = 0
-        handle: BinaryIO = await asyncio.to_thread(temp.open, "wb")
+        handle: BinaryIO = await asyncio.to_thread(_open_temp, temp)
         try:
             # Hashing and writing run in a worker thread, a block at a time: in a rush the event
             # loop must stay free for defers, and page-cache writes stall while other uploads
@@ -145,6 +148,11 @@ class FileStore:
         return digest.hexdigest() == sha256
 
 
+def _open_temp(temp: Path) -> BinaryIO:
+    # Owner-only from the first byte; the rename onto the final name keeps the mode.
+    return os.fdopen(open_private(temp), "wb")
+
+
 def _write_block(handle: BinaryIO, digest: Any, chunks: list[bytes], *, sync: bool = False) -> None:
     for chunk in chunks:
         digest.update(chunk)
@@ -159,7 +167,7 @@ def _flush_and_sync(handle: BinaryIO) -> None:
 
 
 def _publish(temp: Path, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(mode=DIR_MODE, exist_ok=True)
     if final.exists():
         # Same name means same bytes: keep the stored copy, drop the new one.
         temp.unlink()
@@ -171,7 +179,7 @@ def _publish(temp: Path, final: Path) -> None:
 def _publish_many(temps: list[Path], finals: list[Path]) -> None:
     touched: dict[Path, None] = {}
     for temp, final in zip(temps, finals, strict=True):
-        final.parent.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(mode=DIR_MODE, exist_ok=True)
         if final.exists():
             temp.unlink(missing_ok=True)
             continue

@@ -4,7 +4,7 @@ notifier that records what it was asked to send."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.clock import FakeClock
+from bot.domain.delivery import DELIVERED, WITHDRAWN, Delivery, DmFailure
 from bot.domain.models import (
     Actor,
     Assignment,
@@ -49,12 +50,27 @@ class RecordingNotifier:
     channel_reminders: list[tuple[int, datetime]] = field(default_factory=list)
     wakeups: int = 0
     people: list[Person] = field(default_factory=list)
+    # user id -> what the next DMs to them meet, one Delivery each (then they go through).
+    failures: dict[int, list[Delivery]] = field(default_factory=dict)
+    withdrawn: list[Receipt] = field(default_factory=list)
+    channel_fails: bool = False
 
-    async def send_receipt(self, receipt: Receipt) -> bool:
-        if receipt.user_id in self.closed_dms:
-            return False
-        self.receipts.append(receipt)
-        return True
+    def _outcome(self, user_id: int) -> Delivery:
+        if user_id in self.closed_dms:
+            return Delivery(DmFailure.CLOSED, 50007)
+        scripted = self.failures.get(user_id)
+        return scripted.pop(0) if scripted else DELIVERED
+
+    async def send_receipt(
+        self, receipt: Receipt, still_wanted: Callable[[], Awaitable[bool]]
+    ) -> Delivery:
+        if not await still_wanted():
+            self.withdrawn.append(receipt)
+            return WITHDRAWN
+        outcome = self._outcome(receipt.user_id)
+        if outcome.sent:
+            self.receipts.append(receipt)
+        return outcome
 
     async def upload_notice(self, notice: UploadNotice) -> None:
         self.notices.append(notice)
@@ -64,14 +80,17 @@ class RecordingNotifier:
     ) -> None:
         self.reopened.append((group.id, user_ids))
 
-    async def send_reminder(self, reminder: Reminder) -> bool:
-        if reminder.user_id in self.closed_dms:
-            return False
-        self.reminders.append(reminder)
-        return True
+    async def send_reminder(self, reminder: Reminder) -> Delivery:
+        outcome = self._outcome(reminder.user_id)
+        if outcome.sent:
+            self.reminders.append(reminder)
+        return outcome
 
-    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
+    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> bool:
+        if self.channel_fails:
+            raise RuntimeError("the channel is gone")
         self.channel_reminders.append((assignment.id, deadline))
+        return True
 
     def guild_people(self, guild_id: int) -> list[Person]:
         return list(self.people)

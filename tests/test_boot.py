@@ -4,6 +4,8 @@ and syncs the slash commands only when their definitions changed."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
 import sqlite3
 import subprocess
@@ -17,11 +19,12 @@ import pytest
 
 from bot import paths
 from bot.client import COMMANDS_HASH_KEY, HandinBot
-from bot.config import DEFAULT_API_BASE, Config
+from bot.config import DEFAULT_API_BASE, Config, ConfigError
 from bot.domain.clock import FakeClock
 from bot.scheduler import SWEEP_JOB
 from storage.migrate import available
 from tests.conftest import START
+from tests.modes import exposed, mode, umask
 
 TOP_LEVEL = {
     "ready",
@@ -136,6 +139,93 @@ async def test_changed_commands_are_synced_again(
     assert _stored_hash(data_dir) == "changed"
 
 
+# --- a private data folder -----------------------------------------------------------------
+async def test_boot_makes_a_data_folder_open_to_others_owner_only_and_logs_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    with caplog.at_level(logging.WARNING, logger="bot.paths"):
+        async with booted(data_dir):
+            pass
+    assert mode(data_dir) == 0o700
+    [record] = [r for r in caplog.records if r.name == "bot.paths"]
+    assert str(data_dir) in record.getMessage() and "0700" in record.getMessage()
+
+
+async def test_boot_under_an_open_umask_creates_everything_owner_only(tmp_path: Path) -> None:
+    data_dir = tmp_path / "new" / "data"
+    with umask(0):
+        async with booted(data_dir):
+            assert paths.database_path(data_dir).is_file()
+            assert exposed(tmp_path / "new") == []
+    assert exposed(tmp_path / "new") == []
+
+
+def test_a_data_folder_another_account_owns_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As root every chmod succeeds, so the refusal of a non-owner's chmod is stood in for.
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+
+    def not_owner(self: Path, mode: int) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(self))
+
+    monkeypatch.setattr(Path, "chmod", not_owner)
+    with pytest.raises(paths.DataDirError) as refused:
+        paths.secure_data_dir(data_dir)
+    message = str(refused.value)
+    assert str(data_dir) in message and "Operation not permitted" in message
+    assert "\n" not in message
+
+
+def _run_bot(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=cwd,
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+# A token of the right shape: the start-up checks after it run before any network access.
+SHAPED_TOKEN = "A" * 24 + "." + "B" * 6 + "." + "C" * 27
+
+
+def test_a_data_folder_that_cannot_be_made_is_one_line_naming_it(tmp_path: Path) -> None:
+    taken = tmp_path / "data"
+    taken.write_text("not a folder")
+    result = _run_bot(tmp_path, DISCORD_TOKEN=SHAPED_TOKEN, HANDIN_DATA_DIR=str(taken))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(taken) in lines[0] and "HANDIN_DATA_DIR" in lines[0]
+    assert result.stdout == ""
+
+
+def test_a_env_file_others_can_read_gets_a_warning_naming_it(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"DISCORD_TOKEN={SHAPED_TOKEN}\n")
+    env_file.chmod(0o644)
+    # A data folder that cannot be made stops the bot right after the warning, offline.
+    (tmp_path / "data").write_text("")
+    result = _run_bot(tmp_path)
+    [warning, error] = result.stderr.strip().splitlines()
+    assert str(env_file) in warning and "chmod 600" in warning
+    assert result.returncode == 2 and "data folder" in error
+
+    env_file.chmod(0o600)
+    quiet = _run_bot(tmp_path)
+    assert len(quiet.stderr.strip().splitlines()) == 1, quiet.stderr
+
+
 # --- configuration -------------------------------------------------------------------------
 @pytest.mark.parametrize("token", [None, "", "not-a-token", "abc.def"])
 def test_missing_or_malformed_token_is_one_line_naming_discord_token(
@@ -159,3 +249,37 @@ def test_missing_or_malformed_token_is_one_line_naming_discord_token(
     assert "DISCORD_TOKEN" in lines[0]
     assert result.stdout == ""
     assert not (tmp_path / "data").exists()  # nothing created before the config is valid
+
+
+def test_free_space_reserve_defaults_to_1_gib_or_5_percent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HANDIN_MIN_FREE_MB", raising=False)
+    monkeypatch.delenv("HANDIN_MIN_FREE_PERCENT", raising=False)
+    reserve = Config.from_env(require_token=False, env_file=tmp_path / ".env").free_space_reserve
+    assert (reserve.min_free_bytes, reserve.min_free_fraction) == (1024**3, 0.05)
+
+
+def test_free_space_reserve_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HANDIN_MIN_FREE_MB", "200")
+    monkeypatch.setenv("HANDIN_MIN_FREE_PERCENT", "0")
+    reserve = Config.from_env(require_token=False, env_file=tmp_path / ".env").free_space_reserve
+    assert (reserve.min_free_bytes, reserve.min_free_fraction) == (200 * 1024**2, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HANDIN_MIN_FREE_MB", "-1"),
+        ("HANDIN_MIN_FREE_MB", "lots"),
+        ("HANDIN_MIN_FREE_PERCENT", "101"),
+    ],
+)
+def test_a_malformed_free_space_setting_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env(require_token=False, env_file=tmp_path / ".env")

@@ -14,7 +14,8 @@ from cogs import all_cogs
 
 # SPEC §2, copied as the contract: command -> options in order; "?" marks an optional one.
 _SAME = "closes?, opens?, mode?, auto_submit?, submit_once?, max_group_size?, max_file_mb?, " \
-    "file_types?, late_until?, single_editor?, anonymous?, role?, channel?, reminders?"  # fmt: skip
+    "file_types?, late_until?, single_editor?, anonymous?, role?, channel?, reminders?, " \
+    "max_uploads?, max_storage_mb?"  # fmt: skip
 STUDENT = {
     "ready": "assignment",
     "group create": "assignment, pin?",
@@ -60,6 +61,8 @@ TYPES = {
     "size": T.integer,
     "max_group_size": T.integer,
     "max_file_mb": T.number,
+    "max_uploads": T.integer,
+    "max_storage_mb": T.number,
 }
 
 

@@ -21,6 +21,7 @@ from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
 from tests.conftest import GUILD, RecordingNotifier, incoming, make_assignment, student
+from tests.modes import exposed, mode, umask
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,6 +93,22 @@ def test_with_names_adds_candidates_csv(
     assert code == 0
     with zipfile.ZipFile(path) as archive:
         assert b"student1" in archive.read("candidates.csv")
+
+
+def test_zip_and_the_folders_made_for_it_are_owner_only_under_an_open_umask(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chosen = tmp_path / "grading"
+    chosen.mkdir(mode=0o755)
+    out = chosen / "lab-1"
+    with umask(0):
+        assert main(["Lab 1", "--guild", str(GUILD), "--out", str(out)]) == 0
+
+    path = Path(capsys.readouterr().out.strip())
+    assert mode(path) == 0o600
+    # The folder made for it is owner-only; the one the admin made keeps its mode.
+    assert mode(out) == 0o700 and mode(chosen) == 0o755
+    assert exposed(out) == []
 
 
 def test_default_out_is_the_exports_folder_of_the_data_dir(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.domain.delivery import Delivery
 from bot.domain.models import Assignment, Receipt
 from bot.scheduler import DeadlineScheduler, plan_wakeups
 from bot.services.assignments import AssignmentOptions
@@ -19,6 +20,7 @@ from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
 from storage.repos import groups as group_repo
+from storage.repos import misc as misc_repo
 from storage.repos import uploads as upload_repo
 from tests.conftest import GUILD, LIMIT, STAFF, START, RecordingNotifier, incoming, student
 
@@ -42,9 +44,11 @@ class RunningClock:
 class SlowNotifier(RecordingNotifier):
     """Yields inside every send, so concurrent deliveries would interleave (and double-send)."""
 
-    async def send_receipt(self, receipt: Receipt) -> bool:
+    async def send_receipt(
+        self, receipt: Receipt, still_wanted: Callable[[], Awaitable[bool]]
+    ) -> Delivery:
         await asyncio.sleep(0.01)
-        return await super().send_receipt(receipt)
+        return await super().send_receipt(receipt, still_wanted)
 
 
 @dataclass
@@ -268,11 +272,16 @@ async def test_reminder_reaches_the_right_people_once_across_a_restart(world: Wo
     assert {r.user_id for r in world.notifier.reminders} == {BOB.user_id, CAROL.user_id}
     await first.stop()
 
-    # Restarted within the grace period, the reminder is due again, but its claim holds.
+    # Restarted at once, the reminder is not due again: its claim holds.
     second = await world.boot()
-    assert job in second.scheduler.job_ids()
-    await eventually(lambda: job not in second.scheduler.job_ids())
-    await asyncio.sleep(0.05)
+    assert job not in second.scheduler.job_ids()
+    reminder = world.notifier.reminders[0]
+    assert (
+        await second.services.reminders.send_due(
+            assignment.id, reminder.deadline - timedelta(hours=1)
+        )
+        is None
+    )
     assert len(world.notifier.channel_reminders) == 1
     assert len(world.notifier.reminders) == 2
 
@@ -283,6 +292,35 @@ async def test_reminder_offset_already_past_is_skipped(world: World) -> None:
     assert {job for job in bot.scheduler.job_ids() if job.startswith("remind")} == {
         f"remind:{assignment.id}:1800"
     }
+
+
+async def test_a_reminder_missed_while_down_goes_out_at_start_up(world: World) -> None:
+    first = await world.boot()
+    assignment = await create(first, "Lab 1", "+2h", reminders="90m,1h")
+    await first.services.groups.ready(GUILD, CAROL, "Lab 1")
+    await first.stop()
+    # Down past both reminders, back before the deadline: only the latest one goes out.
+    world.clock.advance(3600 + 60)
+    second = await world.boot()
+    await eventually(lambda: len(world.notifier.reminders) == 1)
+    [reminder] = world.notifier.reminders
+    assert reminder.user_id == CAROL.user_id
+    await second.scheduler.idle()
+    assert len(world.notifier.channel_reminders) == 1
+    async with second.db.reading() as conn:
+        sent = await misc_repo.claimed_reminders(conn, assignment.id)
+    assert sent == [assignment.closes_at - timedelta(hours=1)]
+
+
+async def test_no_reminder_is_caught_up_once_the_deadline_passed(world: World) -> None:
+    first = await world.boot()
+    await create(first, "Lab 1", "+2h", reminders="1h")
+    await first.stop()
+    world.clock.advance(2 * 3600 + 60)
+    second = await world.boot()
+    await second.scheduler.idle()
+    assert not any(job.startswith("remind") for job in second.scheduler.job_ids())
+    assert world.notifier.channel_reminders == []
 
 
 # --- sweep and receipt worker ----------------------------------------------------------------

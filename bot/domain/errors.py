@@ -59,6 +59,14 @@ class MaxFileSizeError(DomainError):
     key = "error.max_file_mb_invalid"  # value, limit_mb
 
 
+class MaxUploadsError(DomainError):
+    key = "error.max_uploads_invalid"  # value
+
+
+class MaxStorageError(DomainError):
+    key = "error.max_storage_mb_invalid"  # value
+
+
 class FileTypesInvalidError(DomainError):
     key = "error.file_types_invalid"  # value
 
@@ -231,6 +239,28 @@ class EmptyFileError(DomainError):
 
 class DownloadFailedError(DomainError):
     key = "error.download_failed"
+
+
+class RestartingError(DomainError):
+    """The bot is stopping (a restart): nothing new is taken until it is back."""
+
+    key = "error.restarting"
+
+
+class UploadQuotaError(DomainError):
+    key = "error.upload_quota"  # count
+
+
+class StorageQuotaError(DomainError):
+    key = "error.storage_quota"  # size_mb, used_mb, limit_mb
+
+
+class UploadRateError(DomainError):
+    key = "error.upload_rate"  # count, until: datetime
+
+
+class DiskLowError(DomainError):
+    key = "error.disk_low"
 
 
 class NothingToHandInError(DomainError):

@@ -77,10 +77,25 @@ class Assignment:
     created_by: int
     created_at: datetime
     exported_at: datetime | None
+    # Per group: at most this many uploads and MiB stored (bot/domain/quotas.py).
+    max_uploads: int
+    max_storage_mb: float
+    # When the reminder offsets were last set (None: at creation); see `reminders_since`.
+    reminders_from: datetime | None = None
+
+    @property
+    def reminders_since(self) -> datetime:
+        """A reminder due before this was already past when it was set: it is skipped. One due
+        after it and missed (the bot was down) is caught up."""
+        return self.reminders_from or self.created_at
 
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_storage_bytes(self) -> int:
+        return int(self.max_storage_mb * 1024 * 1024)
 
     @property
     def late_window(self) -> timedelta | None:
@@ -231,6 +246,27 @@ class Receipt:
     late: bool
     replaces: bool
     revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unreached:
+    """A DM that could not reach a member: what it was (`receipt`, `reminder`) and why
+    (a Delivery's reason, such as `closed` or `refused:50001`)."""
+
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptDue:
+    """A pending receipt in the outbox whose next try is due."""
+
+    id: int
+    group_id: int
+    revision: int
+    user_id: int
+    # Tries so far (failed ones: a sent receipt is no longer pending).
+    attempts: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from bot.sandbox.driver import Sandbox
 from bot.sandbox.interactions import CallbackRecord, InteractionHandle
 from bot.sandbox.models import (
+    CdnFault,
     SandboxChannel,
     SandboxGuild,
     SandboxMember,
@@ -19,6 +20,7 @@ from bot.sandbox.world import SandboxError, SandboxTimeout
 __all__ = [
     "BotProcess",
     "CallbackRecord",
+    "CdnFault",
     "EventKind",
     "InProcessBot",
     "InteractionHandle",

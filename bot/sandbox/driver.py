@@ -31,8 +31,10 @@ from bot.sandbox.interactions import (
 from bot.sandbox.models import (
     ADMINISTRATOR,
     DEFAULT_BOT_PERMISSIONS,
+    DM_FAULTS,
     JSON,
     MANAGE_GUILD,
+    CdnFault,
     SandboxChannel,
     SandboxGuild,
     SandboxMember,
@@ -339,6 +341,19 @@ class Sandbox:
         """From now on the bot's DMs to ``user`` fail with 403 / 50007."""
         user.dms_closed = True
 
+    def fail_dms(self, user: SandboxUser, *faults: str) -> None:
+        """The next DM requests for ``user`` fail, one fault each: names from DM_FAULTS
+        ("50007", "40003", "50001", "503", "429", "429-cloudflare")."""
+        unknown = [f for f in faults if f not in DM_FAULTS]
+        if unknown:
+            raise SandboxError(f"unknown DM faults {unknown}; known: {sorted(DM_FAULTS)}")
+        user.dm_faults.extend(faults)
+
+    @property
+    def nonce_hits(self) -> int:
+        """How many messages Discord did not create because their nonce was seen before."""
+        return self.world.nonce_hits
+
     def open_dms(self, user: SandboxUser) -> None:
         user.dms_closed = False
 
@@ -355,6 +370,21 @@ class Sandbox:
     def channel_messages(self, channel: SandboxChannel) -> list[SandboxMessage]:
         """Visible messages in ``channel`` (bot posts and public interaction responses)."""
         return self.world.channel_messages(channel)
+
+    def attachment(
+        self,
+        channel: SandboxChannel,
+        spec: FileSpec,
+        *,
+        faults: Iterable[CdnFault] = (),
+    ) -> StoredFile:
+        """A file a user is about to attach (pass it in ``files``), whose next downloads from the
+        CDN go wrong as ``faults`` say, one fault a download."""
+        filename, data, *ctype = spec
+        stored = self.world.store_file(channel.id, filename, data, ctype[0] if ctype else None)
+        stored.ephemeral = True
+        stored.faults = [CdnFault(f) for f in faults]
+        return stored
 
     def file(self, url: str) -> StoredFile:
         """The stored file behind a sandbox CDN URL."""
@@ -387,6 +417,10 @@ class Sandbox:
         self.rest.global_limit = requests
         self.rest.global_window = per
         self.rest._global_window.clear()
+
+    def set_dm_latency(self, seconds: float) -> None:
+        """Create each DM at once but answer the request ``seconds`` later (a slow Discord)."""
+        self.rest.dm_latency = seconds
 
     async def disconnect_bot(self) -> None:
         """Drop the bot's websocket abnormally; discord.py reconnects and RESUMEs."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,9 @@ class SandboxUser:
     bot: bool = False
     locale: str = "en-US"
     dms_closed: bool = False
+    # What the next DM requests for this user meet (create the DM channel or post in it), one
+    # fault a request, the way Discord answers them: see DM_FAULTS.
+    dm_faults: list[str] = field(default_factory=list)
 
     @property
     def display_name(self) -> str:
@@ -334,6 +338,37 @@ class SandboxGuild:
         return f"<SandboxGuild {self.name} id={self.id}>"
 
 
+class CdnFault(enum.StrEnum):
+    """Ways a download from Discord's CDN goes wrong (what a test asks a file to do)."""
+
+    SERVER_ERROR = "500"
+    # The connection closes after half the bytes.
+    CUT = "cut"
+    # Half the bytes, then nothing for CDN_STALL_SECONDS.
+    STALL = "stall"
+    # A complete response that is shorter than the attachment's declared size.
+    SHORT = "short"
+    # A complete response that is longer than the declared size.
+    LONG = "long"
+
+
+CDN_STALL_SECONDS = 120.0
+
+# Discord's answers to a DM request that the sandbox plays on demand: name -> (HTTP status,
+# error code, message). "429" carries Via (discord.py waits and retries it itself); a 429
+# without Via is what Cloudflare sends, and discord.py raises it at once.
+DM_FAULTS: dict[str, tuple[int, int, str]] = {
+    "50007": (403, 50007, "Cannot send messages to this user"),
+    "40003": (403, 40003, "You are opening direct messages too fast."),
+    "50001": (403, 50001, "Missing Access"),
+    "503": (503, 0, "Service Unavailable"),
+    "429": (429, 0, "You are being rate limited."),
+    "429-cloudflare": (429, 0, "You are being rate limited."),
+}
+# Discord remembers a message's nonce for "a few minutes" (enforce_nonce).
+NONCE_WINDOW_SECONDS = 300.0
+
+
 @dataclass(eq=False)
 class StoredFile:
     """A file held by the sandbox CDN: an uploaded option value or a file the bot sent."""
@@ -346,6 +381,9 @@ class StoredFile:
     description: str | None = None
     # Files a user attaches to a slash command are "ephemeral" attachments on Discord.
     ephemeral: bool = False
+    # What the CDN does wrong on the next downloads, one fault a request (CdnFault values).
+    faults: list[str] = field(default_factory=list)
+    downloads: int = 0
 
     @property
     def size(self) -> int:

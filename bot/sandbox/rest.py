@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -28,12 +29,16 @@ from bot.sandbox.interactions import (
     InteractionHandle,
 )
 from bot.sandbox.models import (
+    CDN_STALL_SECONDS,
+    DM_FAULTS,
     EPHEMERAL,
     JSON,
     LOADING,
+    CdnFault,
     SandboxChannel,
     SandboxGuild,
     SandboxMessage,
+    SandboxUser,
     StoredFile,
 )
 from bot.sandbox.transcript import EventKind
@@ -152,6 +157,9 @@ class RestApi:
         self.forced_limits: list[ForcedLimit] = []
         self.global_limit: int | None = None
         self.global_window = 1.0
+        # Seconds between creating a DM and answering the request (a slow Discord): a bot
+        # killed in between sent the DM but never heard that it did.
+        self.dm_latency = 0.0
         self._global_window: deque[float] = deque()
         self.errors: list[tuple[str, str, int, JSON]] = []
 
@@ -561,6 +569,9 @@ class RestApi:
             ) from None
         if user is None:
             raise DiscordError(404, "Unknown User", 10013)
+        faulted = self._dm_fault(user, None)
+        if faulted is not None:
+            return faulted
         return json_response(self.world.dm_channel(user).to_payload())
 
     async def get_channel(self, request: web.Request) -> web.StreamResponse:
@@ -587,6 +598,18 @@ class RestApi:
         payload, uploads = await self._read_body(request)
         self._validate(payload, bool(uploads))
         recipient = channel.recipient
+        nonce = payload.get("nonce")
+        if nonce is not None and payload.get("enforce_nonce"):
+            # Discord: the same author's nonce seen in the past few minutes returns that
+            # message, and no new one is created.
+            earlier = self.world.message_for_nonce(self.world.bot_user, str(nonce))
+            if earlier is not None:
+                self.world.nonce_hits += 1
+                return json_response(earlier.to_payload())
+        if channel.is_dm and recipient is not None:
+            faulted = self._dm_fault(recipient, payload.get("content"))
+            if faulted is not None:
+                return faulted
         if channel.is_dm and recipient is not None and recipient.dms_closed:
             self.world.record(
                 EventKind.DM_FAILED,
@@ -609,6 +632,10 @@ class RestApi:
             components=payload.get("components"),
             flags=flags,
         )
+        if nonce is not None and payload.get("enforce_nonce"):
+            self.world.remember_nonce(self.world.bot_user, str(nonce), message)
+        if channel.is_dm and self.dm_latency:
+            await asyncio.sleep(self.dm_latency)
         if channel.is_dm:
             self.world.record(
                 EventKind.DM,
@@ -631,6 +658,34 @@ class RestApi:
             )
         await self._announce(message)
         return json_response(message.to_payload())
+
+    def _dm_fault(self, user: SandboxUser, content: Any) -> web.Response | None:
+        """The next fault a test queued for DM requests to `user`, answered as Discord does."""
+        if not user.dm_faults:
+            return None
+        name = user.dm_faults.pop(0)
+        status, code, message = DM_FAULTS[name]
+        self.world.record(
+            EventKind.DM_FAILED, user=user, content=content, detail=f"{message} ({name})"
+        )
+        if status == 429:
+            return self._dm_too_many(name)
+        body: JSON = {"message": message, "code": code}
+        self.errors.append(("POST", f"dm:{user.id}", status, body))
+        return json_response(body, status)
+
+    def _dm_too_many(self, name: str) -> web.Response:
+        retry_after = 0.05
+        response = json_response(
+            {"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
+            429,
+        )
+        if name == "429":
+            response.headers.update(
+                {"Via": "1.1 google", "X-RateLimit-Scope": "user", "Retry-After": "1"}
+            )
+        self.rate_limit_hits.append(RateLimitHit("POST", "dm", False, retry_after))
+        return response
 
     def _message(self, request: web.Request, channel: SandboxChannel) -> SandboxMessage:
         message = self.world.messages.get(self._int(request, "message_id"))
@@ -1212,7 +1267,39 @@ class RestApi:
             stored = None
         if stored is None:
             return web.Response(status=404, text="Not Found")
+        stored.downloads += 1
+        fault = stored.faults.pop(0) if stored.faults else None
+        if fault is not None:
+            self.world.record(EventKind.CDN_FAULT, detail=f"{fault} {stored.filename}")
+            return await self._faulty_download(request, stored, CdnFault(fault))
         return web.Response(body=stored.data, headers={"Content-Type": stored.content_type})
+
+    async def _faulty_download(
+        self, request: web.Request, stored: StoredFile, fault: CdnFault
+    ) -> web.StreamResponse:
+        """The CDN misbehaving the ways Discord's does: see CdnFault."""
+        half = stored.data[: max(1, stored.size // 2)]
+        if fault is CdnFault.SERVER_ERROR:
+            return web.Response(status=500, text="Internal Server Error")
+        if fault is CdnFault.SHORT:
+            # A clean response, just shorter than the attachment's declared size.
+            return web.Response(body=half, headers={"Content-Type": stored.content_type})
+        if fault is CdnFault.LONG:
+            extra = stored.data + b"\0" * 1024
+            return web.Response(body=extra, headers={"Content-Type": stored.content_type})
+        response = web.StreamResponse(
+            headers={"Content-Type": stored.content_type, "Content-Length": str(stored.size)}
+        )
+        await response.prepare(request)
+        await response.write(half)
+        if fault is CdnFault.STALL:
+            # Half the bytes, then silence: until the client gives up (or a long while).
+            await asyncio.sleep(CDN_STALL_SECONDS)
+        # Cut: the connection closes before Content-Length bytes came.
+        transport = request.transport
+        if transport is not None:
+            transport.close()
+        return response
 
     async def unknown(self, request: web.Request) -> web.StreamResponse:
         entry = f"{request.method} {request.path}"

@@ -40,6 +40,7 @@ class EventKind(enum.StrEnum):
     DISCONNECT = "disconnect"
     COMMAND_SYNC = "command_sync"
     RATE_LIMITED = "rate_limited"
+    CDN_FAULT = "cdn_fault"
     UNKNOWN_ROUTE = "unknown_route"
     ERROR = "error"
 

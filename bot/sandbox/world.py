@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import mimetypes
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from bot.sandbox.models import (
     DM,
     GUILD_TEXT,
     JSON,
+    NONCE_WINDOW_SECONDS,
     SandboxChannel,
     SandboxGuild,
     SandboxMember,
@@ -85,6 +87,9 @@ class World:
         self.guild_commands: dict[int, list[JSON]] = {}
         self.sync_calls: list[tuple[int | None, list[str]]] = []
         self.transcript = Transcript()
+        # (author id, nonce) -> the message created with it and when (monotonic seconds).
+        self.nonces: dict[tuple[int, str], tuple[SandboxMessage, float]] = {}
+        self.nonce_hits = 0
 
     # -- time and events ------------------------------------------------------------
 
@@ -227,6 +232,16 @@ class World:
         if not message.ephemeral:
             channel.last_message_id = message.id
         return message
+
+    def message_for_nonce(self, author: SandboxUser, nonce: str) -> SandboxMessage | None:
+        """The message `author` created with `nonce` within the nonce window, if any."""
+        found = self.nonces.get((author.id, nonce))
+        if found is None or time.monotonic() - found[1] > NONCE_WINDOW_SECONDS:
+            return None
+        return found[0]
+
+    def remember_nonce(self, author: SandboxUser, nonce: str, message: SandboxMessage) -> None:
+        self.nonces[(author.id, nonce)] = (message, time.monotonic())
 
     def channel_messages(self, channel: SandboxChannel) -> list[SandboxMessage]:
         """Visible (non-ephemeral, not deleted) messages in ``channel``, oldest first."""

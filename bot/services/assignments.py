@@ -26,6 +26,8 @@ from bot.domain.errors import (
     LateBeforeCloseError,
     MaxFileSizeError,
     MaxGroupSizeError,
+    MaxStorageError,
+    MaxUploadsError,
 )
 from bot.domain.models import (
     Actor,
@@ -37,7 +39,15 @@ from bot.domain.models import (
     GuildSettings,
     Member,
     Person,
+    Unreached,
     deadlines_for,
+)
+from bot.domain.quotas import (
+    DEFAULT_MAX_STORAGE_MB,
+    DEFAULT_MAX_UPLOADS,
+    NO_USAGE,
+    GroupUsage,
+    near_quota,
 )
 from bot.domain.rules import MIB, name_key, parse_file_types
 from bot.services.common import (
@@ -54,6 +64,7 @@ from storage.db import Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
+from storage.repos import quotas as quota_repo
 from storage.repos import uploads as upload_repo
 from storage.repos.assignments import AssignmentFields
 
@@ -82,6 +93,8 @@ class AssignmentOptions:
     channel_id: int | None = None
     reminders: str | None = None
     new_name: str | None = None
+    max_uploads: int | None = None
+    max_storage_mb: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +112,8 @@ class GroupOverview:
     uploads: int
     handed_in: bool
     final_deadline: datetime
+    usage: GroupUsage
+    near_quota: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +126,9 @@ class Overview:
     uploads: int
     handins: int
     submissions: int
-    undelivered: dict[int, list[str]]
+    undelivered: dict[int, list[Unreached]]
+    # Set while uploads are refused for lack of disk space (bot/services/diskspace.py).
+    disk_low_since: datetime | None
 
 
 class AssignmentService:
@@ -187,6 +204,9 @@ class AssignmentService:
             )
             await self._check_edit(conn, current, fields, sent_at)
             await assignment_repo.update(conn, current.id, fields)
+            if (fields.closes_at, fields.reminders) != (current.closes_at, current.reminders):
+                # Offsets already past for the new deadline are skipped, not sent at once.
+                await assignment_repo.set_reminders_from(conn, current.id, sent_at)
             # An extension never shortens a group's time: one the new deadline passes is moot.
             await group_repo.drop_extensions_before(conn, current.id, fields.closes_at)
             edited = await assignment_repo.get(conn, current.id)
@@ -338,6 +358,7 @@ class AssignmentService:
                 conn, assignment.id, closes_at=new_closes, late_until=late_until, opens_at=opens
             )
             await assignment_repo.set_closed(conn, assignment.id, None)
+            await assignment_repo.set_reminders_from(conn, assignment.id, sent_at)
             await group_repo.drop_extensions_before(conn, assignment.id, new_closes)
             await group_repo.unfinalize_all(conn, assignment.id)
             reopened = await assignment_repo.get(conn, assignment.id)
@@ -396,6 +417,8 @@ def _new_defaults(name: str, now: datetime, channel_id: int | None) -> Assignmen
         role_id=None,
         channel_id=channel_id,
         reminders=DEFAULT_REMINDERS,
+        max_uploads=DEFAULT_MAX_UPLOADS,
+        max_storage_mb=DEFAULT_MAX_STORAGE_MB,
     )
 
 
@@ -417,6 +440,8 @@ def _fields_of(assignment: Assignment) -> AssignmentFields:
         role_id=assignment.role_id,
         channel_id=assignment.channel_id,
         reminders=assignment.reminders,
+        max_uploads=assignment.max_uploads,
+        max_storage_mb=assignment.max_storage_mb,
     )
 
 
@@ -462,6 +487,7 @@ def _build_fields(
         if not 0 < options.max_file_mb <= limit_mb:
             raise MaxFileSizeError(value=options.max_file_mb, limit_mb=round(limit_mb, 2))
         changes["max_file_mb"] = options.max_file_mb
+    changes |= _quota_changes(options)
     if options.file_types is not None:
         changes["file_types"] = parse_file_types(options.file_types)
     if options.reminders is not None:
@@ -477,6 +503,21 @@ def _build_fields(
     }
     changes |= {key: value for key, value in plain.items() if value is not None}
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _quota_changes(options: AssignmentOptions) -> dict[str, object]:
+    # Lowering a quota below what a group already stored is allowed: it breaks no recorded
+    # data, it only stops that group's further uploads.
+    changes: dict[str, object] = {}
+    if options.max_uploads is not None:
+        if options.max_uploads < 1:
+            raise MaxUploadsError(value=options.max_uploads)
+        changes["max_uploads"] = options.max_uploads
+    if options.max_storage_mb is not None:
+        if not options.max_storage_mb > 0:
+            raise MaxStorageError(value=options.max_storage_mb)
+        changes["max_storage_mb"] = options.max_storage_mb
+    return changes
 
 
 def _check_deadline_future(closes: datetime, now: datetime) -> None:
@@ -520,7 +561,7 @@ async def _counts(conn: aiosqlite.Connection, assignment_id: int) -> AssignmentC
 
 async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> Overview:
     members = await group_repo.members_by_group(conn, assignment.id)
-    uploads = await upload_repo.upload_counts(conn, assignment.id)
+    usage = await quota_repo.usage_by_group(conn, assignment.id)
     rows: list[GroupOverview] = []
     handins = 0
     submissions = 0
@@ -529,13 +570,16 @@ async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: dat
         handins += len(group_handins)
         current = await upload_repo.current_submission(conn, group.id)
         submissions += int(current is not None and current.upload is not None)
+        used = usage.get(group.id, NO_USAGE)
         rows.append(
             GroupOverview(
                 group=group,
                 members=tuple(members.get(group.id, [])),
-                uploads=uploads.get(group.id, 0),
+                uploads=used.uploads,
                 handed_in=bool(group_handins),
                 final_deadline=deadlines_for(assignment, group).final,
+                usage=used,
+                near_quota=near_quota(assignment, used),
             )
         )
     return Overview(
@@ -544,8 +588,9 @@ async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: dat
         candidates=tuple(await group_repo.candidates(conn, assignment.id)),
         groups=tuple(rows),
         without_group=tuple(await group_repo.candidates_without_group(conn, assignment.id)),
-        uploads=sum(uploads.values()),
+        uploads=sum(u.uploads for u in usage.values()),
         handins=handins,
         submissions=submissions,
         undelivered=await misc_repo.undelivered(conn, assignment.id),
+        disk_low_since=await quota_repo.disk_low_since(conn),
     )

@@ -37,6 +37,7 @@ from bot.services.common import find_assignment_exactly, register_role_members, 
 from bot.services.finalization import choose_final
 from storage.db import Database
 from storage.files import FileStore
+from storage.private import make_private_dir, open_private
 from storage.repos import assignments as assignment_repo
 from storage.repos import exports as export_repo
 from storage.repos import groups as group_repo
@@ -352,7 +353,9 @@ def iso_utc(moment: datetime) -> str:
 
 # --- writing (in a worker thread) ----------------------------------------------------------
 def _write_archive(plan: _Plan, out_dir: Path, progress: Progress | None) -> ExportResult:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # A folder the admin named (`--out`) keeps its mode; one made here, and the ZIP, are
+    # owner-only: the ZIP holds every group's work (and maybe their names).
+    make_private_dir(out_dir, tighten_existing=False)
     stem = f"{slug(plan.assignment.name)}-{plan.now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
     # Written under a hidden temporary name: the export's own name never shows a half ZIP.
     temp = out_dir / f".{stem}.{uuid.uuid4().hex}.partial"
@@ -375,7 +378,10 @@ def _fill(temp: Path, plan: _Plan, progress: Progress | None) -> tuple[int, list
     rows = list(plan.rows)
     problems: list[ExportProblem] = []
     files = 0
-    with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+    with (
+        os.fdopen(open_private(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL), "w+b") as raw,
+        zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
+    ):
         for done, job in enumerate(plan.jobs, start=1):
             written, problem = _copy_verified(archive, job)
             files += int(written)

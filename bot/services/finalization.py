@@ -12,7 +12,16 @@ from typing import TypeVar
 import aiosqlite
 
 from bot.domain.clock import Clock
-from bot.domain.models import Assignment, Group, HandIn, Receipt, Upload, deadlines_for
+from bot.domain.delivery import Delivery, DmFailure, next_attempt
+from bot.domain.models import (
+    Assignment,
+    Group,
+    HandIn,
+    Receipt,
+    ReceiptDue,
+    Upload,
+    deadlines_for,
+)
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
 from storage.db import Database
@@ -25,6 +34,9 @@ from storage.repos import uploads as upload_repo
 log = logging.getLogger(__name__)
 
 _Sent = TypeVar("_Sent", Upload, HandIn)
+
+# Receipts read from the outbox at a time.
+BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,25 +330,21 @@ class ReceiptDispatcher:
         async with self._running:
             pass
 
-    async def pending(self, limit: int | None = None, after_id: int = 0) -> list[Receipt]:
-        receipts, _ = await self._pending_batch(limit, after_id)
-        return receipts
-
-    async def _pending_batch(self, limit: int | None, after_id: int) -> tuple[list[Receipt], int]:
-        """The loadable pending receipts after `after_id`, and the last row id looked at (so a
-        row that cannot be loaded never stops the run)."""
+    async def _due_batch(self, after_id: int) -> tuple[list[tuple[ReceiptDue, Receipt]], int]:
+        """The loadable receipts due after `after_id`, and the last id looked at (so a row
+        that cannot be loaded never stops the run)."""
         async with self._db.reading() as conn:
-            rows = await upload_repo.pending_receipt_rows(conn, limit, after_id)
-            receipts: list[Receipt] = []
-            for row in rows:
+            due = await upload_repo.due_receipts(conn, self._clock.now(), BATCH, after_id)
+            loaded: list[tuple[ReceiptDue, Receipt]] = []
+            for row in due:
                 receipt = await self._load(conn, row)
                 if receipt is not None:
-                    receipts.append(receipt)
-            return receipts, rows[-1]["id"] if rows else after_id
+                    loaded.append((row, receipt))
+            return loaded, due[-1].id if due else after_id
 
-    async def _load(self, conn: aiosqlite.Connection, row: aiosqlite.Row) -> Receipt | None:
-        group = await group_repo.group(conn, row["group_id"])
-        submission = await upload_repo.submission_at(conn, row["group_id"], row["revision"])
+    async def _load(self, conn: aiosqlite.Connection, row: ReceiptDue) -> Receipt | None:
+        group = await group_repo.group(conn, row.group_id)
+        submission = await upload_repo.submission_at(conn, row.group_id, row.revision)
         if group is None or submission is None or submission.upload is None:
             return None
         assignment = await assignment_repo.get(conn, group.assignment_id)
@@ -344,53 +352,65 @@ class ReceiptDispatcher:
             return None
         uploader = await group_repo.candidate(conn, assignment.id, submission.upload.user_id)
         return Receipt(
-            id=row["id"],
+            id=row.id,
             assignment=assignment,
             group=group,
-            user_id=row["user_id"],
+            user_id=row.user_id,
             upload=submission.upload,
             uploader_number=None if uploader is None else uploader.number,
             late=submission.late,
             # Decided now, not when recorded: an earlier receipt may have gone out since.
-            replaces=row["user_id"] in await upload_repo.members_with_sent_receipt(conn, group.id),
-            revision=row["revision"],
+            replaces=row.user_id in await upload_repo.members_with_sent_receipt(conn, group.id),
+            revision=row.revision,
         )
 
     async def deliver_pending(self) -> int:
-        """Send every pending receipt once; return how many were delivered."""
+        """Try every receipt that is due once; return how many were delivered."""
         delivered = 0
         cursor = 0
         async with self._running:
             while True:
-                batch, last = await self._pending_batch(100, cursor)
+                batch, last = await self._due_batch(cursor)
                 if last == cursor:
                     return delivered
                 cursor = last
-                for receipt in batch:
+                for row, receipt in batch:
                     if self._stopping:
                         return delivered
-                    delivered += int(await self._deliver(receipt))
+                    delivered += int(await self._deliver(row, receipt))
 
-    async def _deliver(self, receipt: Receipt) -> bool:
+    async def _still_pending(self, receipt_id: int) -> bool:
         async with self._db.reading() as conn:
-            status = await upload_repo.receipt_status(conn, receipt.id)
-        if status != "pending":
-            # Superseded since the batch was read (a late upload changed the final
-            # submission): its successor says what counts, and says it replaces nothing.
-            return False
+            return await upload_repo.receipt_status(conn, receipt_id) == "pending"
+
+    async def _deliver(self, row: ReceiptDue, receipt: Receipt) -> bool:
+        # Asked again right before the DM goes out, after its wait for a turn: a receipt
+        # superseded meanwhile (a late upload changed the final) is withdrawn, never sent.
         try:
-            ok = await self._notifier.send_receipt(receipt)
+            delivery = await self._notifier.send_receipt(
+                receipt, lambda: self._still_pending(receipt.id)
+            )
         except Exception:
-            # A passing fault (Discord 5xx, network): leave it pending for the next sweep
-            # rather than retrying in a loop or blocking the receipts behind it.
-            log.exception("receipt %d could not be sent; it stays pending", receipt.id)
+            # A fault of ours, not Discord's: keep the receipt, try again after a backoff.
+            log.exception("receipt %d could not be sent", receipt.id)
+            delivery = Delivery(DmFailure.TRANSIENT)
+        if delivery.withdrawn:
             return False
         now = self._clock.now()
+        attempts = row.attempts + 1
+        retry_at = None if delivery.sent else next_attempt(delivery, attempts, now)
         async with self._db.transaction() as conn:
-            status = "sent" if ok else "undeliverable"
-            await upload_repo.set_receipt_status(conn, receipt.id, status, now)
-            if not ok:
+            if retry_at is not None:
+                log.info("receipt %d stays pending (%s)", receipt.id, delivery.reason)
+                await upload_repo.retry_receipt_at(conn, receipt.id, retry_at, delivery.reason)
+                return False
+            status = "sent" if delivery.sent else "undeliverable"
+            if not await upload_repo.finish_receipt(conn, receipt.id, status, now, delivery.reason):
+                log.warning("receipt %d was no longer pending when marked %s", receipt.id, status)
+                return False
+            if not delivery.sent:
+                log.warning("receipt %d undeliverable (%s)", receipt.id, delivery.reason)
                 await misc_repo.record_undelivered(
-                    conn, receipt.assignment.id, receipt.user_id, "receipt", now
+                    conn, receipt.assignment.id, receipt.user_id, "receipt", delivery.reason, now
                 )
-        return ok
+        return delivery.sent

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
+from bot.domain.delivery import DELIVERED, Delivery
 from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
+from bot.domain.quotas import DiskUsage
 
 
 class Notifier(Protocol):
     """Tells people things by DM; the Discord layer implements it, tests use a recording fake."""
 
-    async def send_receipt(self, receipt: Receipt) -> bool:
-        """Deliver one receipt; False when the member cannot be reached (DMs closed)."""
+    async def send_receipt(
+        self, receipt: Receipt, still_wanted: Callable[[], Awaitable[bool]]
+    ) -> Delivery:
+        """Deliver one receipt at most once (a resend after a crash must not double it).
+
+        `still_wanted` is asked right before the DM goes out, after any wait for its turn: a
+        receipt superseded meanwhile is withdrawn, not sent."""
         ...
 
     async def upload_notice(self, notice: UploadNotice) -> None:
@@ -25,12 +33,12 @@ class Notifier(Protocol):
         """An extension reopened a finalized group: tell its members."""
         ...
 
-    async def send_reminder(self, reminder: Reminder) -> bool:
-        """DM one reminder; False when the member cannot be reached."""
+    async def send_reminder(self, reminder: Reminder) -> Delivery:
+        """DM one reminder."""
         ...
 
-    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
-        """Post the reminder in the assignment's channel."""
+    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> bool:
+        """Post the reminder in the assignment's channel; False when that failed."""
         ...
 
     def guild_people(self, guild_id: int) -> list[Person]:
@@ -45,8 +53,10 @@ class Notifier(Protocol):
 class SilentNotifier:
     """A Notifier that tells nobody anything: for tools that prepare or read a data dir."""
 
-    async def send_receipt(self, receipt: Receipt) -> bool:
-        return True
+    async def send_receipt(
+        self, receipt: Receipt, still_wanted: Callable[[], Awaitable[bool]]
+    ) -> Delivery:
+        return DELIVERED
 
     async def upload_notice(self, notice: UploadNotice) -> None:
         return None
@@ -56,11 +66,11 @@ class SilentNotifier:
     ) -> None:
         return None
 
-    async def send_reminder(self, reminder: Reminder) -> bool:
-        return True
+    async def send_reminder(self, reminder: Reminder) -> Delivery:
+        return DELIVERED
 
-    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> None:
-        return None
+    async def post_reminder(self, assignment: Assignment, deadline: datetime) -> bool:
+        return True
 
     def guild_people(self, guild_id: int) -> list[Person]:
         return []
@@ -78,3 +88,9 @@ class ScheduleListener(Protocol):
 class NullScheduleListener:
     def assignment_changed(self, assignment_id: int) -> None:
         return None
+
+
+class FreeSpace(Protocol):
+    """How full the file system that holds the stored files is (storage/diskspace.py)."""
+
+    def usage(self) -> DiskUsage: ...

@@ -5,16 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.domain.clock import Clock
+from bot.domain.quotas import DEFAULT_RESERVE, FreeSpaceReserve
 from bot.services.assignments import AssignmentService
+from bot.services.diskspace import DiskSpaceGuard
+from bot.services.downloads import DownloadPolicy
 from bot.services.exports import ExportService
 from bot.services.finalization import Finalizer, ReceiptDispatcher
 from bot.services.groups import GroupService
 from bot.services.inflight import InFlightUploads
-from bot.services.ports import Notifier, ScheduleListener
+from bot.services.locales import UserLocales
+from bot.services.ports import FreeSpace, Notifier, ScheduleListener
 from bot.services.reminders import ReminderService
 from bot.services.settings import SettingsService
 from bot.services.submissions import SubmissionService
 from storage.db import Database
+from storage.diskspace import StatvfsFreeSpace
 from storage.files import FileStore
 
 
@@ -32,6 +37,7 @@ class Services:
     exports: ExportService
     reminders: ReminderService
     inflight: InFlightUploads
+    user_locales: UserLocales
 
 
 def build_services(
@@ -42,10 +48,15 @@ def build_services(
     schedule: ScheduleListener | None = None,
     *,
     inflight_wait: float = 10.0,
+    download_policy: DownloadPolicy | None = None,
+    free_space: FreeSpace | None = None,
+    reserve: FreeSpaceReserve = DEFAULT_RESERVE,
 ) -> Services:
     """`inflight_wait`: how long finalization waits for uploads sent before the deadline whose
-    bytes are still arriving (seconds)."""
+    bytes are still arriving (seconds); `download_policy`: timeouts and retries of downloads.
+    `free_space`: the disk of the stored files (default: its `statvfs`), kept above `reserve`."""
     inflight = InFlightUploads()
+    disk = DiskSpaceGuard(db, clock, free_space or StatvfsFreeSpace(files.root), reserve)
     finalizer = Finalizer(db, clock, notifier, inflight=inflight, inflight_wait=inflight_wait)
     return Services(
         db=db,
@@ -53,11 +64,20 @@ def build_services(
         clock=clock,
         assignments=AssignmentService(db, clock, finalizer, notifier, schedule),
         groups=GroupService(db, clock),
-        submissions=SubmissionService(db, files, clock, notifier, inflight=inflight),
+        submissions=SubmissionService(
+            db,
+            files,
+            clock,
+            notifier,
+            disk=disk,
+            inflight=inflight,
+            download_policy=download_policy,
+        ),
         finalizer=finalizer,
         receipts=ReceiptDispatcher(db, clock, notifier),
         settings=SettingsService(db),
         exports=ExportService(db, files, clock),
         reminders=ReminderService(db, clock, notifier),
         inflight=inflight,
+        user_locales=UserLocales(db, clock),
     )

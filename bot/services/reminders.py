@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from bot.domain.clock import Clock
+from bot.domain.delivery import Delivery, DmFailure
 from bot.domain.models import Assignment, Group, Reminder, ReminderReason, deadlines_for
 from bot.services.common import register_role_members
 from bot.services.ports import Notifier
@@ -23,12 +24,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ReminderRun:
-    """What one due reminder did: the DMs delivered and the members who could not be reached."""
+    """What one due reminder did: the post, the DMs delivered and those that were not."""
 
     assignment_id: int
     deadline: datetime
+    posted: bool
     delivered: tuple[Reminder, ...]
-    undelivered: tuple[int, ...]
+    # (user id, why) of each DM that did not arrive.
+    undelivered: tuple[tuple[int, str], ...]
 
 
 def reminder_times(assignment: Assignment) -> dict[int, datetime]:
@@ -60,47 +63,62 @@ class ReminderService:
             # Before it opens nobody can act on a DM, so only the channel hears about it.
             reminders = [] if now < assignment.opens_at else await _recipients(conn, assignment)
         # Claimed first, sent after: a crash in between loses a reminder rather than doubling it.
-        await self._notifier.post_reminder(assignment, assignment.closes_at)
+        # The post and each DM are deliveries of their own: one failing stops none of the others.
+        posted = await self._post(assignment)
         delivered, undelivered = await self._send_all(reminders)
         if undelivered:
             await self._record_undelivered(assignment_id, undelivered)
         log.info(
-            "reminder for assignment %d: %d DMs sent, %d undeliverable",
+            "reminder for assignment %d: posted %s, %d DMs sent, %d undelivered",
             assignment_id,
+            posted,
             len(delivered),
             len(undelivered),
         )
-        return ReminderRun(assignment_id, assignment.closes_at, delivered, undelivered)
+        return ReminderRun(assignment_id, assignment.closes_at, posted, delivered, undelivered)
+
+    async def _post(self, assignment: Assignment) -> bool:
+        try:
+            return await self._notifier.post_reminder(assignment, assignment.closes_at)
+        except Exception:
+            log.exception("reminder post for assignment %d failed", assignment.id)
+            return False
 
     async def _send_all(
         self, reminders: list[Reminder]
-    ) -> tuple[tuple[Reminder, ...], tuple[int, ...]]:
+    ) -> tuple[tuple[Reminder, ...], tuple[tuple[int, str], ...]]:
         delivered: list[Reminder] = []
-        undelivered: list[int] = []
+        undelivered: list[tuple[int, str]] = []
         for reminder in reminders:
             try:
-                ok = await self._notifier.send_reminder(reminder)
+                delivery = await self._notifier.send_reminder(reminder)
             except Exception:
-                # Never retried: a reminder that cannot go out now is worth nothing later.
                 log.exception("reminder DM failed")
-                ok = False
-            if ok:
+                delivery = Delivery(DmFailure.REFUSED)
+            if delivery.sent:
                 delivered.append(reminder)
             else:
-                undelivered.append(reminder.user_id)
+                # Not tried again: a reminder that cannot go out now is worth little later.
+                undelivered.append((reminder.user_id, delivery.reason))
         return tuple(delivered), tuple(undelivered)
 
-    async def _record_undelivered(self, assignment_id: int, user_ids: tuple[int, ...]) -> None:
+    async def _record_undelivered(
+        self, assignment_id: int, undelivered: tuple[tuple[int, str], ...]
+    ) -> None:
         now = self._clock.now()
         async with self._db.transaction() as conn:
-            for user_id in user_ids:
-                await misc_repo.record_undelivered(conn, assignment_id, user_id, "reminder", now)
+            for user_id, reason in undelivered:
+                await misc_repo.record_undelivered(
+                    conn, assignment_id, user_id, "reminder", reason, now
+                )
 
 
 def _still_wanted(assignment: Assignment, due_at: datetime, now: datetime) -> bool:
-    """False for a job left over from before the deadline moved, or one that fired too late."""
+    """False for a job left over from before the deadline or the offsets changed, one already
+    past when the offsets were set, or one that fired after the deadline."""
     return (
         due_at in reminder_times(assignment).values()
+        and due_at > assignment.reminders_since
         and now < assignment.closes_at
         and assignment.closed_at is None
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +16,6 @@ from bot.domain.clock import Clock
 from bot.domain.errors import (
     DeadlinePassedError,
     DomainError,
-    DownloadFailedError,
     EmptyFileError,
     FileTooLargeError,
     FileTypeError,
@@ -25,6 +24,7 @@ from bot.domain.errors import (
     NothingToDownloadError,
     NothingToHandInError,
     NotOpenYetError,
+    RestartingError,
 )
 from bot.domain.models import (
     Actor,
@@ -47,6 +47,8 @@ from bot.services.common import (
     settle_candidate,
     view_of,
 )
+from bot.services.diskspace import DiskSpaceGuard
+from bot.services.downloads import ByteSource, DownloadPolicy, download
 from bot.services.finalization import (
     FinalChoice,
     FinalizationChange,
@@ -56,15 +58,14 @@ from bot.services.finalization import (
 )
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
+from bot.services.quotas import check_upload_quotas
 from storage.db import Database, GroupCommit
-from storage.files import FileStore, ReceivedFile, StoreLimitError
+from storage.files import FileStore, ReceivedFile
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
 
 log = logging.getLogger(__name__)
-
-ByteSource = Callable[[], AsyncIterator[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,17 +126,33 @@ class SubmissionService:
         clock: Clock,
         notifier: Notifier,
         *,
+        disk: DiskSpaceGuard,
         max_concurrent_downloads: int = 32,
         inflight: InFlightUploads | None = None,
+        download_policy: DownloadPolicy | None = None,
     ) -> None:
         self._db = db
+        self._disk = disk
         self._files = files
         self._clock = clock
         self._notifier = notifier
         self._inflight = inflight or InFlightUploads()
+        self._download_policy = download_policy or DownloadPolicy()
         # Bounded: a deadline rush must not open a thousand downloads (and files) at once.
         self._downloads = asyncio.Semaphore(max_concurrent_downloads)
         self._commits = GroupCommit(db, finish=files.publish_many)
+        self._accepting = True
+        self._running = 0
+        self._none_running = asyncio.Event()
+        self._none_running.set()
+
+    async def stop(self, timeout: float) -> int:
+        """Refuse new uploads ("restarting") and wait up to `timeout` seconds for those running
+        to be stored and recorded; return how many were still running then."""
+        self._accepting = False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._none_running.wait(), timeout)
+        return self._running
 
     async def upload(
         self,
@@ -149,8 +166,38 @@ class SubmissionService:
         interaction_id: int | None = None,
     ) -> UploadResult:
         """Check, store durably, then record. Returns only once bytes and row are durable."""
+        if not self._accepting:
+            raise RestartingError()
+        self._running += 1
+        self._none_running.clear()
+        try:
+            return await self._upload(
+                guild_id,
+                actor,
+                name,
+                incoming,
+                sent_at=sent_at,
+                upload_limit_bytes=upload_limit_bytes,
+                interaction_id=interaction_id,
+            )
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._none_running.set()
 
-        async def check(conn: aiosqlite.Connection) -> UploadResult | tuple[Group, int]:
+    async def _upload(
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        incoming: IncomingFile,
+        *,
+        sent_at: datetime,
+        upload_limit_bytes: int | None,
+        interaction_id: int | None,
+    ) -> UploadResult:
+
+        async def check(conn: aiosqlite.Connection) -> UploadResult | Group:
             # The same interaction delivered twice is recorded once (same unit: one step of
             # the group commit less per upload), whatever the checks would say now.
             try:
@@ -176,7 +223,11 @@ class SubmissionService:
             group = await self._upload_target(conn, assignment, actor, sent_at, standing)
             limit = _limit_bytes(assignment, upload_limit_bytes)
             _check_file(incoming.filename, incoming.declared_size, limit, assignment)
-            return group, limit
+            # Early, on the declared size: a refusal now costs no download.
+            await check_upload_quotas(
+                conn, assignment, group, actor.user_id, incoming.declared_size, sent_at
+            )
+            return group
 
         # A refusal raises before anything is written but the candidate's registration, which
         # a refusal may keep (SPEC §4): no savepoint needed.
@@ -185,10 +236,11 @@ class SubmissionService:
         checked = await self._commits.run(check, expected=(DomainError,), hint=hint, first=True)
         if isinstance(checked, UploadResult):
             return checked
-        group, limit = checked
+        group = checked
+        await self._disk.require_room(incoming.declared_size)
         # Sent before the deadline (checked above): finalization waits briefly for it to land.
         with self._inflight.track(group.id):
-            received = await self._receive(incoming, limit)
+            received = await self._receive(incoming)
             # The bytes get their final name inside the same transaction (the batch's `finish`),
             # after the row is written and before the commit: a refusal here keeps no stored
             # file, and no row ever names a missing file.
@@ -237,6 +289,9 @@ class SubmissionService:
         group = await self._upload_target(
             conn, assignment, actor, sent_at, standing, register=False
         )
+        # What decides: the bytes received, against what is recorded by now (other uploads of
+        # the group may have landed during the download). Raises before anything is written.
+        await check_upload_quotas(conn, assignment, group, actor.user_id, received.size, sent_at)
         # A new upload row changes no standing but this interaction's (the user's); the lease
         # and a re-finalization change the group row: later units of the batch re-read it.
         self._touched(
@@ -363,20 +418,12 @@ class SubmissionService:
         _check_lease(assignment, group, actor.user_id, sent_at)
         return group
 
-    async def _receive(self, incoming: IncomingFile, limit: int) -> ReceivedFile:
+    async def _receive(self, incoming: IncomingFile) -> ReceivedFile:
+        # The declared size was checked against the limit: exactly that many bytes may come.
         async with self._downloads:
-            try:
-                stored = await self._files.receive(incoming.read(), max_bytes=limit)
-            except StoreLimitError as exc:
-                # The stream outgrew its declared size: all we know is "more than the limit".
-                raise FileTooLargeError(size_mb=f"> {mib(limit)}", limit_mb=mib(limit)) from exc
-            except (TimeoutError, OSError) as exc:
-                log.warning("download of an upload failed: %s", type(exc).__name__)
-                raise DownloadFailedError() from exc
-        if stored.size == 0:
-            self._files.discard(stored)
-            raise EmptyFileError()
-        return stored
+            return await download(
+                self._files, incoming.read, incoming.declared_size, self._download_policy
+            )
 
     async def _notify_members(
         self, assignment: Assignment, view: GroupView, upload: Upload, uploader_id: int

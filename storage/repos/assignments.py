@@ -33,6 +33,8 @@ class AssignmentFields:
     role_id: int | None
     channel_id: int | None
     reminders: tuple[int, ...]
+    max_uploads: int
+    max_storage_mb: float
 
 
 def _row_to_assignment(row: aiosqlite.Row) -> Assignment:
@@ -58,6 +60,9 @@ def _row_to_assignment(row: aiosqlite.Row) -> Assignment:
         created_by=row["created_by"],
         created_at=from_db(row["created_at"]),
         exported_at=opt_from_db(row["exported_at"]),
+        reminders_from=opt_from_db(row["reminders_from"]),
+        max_uploads=row["max_uploads"],
+        max_storage_mb=float(row["max_storage_mb"]),
     )
 
 
@@ -79,6 +84,8 @@ def _columns(fields: AssignmentFields) -> dict[str, Any]:
         "role_id": fields.role_id,
         "channel_id": fields.channel_id,
         "reminders": ",".join(str(r) for r in fields.reminders),
+        "max_uploads": fields.max_uploads,
+        "max_storage_mb": fields.max_storage_mb,
     }
 
 
@@ -94,6 +101,7 @@ async def insert(
         "guild_id": guild_id,
         "created_by": created_by,
         "created_at": to_db(created_at),
+        "reminders_from": to_db(created_at),
     }
     names = ", ".join(columns)
     marks = ", ".join("?" for _ in columns)
@@ -134,6 +142,16 @@ async def in_guild(conn: aiosqlite.Connection, guild_id: int) -> list[Assignment
 async def all_assignments(conn: aiosqlite.Connection) -> list[Assignment]:
     rows = await fetch_all(conn, "SELECT * FROM assignments ORDER BY id")
     return [_row_to_assignment(row) for row in rows]
+
+
+async def set_reminders_from(
+    conn: aiosqlite.Connection, assignment_id: int, moment: datetime
+) -> None:
+    await execute(
+        conn,
+        "UPDATE assignments SET reminders_from = ? WHERE id = ?",
+        (to_db(moment), assignment_id),
+    )
 
 
 async def set_deadlines(

@@ -1,4 +1,5 @@
-"""Small tables: undelivered DMs, reminders already sent, and the bot's own key-value state."""
+"""Small tables: undelivered DMs, reminders already sent, users' locales, notices kept across a
+stop, and the bot's own key-value state."""
 
 from __future__ import annotations
 
@@ -6,32 +7,40 @@ from datetime import datetime
 
 import aiosqlite
 
+from bot.domain.models import Unreached
 from storage.db import execute, fetch_all, fetch_one
-from storage.timefmt import to_db
+from storage.timefmt import from_db, to_db
 
 
 async def record_undelivered(
-    conn: aiosqlite.Connection, assignment_id: int, user_id: int, kind: str, at: datetime
+    conn: aiosqlite.Connection,
+    assignment_id: int,
+    user_id: int,
+    kind: str,
+    reason: str,
+    at: datetime,
 ) -> None:
     await execute(
         conn,
-        "INSERT INTO undelivered_dms (assignment_id, user_id, kind, at) VALUES (?, ?, ?, ?)",
-        (assignment_id, user_id, kind, to_db(at)),
+        "INSERT INTO undelivered_dms (assignment_id, user_id, kind, reason, at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (assignment_id, user_id, kind, reason, to_db(at)),
     )
 
 
-async def undelivered(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, list[str]]:
-    """user id -> the kinds of DM that could not reach them, for staff."""
+async def undelivered(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, list[Unreached]]:
+    """user id -> the DMs that could not reach them and why, for staff (each once)."""
     rows = await fetch_all(
         conn,
-        "SELECT user_id, kind FROM undelivered_dms WHERE assignment_id = ? ORDER BY id",
+        "SELECT user_id, kind, reason FROM undelivered_dms WHERE assignment_id = ? ORDER BY id",
         (assignment_id,),
     )
-    result: dict[int, list[str]] = {}
+    result: dict[int, list[Unreached]] = {}
     for row in rows:
-        kinds = result.setdefault(row["user_id"], [])
-        if row["kind"] not in kinds:
-            kinds.append(row["kind"])
+        seen = result.setdefault(row["user_id"], [])
+        unreached = Unreached(kind=row["kind"], reason=row["reason"])
+        if unreached not in seen:
+            seen.append(unreached)
     return result
 
 
@@ -44,6 +53,45 @@ async def claim_reminder(
         (assignment_id, to_db(due_at), to_db(now)),
     ) as cur:
         return cur.rowcount == 1
+
+
+async def claimed_reminders(conn: aiosqlite.Connection, assignment_id: int) -> list[datetime]:
+    """The due times of the assignment's reminders already sent (or being sent)."""
+    rows = await fetch_all(
+        conn, "SELECT due_at FROM reminders_sent WHERE assignment_id = ?", (assignment_id,)
+    )
+    return [from_db(row["due_at"]) for row in rows]
+
+
+async def user_locale(conn: aiosqlite.Connection, user_id: int) -> str | None:
+    row = await fetch_one(conn, "SELECT locale FROM user_locales WHERE user_id = ?", (user_id,))
+    return None if row is None else str(row["locale"])
+
+
+async def save_user_locales(
+    conn: aiosqlite.Connection, locales: dict[int, str], at: datetime
+) -> None:
+    await conn.executemany(
+        "INSERT INTO user_locales (user_id, locale, seen_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id) DO UPDATE SET locale = excluded.locale, seen_at = excluded.seen_at",
+        [(user_id, locale, to_db(at)) for user_id, locale in locales.items()],
+    )
+
+
+async def keep_notices(
+    conn: aiosqlite.Connection, notices: list[tuple[int, str]], at: datetime
+) -> None:
+    """Courtesy DMs still queued at a clean stop, sent at the next start."""
+    await conn.executemany(
+        "INSERT INTO pending_notices (user_id, text, created_at) VALUES (?, ?, ?)",
+        [(user_id, text, to_db(at)) for user_id, text in notices],
+    )
+
+
+async def take_notices(conn: aiosqlite.Connection) -> list[tuple[int, str]]:
+    rows = await fetch_all(conn, "SELECT user_id, text FROM pending_notices ORDER BY id", ())
+    await execute(conn, "DELETE FROM pending_notices", ())
+    return [(row["user_id"], row["text"]) for row in rows]
 
 
 async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:

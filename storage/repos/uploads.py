@@ -6,9 +6,9 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot.domain.models import HandIn, Submission, Upload
+from bot.domain.models import HandIn, ReceiptDue, Submission, Upload
 from storage.db import execute, fetch_all, fetch_one
-from storage.timefmt import from_db, opt_to_db, to_db
+from storage.timefmt import from_db, to_db
 
 
 def _row_to_upload(row: aiosqlite.Row, prefix: str = "") -> Upload:
@@ -238,32 +238,49 @@ async def members_with_sent_receipt(conn: aiosqlite.Connection, group_id: int) -
     return {row["user_id"] for row in rows}
 
 
-async def pending_receipt_rows(
-    conn: aiosqlite.Connection, limit: int | None = None, after_id: int = 0
-) -> list[aiosqlite.Row]:
-    sql = (
-        "SELECT r.id, r.group_id, r.revision, r.user_id, r.replaces FROM receipts r"
-        " WHERE r.status = 'pending' AND r.id > ? ORDER BY r.id"
+async def due_receipts(
+    conn: aiosqlite.Connection, now: datetime, limit: int, after_id: int = 0
+) -> list[ReceiptDue]:
+    """Pending receipts whose next try is due, in id order after `after_id`."""
+    rows = await fetch_all(
+        conn,
+        "SELECT id, group_id, revision, user_id, attempts FROM receipts"
+        " WHERE status = 'pending' AND id > ?"
+        " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
+        (after_id, to_db(now), limit),
     )
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    return await fetch_all(conn, sql, (after_id,))
+    return [
+        ReceiptDue(
+            id=row["id"],
+            group_id=row["group_id"],
+            revision=row["revision"],
+            user_id=row["user_id"],
+            attempts=row["attempts"],
+        )
+        for row in rows
+    ]
 
 
-async def set_receipt_status(
-    conn: aiosqlite.Connection, receipt_id: int, status: str, at: datetime | None
+async def finish_receipt(
+    conn: aiosqlite.Connection, receipt_id: int, status: str, at: datetime, error: str = ""
+) -> bool:
+    """Mark a pending receipt sent or undeliverable; False when it was no longer pending (a
+    superseded one stays superseded, a sent one is never marked twice)."""
+    async with conn.execute(
+        "UPDATE receipts SET status = ?, delivered_at = ?, attempts = attempts + 1,"
+        " last_error = nullif(?, '') WHERE id = ? AND status = 'pending'",
+        (status, to_db(at), error, receipt_id),
+    ) as cur:
+        return cur.rowcount == 1
+
+
+async def retry_receipt_at(
+    conn: aiosqlite.Connection, receipt_id: int, when: datetime, error: str
 ) -> None:
+    """Leave a pending receipt pending, to be tried again at `when`."""
     await execute(
         conn,
-        "UPDATE receipts SET status = ?, delivered_at = ? WHERE id = ?",
-        (status, opt_to_db(at), receipt_id),
-    )
-
-
-async def receipt_statuses(conn: aiosqlite.Connection, group_id: int) -> list[aiosqlite.Row]:
-    return await fetch_all(
-        conn,
-        "SELECT user_id, revision, status, replaces FROM receipts WHERE group_id = ?"
-        " ORDER BY revision, user_id",
-        (group_id,),
+        "UPDATE receipts SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+        " WHERE id = ? AND status = 'pending'",
+        (to_db(when), error, receipt_id),
     )

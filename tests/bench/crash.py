@@ -1,11 +1,15 @@
-"""Crash during a rush: kill -9 the bot at a random moment, restart it on the same data dir, and
-check that nothing acknowledged was lost.
+"""Crash during a rush and during the receipt burst: kill -9 the bot at a random moment, restart
+it on the same data dir, and check that nothing acknowledged was lost and no receipt was sent
+twice or not at all.
 
 Each trial: a fresh data dir (S students in groups of 3, deadline a few seconds ahead), the bot
 as a process, every student uploads at once, SIGKILL after a random delay, restart, wait past
 the deadline until every group is finalized. Then: every upload the sandbox saw acknowledged is
 in the database with its file and the right SHA-256; every file under files/ hashes to its
 name; each group's final submission is its latest stored upload sent before the deadline.
+Then the deadline's receipt burst starts, with Discord answering each DM a moment after it
+created it, and the bot is killed again a random moment into it and restarted: every member
+holds exactly as many receipts as the database marks sent, and none stays pending.
 """
 
 from __future__ import annotations
@@ -62,19 +66,33 @@ async def crash(trials: int, students: int, size_mib: float, seed: int | None) -
                     f"trial {trial + 1}: kill after {delay:.2f} s: {outcome['acknowledged']} acked,"
                     f" {outcome['stored']} stored, {outcome['lost']} lost,"
                     f" {outcome['bad_files']} bad files,"
-                    f" {outcome['final_mismatches']} wrong finals",
+                    f" {outcome['final_mismatches']} wrong finals;"
+                    f" receipts: killed after {outcome['burst_kill_after_receipts']},"
+                    f" {outcome['receipts']} sent, {outcome['receipts_twice']} twice,"
+                    f" {outcome['receipts_missing']} missing",
                     flush=True,
                 )
                 shutil.rmtree(work / f"t{trial}", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lost = sum(o["lost"] + o["bad_files"] + o["final_mismatches"] for o in outcomes)
-    print(f"{len(outcomes)} trials, {lost} lost")
+    twice = sum(o["receipts_twice"] for o in outcomes)
+    missing = sum(o["receipts_missing"] for o in outcomes)
+    print(f"{len(outcomes)} trials, {lost} lost, {twice} receipts twice, {missing} missing")
     report.add(
         "trials / lost (acked missing, bad files, wrong finals)",
         f"{len(outcomes)} trials, {lost} lost",
         target="0 lost",
         ok=lost == 0 and len(outcomes) == trials,
+    )
+    report.add(
+        "receipts sent twice / missing (kill -9 in the receipt burst)",
+        f"{twice} twice, {missing} missing",
+        target="0 twice, 0 missing",
+        ok=twice == 0 and missing == 0,
+    )
+    report.add(
+        "receipts out before the burst kill", [o["burst_kill_after_receipts"] for o in outcomes]
     )
     report.add("acknowledged before the kill (per trial)", [o["acknowledged"] for o in outcomes])
     report.add("stored but not acknowledged", [o["stored"] - o["acked_stored"] for o in outcomes])
@@ -113,9 +131,26 @@ async def _trial(
     acked = {
         h.id: h for h in handles if h.final is not None and h.final.content.startswith(ACK_PREFIX)
     }
+    # The receipts: every member of every group gets one at the deadline. Discord answers each
+    # DM a moment after creating it, and the bot is killed again in the middle of the burst.
+    before = _receipt_dms(world)
+    sandbox.set_dm_latency(0.05)
+    await proc.start()
+    burst_kill = await _kill_in_burst(proc, world, before, deadline, delay)
+    sandbox.set_dm_latency(0)
     await proc.start()
     await _wait_finalized(data_dir, deadline)
+    await _wait_receipts_settled(data_dir)
     await proc.terminate(timeout=20)
+    after = _receipt_dms(world)
+    sent_rows = dict(
+        db_query(
+            data_dir,
+            "SELECT user_id, count(*) FROM receipts WHERE status = 'sent' GROUP BY user_id",
+        )
+    )
+    twice = sum(max(0, after[user] - before[user] - sent_rows.get(user, 0)) for user in after)
+    missing = db_query(data_dir, "SELECT count(*) FROM receipts WHERE status = 'pending'")[0][0]
 
     rows = db_query(
         data_dir, "SELECT id, group_id, interaction_id, filename, sha256, sent_at FROM uploads"
@@ -160,7 +195,53 @@ async def _trial(
         "lost": lost,
         "bad_files": len(bad),
         "final_mismatches": mismatches,
+        "receipts": sum(sent_rows.values()),
+        "receipts_twice": twice,
+        "receipts_missing": missing,
+        "burst_kill_after_receipts": burst_kill,
     }
+
+
+def _receipt_dms(world: World) -> dict[int, int]:
+    """Receipts each student holds in their DMs (the students are the same in every trial)."""
+    return {
+        user.id: sum(1 for m in world.sandbox.dms(user) if _is_receipt(m))
+        for user in world.students
+    }
+
+
+def _is_receipt(message: Any) -> bool:
+    return any(
+        item.get("name") == "SHA-256" for e in message.embeds for item in e.get("fields") or []
+    )
+
+
+async def _kill_in_burst(
+    proc: Any, world: World, before: dict[int, int], deadline: datetime, delay: float
+) -> int:
+    """Wait for the receipt burst after the deadline, SIGKILL a little into it; return how
+    many receipts had gone out by then."""
+    limit = time.monotonic() + 60
+    while time.monotonic() < limit:
+        now = _receipt_dms(world)
+        sent = sum(now[u] - before[u] for u in now)
+        if sent > 0:
+            await asyncio.sleep(delay)
+            await proc.kill()
+            now = _receipt_dms(world)
+            return sum(now[u] - before[u] for u in now)
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"no receipt burst after the deadline; bot said:\n{proc.output[-2000:]}")
+
+
+async def _wait_receipts_settled(data_dir: Path, timeout: float = 60.0) -> None:
+    limit = time.monotonic() + timeout
+    while time.monotonic() < limit:
+        left = db_query(data_dir, "SELECT count(*) FROM receipts WHERE status = 'pending'")
+        if left[0][0] == 0:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError("receipts still pending")
 
 
 async def _wait_finalized(data_dir: Path, deadline: datetime, timeout: float = 40.0) -> None:

@@ -65,6 +65,8 @@ def assignment(**changes: object) -> Assignment:
         created_by=1,
         created_at=T0,
         exported_at=None,
+        max_uploads=200,
+        max_storage_mb=500.0,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 

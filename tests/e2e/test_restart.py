@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Course, pdf, receipt_sha, sha256
+from bot.sandbox import SandboxUser
+from tests.e2e.conftest import Course, eventually, pdf, receipt_sha, says, sha256
 
 pytestmark = pytest.mark.e2e
 
@@ -80,3 +82,99 @@ async def test_kill_9_before_the_deadline_then_restart_after_it(
     # The command definitions did not change, so the restarts did not sync them again.
     assert course.sandbox.sync_count == 1
     await process.terminate()
+
+
+async def pairs_with_uploads(course: Course, lab: str, pairs: int) -> list[SandboxUser]:
+    """`pairs` groups of two, each with one upload; everyone has had their upload notice."""
+    students = course.students([f"s{n:02d}" for n in range(2 * pairs)])
+    for n in range(pairs):
+        first, second = students[2 * n], students[2 * n + 1]
+        pin = f"{1000 + n}"
+        await course.run(first, "group create", assignment=lab, pin=pin)
+        await course.run(second, "group join", assignment=lab, pin=pin)
+        await course.upload(first, lab, pdf(f"work-{n}"))
+    seconds = students[1::2]
+    await eventually(lambda: all(course.sandbox.dms(s) for s in seconds), 20, "every upload notice")
+    return students
+
+
+async def test_kill_9_in_the_receipt_burst_sends_every_receipt_exactly_once(
+    offline_course: Course, tmp_path: Path
+) -> None:
+    course = offline_course
+    process = course.sandbox.bot_process(
+        [sys.executable, "-m", "bot"],
+        data_dir=course.data_dir,
+        env={"HANDIN_LOG_LEVEL": "WARNING"},
+        cwd=tmp_path,
+        expect_sync=True,
+    )
+    await process.start()
+    await course.run(course.staff, "assignment create", name=LAB, closes="+1h", reminders="off")
+    students = await pairs_with_uploads(course, LAB, 12)
+    # Discord creates each DM at once but answers a moment later: the kill lands between a
+    # receipt going out and the bot learning that it did.
+    course.sandbox.set_dm_latency(0.25)
+    await course.run(course.staff, "assignment close", name=LAB)
+    await eventually(
+        lambda: sum(len(course.receipts(s)) for s in students) >= 8, 30, "the burst to start"
+    )
+    assert await process.kill() == -signal.SIGKILL
+    sent_before = sum(len(course.receipts(s)) for s in students)
+    assert sent_before < len(students), "the burst was over before the kill"
+
+    course.sandbox.set_dm_latency(0)
+    process.expect_sync = False
+    await process.start()
+    await course.wait_for_receipts(students, timeout=30)
+    for student in students:
+        assert len(course.receipts(student)) == 1, student.username
+    # The receipt in flight at the kill went out again, and Discord kept it to one message.
+    assert course.sandbox.nonce_hits >= 1
+    assert course.scalar("SELECT count(*) FROM receipts WHERE status = 'sent'") == 24
+    assert await process.terminate() == 0
+
+
+async def test_sigterm_in_a_rush_stores_every_acknowledged_upload_and_exits_0(
+    offline_course: Course, tmp_path: Path
+) -> None:
+    course = offline_course
+    process = course.sandbox.bot_process(
+        [sys.executable, "-m", "bot"],
+        data_dir=course.data_dir,
+        env={"HANDIN_LOG_LEVEL": "INFO"},
+        cwd=tmp_path,
+        expect_sync=True,
+    )
+    await process.start()
+    await course.run(course.staff, "assignment create", name=LAB, closes="+1h", reminders="off")
+    students = course.students([f"r{n:02d}" for n in range(24)])
+    for n, student in enumerate(students):
+        await course.run(student, "group create", assignment=LAB, pin=f"{2000 + n}")
+    files = {s.id: pdf(f"rush-{s.username}", 1024 * 1024) for s in students}
+    handles = [
+        await course.send(s, "upload", assignment=LAB, files={"file": files[s.id]})
+        for s in students
+    ]
+    await eventually(
+        lambda: sum(h.final is not None for h in handles) >= 3, 30, "the first answers"
+    )
+    started = time.monotonic()
+    assert await process.terminate(timeout=40) == 0, process.output[-3000:]
+    assert time.monotonic() - started < 30
+    assert "Traceback" not in process.output, process.output
+
+    stored = {r["user_id"]: r["sha256"] for r in course.db("SELECT user_id, sha256 FROM uploads")}
+    files_on_disk = course.stored_files()
+    acknowledged = 0
+    for student, handle in zip(students, handles, strict=True):
+        answer = handle.final
+        if answer is not None and says(answer.content or "", "upload.done"):
+            acknowledged += 1
+            digest = sha256(files[student.id][1])
+            assert stored.get(student.id) == digest, student.username
+            assert files_on_disk[digest] == files[student.id][1]
+        elif answer is not None:
+            assert says(answer.content or "", "error.restarting"), answer.content
+            assert student.id not in stored
+    assert acknowledged >= 3

@@ -19,6 +19,7 @@ PARAMS = {
     "cli.export.progress": {"done": 0},
     "cli.demo.entries": {"names": "…"},
     "groups.list_title": {"name": "Lab 1"},
+    "error.upload_rate": {"until": "soon"},
 }
 COUNTS = (0, 1, 2, 5)
 
@@ -148,6 +149,33 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
             f"Gruppe `0427` er full (høyst {n} medlem{'' if n == 1 else 'mer'})."
             " Bli med i en annen gruppe, eller opprett din egen."
             for n in (0, 1, 2, 5)
+        ),
+    },
+    "error.upload_quota": {
+        "en": tuple(
+            f"Not stored: your group has used {'the' if n == 1 else 'all'} {n}"
+            f" upload{'' if n == 1 else 's'} allowed for this assignment. Your earlier uploads"
+            " still count. To upload again, ask staff to raise `max_uploads`."
+            for n in COUNTS
+        ),
+        "no": tuple(
+            f"Ikke lagret: gruppen din har brukt {'den' if n == 1 else 'alle de'} {n}"
+            f" opplasting{'en' if n == 1 else 'ene'} som er tillatt i denne oppgaven. De"
+            " tidligere opplastingene deres gjelder fortsatt. Be faglærer om å heve"
+            " `maks-opplastinger` hvis dere må laste opp igjen."
+            for n in COUNTS
+        ),
+    },
+    "error.upload_rate": {
+        "en": tuple(
+            f"Not stored: you sent {n} upload{'' if n == 1 else 's'} within a minute, the most"
+            " allowed. Try again soon."
+            for n in COUNTS
+        ),
+        "no": tuple(
+            f"Ikke lagret: du har sendt {n} opplasting{'' if n == 1 else 'er'} på under ett"
+            " minutt, og det er grensen. Prøv igjen fra soon."
+            for n in COUNTS
         ),
     },
     "csv.group_too_large": {

@@ -25,6 +25,7 @@ from bot.sandbox import (
     SandboxUser,
 )
 from storage.db import fetch_all
+from tests.modes import exposed
 
 # Every table a refused command must leave exactly as it was (SPEC §4; the candidate's own
 # registration and a failed join attempt are the only records a refusal may add).
@@ -219,6 +220,8 @@ async def course(tmp_path: Path) -> AsyncIterator[Course]:
         bot = HandinBot(config, guild_ready_timeout=0.05)
         async with sandbox.run_bot(bot):
             yield Course(sandbox, bot, guild, staff, root, data_dir)
+    # Whatever the scenario did, nothing under the data folder is open to other accounts.
+    assert exposed(data_dir) == []
 
 
 def tree_of(root: Path) -> dict[str, bytes | None]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import pytest
 
 from bot.domain.clock import FakeClock
+from bot.domain.delivery import Delivery, DmFailure
 from bot.domain.errors import (
     AlreadySubmittedError,
     AssignmentNotClosedError,
@@ -19,7 +20,7 @@ from bot.domain.errors import (
     GroupNotFoundError,
     TimeFormatError,
 )
-from bot.domain.models import Receipt
+from bot.domain.models import Receipt, Unreached
 from bot.services.assignments import AssignmentOptions
 from bot.services.registry import Services, build_services
 from bot.services.submissions import IncomingFile
@@ -523,7 +524,7 @@ async def test_undeliverable_receipt_is_recorded_and_shown_to_staff(
     statuses = {user: status for user, _, status, _ in await receipt_rows(db)}
     assert statuses == {ALICE.user_id: "sent", BOB.user_id: "undeliverable"}
     overview = await services.assignments.overview(GUILD, STAFF, "Lab 1")
-    assert overview.undelivered == {BOB.user_id: ["receipt"]}
+    assert overview.undelivered == {BOB.user_id: [Unreached("receipt", "closed:50007")]}
     # Not retried in a loop: a second run sends nothing.
     notifier.closed_dms.clear()
     assert await services.receipts.deliver_pending() == 0
@@ -536,22 +537,13 @@ async def test_a_failing_receipt_stays_pending_without_blocking_the_others(
     await group(services, "1234", ALICE, BOB, CAROL)
     await upload(services, ALICE, b"v1", 60)
     await close(services, clock, HOUR)
-    real_send = notifier.send_receipt
-    attempts: list[int] = []
-
-    async def flaky(receipt: Receipt) -> bool:
-        attempts.append(receipt.user_id)
-        if receipt.user_id == ALICE.user_id:
-            raise ConnectionError("Discord answered 503")
-        return await real_send(receipt)
-
-    notifier.send_receipt = flaky  # type: ignore[method-assign]
+    notifier.failures[ALICE.user_id] = [Delivery(DmFailure.TRANSIENT, 503)]
     assert await services.receipts.deliver_pending() == 2
-    # Tried once in this run (no loop), and left pending for the next sweep.
-    assert attempts.count(ALICE.user_id) == 1
     statuses = {user: status for user, _, status, _ in await receipt_rows(db)}
     assert statuses[ALICE.user_id] == "pending"
-    notifier.send_receipt = real_send  # type: ignore[method-assign]
+    # Tried once in this run (no loop), and not again before its backoff ends.
+    assert await services.receipts.deliver_pending() == 0
+    clock.advance(30)
     assert await services.receipts.deliver_pending() == 1
     assert sorted(r.user_id for r in notifier.receipts) == sorted(
         [ALICE.user_id, BOB.user_id, CAROL.user_id]
@@ -576,25 +568,42 @@ async def test_a_member_who_never_got_the_earlier_receipt_is_not_told_it_replace
     assert second == {ALICE.user_id: True, BOB.user_id: False}
 
 
-async def test_a_receipt_superseded_after_it_was_read_is_not_sent(
+async def test_a_receipt_superseded_while_waiting_for_its_turn_is_not_sent(
     services: Services, db: Database, clock: FakeClock, notifier: RecordingNotifier
 ) -> None:
     await make_assignment(services, closes="+1h")
     await group(services, "1234", ALICE)
     await upload(services, ALICE, b"v1", 60)
     await close(services, clock, HOUR)
-    [stale] = await services.receipts.pending()
-    # A late delivery (sent before the deadline) changes the final while that batch is in hand.
+    turn = asyncio.Event()
+    waiting = asyncio.Event()
+    send = notifier.send_receipt
+
+    async def paced(receipt: Receipt, still_wanted: Callable[[], Awaitable[bool]]) -> Delivery:
+        # Like the Discord notifier: wait for a turn under the rate limit, then send.
+        waiting.set()
+        await turn.wait()
+        return await send(receipt, still_wanted)
+
+    notifier.send_receipt = paced  # type: ignore[method-assign]
+    delivering = asyncio.create_task(services.receipts.deliver_pending())
+    await waiting.wait()
+    # A late delivery (sent before the deadline) changes the final while the receipt waits.
     await services.submissions.upload(
         GUILD, ALICE, "Lab 1", incoming(b"v2"), sent_at=clock.now() - timedelta(minutes=10)
     )
-    assert await services.receipts._deliver(stale) is False
-    assert await services.receipts.deliver_pending() == 1
+    turn.set()
+    # The same run goes on to the new receipt, which was queued after the withdrawn one.
+    assert await delivering == 1
+    [withdrawn] = notifier.withdrawn
+    assert withdrawn.upload.sha256 == sha(b"v1")
     [sent] = notifier.receipts
     assert sent.upload.sha256 == sha(b"v2") and not sent.replaces
+    statuses = sorted(status for _, _, status, _ in await receipt_rows(db))
+    assert statuses == ["sent", "superseded"]
 
 
-async def test_pending_receipts_survive_a_restart_and_only_they_go_out(
+async def test_pending_receipts_survive_a_crash_and_only_they_go_out(
     services: Services,
     db: Database,
     files: FileStore,
@@ -607,14 +616,25 @@ async def test_pending_receipts_survive_a_restart_and_only_they_go_out(
     await upload(services, ALICE, b"a", 60)
     await upload(services, BOB, b"b", 60)
     await close(services, clock, HOUR)
-    [first] = await services.receipts.pending(limit=1)
-    await services.receipts._deliver(first)  # the process dies after one receipt
+    send = notifier.send_receipt
+
+    async def dies_after_one(
+        receipt: Receipt, still_wanted: Callable[[], Awaitable[bool]]
+    ) -> Delivery:
+        if notifier.receipts:
+            raise asyncio.CancelledError  # the process dies in the middle of the burst
+        return await send(receipt, still_wanted)
+
+    notifier.send_receipt = dies_after_one  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await services.receipts.deliver_pending()
+    [first] = notifier.receipts
     fresh_notifier = RecordingNotifier()
     restarted = build_services(db, files, clock, fresh_notifier)
     assert await restarted.receipts.deliver_pending() == 1
-    assert [r.id for r in notifier.receipts] == [first.id]
-    assert [r.id for r in fresh_notifier.receipts] != [first.id]
-    assert len(fresh_notifier.receipts) == 1
+    [second] = fresh_notifier.receipts
+    assert second.id != first.id
+    assert {first.user_id, second.user_id} == {ALICE.user_id, BOB.user_id}
 
 
 # --- an upload sent before the deadline, arriving after finalization ------------------------
@@ -656,7 +676,7 @@ async def test_upload_whose_bytes_arrive_after_finalization_is_recorded_and_corr
     clock.advance(HOUR - 1)
     pending = asyncio.create_task(
         services.submissions.upload(
-            GUILD, BOB, "Lab 1", IncomingFile("v2.pdf", 8, None, slow), sent_at=clock.now()
+            GUILD, BOB, "Lab 1", IncomingFile("v2.pdf", 7, None, slow), sent_at=clock.now()
         )
     )
     await asyncio.sleep(0.01)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain.clock import FakeClock
-from bot.domain.models import Assignment, Person, ReminderReason
+from bot.domain.models import Assignment, Person, ReminderReason, Unreached
 from bot.services.assignments import AssignmentOptions
 from bot.services.registry import Services
 from bot.services.reminders import reminder_times
@@ -115,10 +115,12 @@ async def test_undeliverable_reminder_is_recorded_and_not_retried(
     notifier.closed_dms.clear()
     await services.reminders.send_due(assignment.id, due)
 
-    assert run is not None and run.undelivered == (CAROL.user_id,)
+    assert run is not None and run.undelivered == ((CAROL.user_id, "closed:50007"),)
     assert set(_sent(notifier)) == {DAVE.user_id}
     async with services.db.reading() as conn:
-        assert await misc_repo.undelivered(conn, assignment.id) == {CAROL.user_id: ["reminder"]}
+        assert await misc_repo.undelivered(conn, assignment.id) == {
+            CAROL.user_id: [Unreached("reminder", "closed:50007")]
+        }
 
 
 async def test_reminder_for_a_moved_deadline_is_not_sent(
@@ -167,3 +169,15 @@ async def test_members_with_the_role_who_never_acted_are_reminded(
     ]
     await services.reminders.send_due(assignment.id, _due(assignment, clock))
     assert _sent(notifier) == {ERIN.user_id: ReminderReason.NO_GROUP}
+
+
+async def test_a_failing_channel_post_stops_none_of_the_dms(
+    services: Services, clock: FakeClock, notifier: RecordingNotifier
+) -> None:
+    assignment = await _setup(services, clock)
+    notifier.channel_fails = True
+
+    run = await services.reminders.send_due(assignment.id, _due(assignment, clock))
+
+    assert run is not None and not run.posted
+    assert set(_sent(notifier)) == {CAROL.user_id, DAVE.user_id}

@@ -232,9 +232,10 @@ async def test_upload_over_the_discord_limit_is_refused(
 async def test_upload_whose_stream_lies_about_its_size_is_refused(
     services: Services, db: Database, files: FileStore
 ) -> None:
+    # Longer than declared: not the attachment the student sent, so "not stored, try again".
     await pair(services, max_file_mb=1)
     async with unchanged(db, files):
-        with pytest.raises(FileTooLargeError):
+        with pytest.raises(DownloadFailedError):
             await services.submissions.upload(
                 GUILD, ALICE, "Lab 1", lying(b"x" * (MIB + 10), 100), sent_at=services.clock.now()
             )
@@ -266,9 +267,10 @@ async def test_upload_of_zero_bytes_is_refused(
 async def test_upload_declared_nonempty_but_empty_on_arrival_is_refused(
     services: Services, db: Database, files: FileStore
 ) -> None:
+    # Fewer bytes than declared (none at all): a download that went wrong, so "try again".
     await pair(services)
     async with unchanged(db, files):
-        with pytest.raises(EmptyFileError):
+        with pytest.raises(DownloadFailedError):
             await services.submissions.upload(
                 GUILD, ALICE, "Lab 1", lying(b"", 10), sent_at=services.clock.now()
             )

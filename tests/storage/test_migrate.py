@@ -66,3 +66,20 @@ async def test_foreign_keys_and_wal_are_on(db: Database) -> None:
     mode = await fetch_one(db.conn, "PRAGMA journal_mode")
     assert fk is not None and fk[0] == 1
     assert mode is not None and mode[0] == "wal"
+
+
+async def test_assignments_made_before_the_quotas_get_the_default_quotas(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "old.sqlite3", durable=False)
+    try:
+        [(_, initial)] = [m for m in available() if m[0] == 1]
+        await db.conn.executescript(f"BEGIN;\n{initial}\nPRAGMA user_version = 1;\nCOMMIT;")
+        await db.conn.execute(
+            "INSERT INTO assignments (guild_id, name, name_key, opens_at, closes_at, group_mode,"
+            " created_by, created_at) VALUES (1, 'Lab', 'lab', '2026-01-01T00:00:00.000000Z',"
+            " '2026-01-02T00:00:00.000000Z', 'open', 1, '2026-01-01T00:00:00.000000Z')"
+        )
+        await migrate(db.conn)
+        row = await fetch_one(db.conn, "SELECT max_uploads, max_storage_mb FROM assignments")
+        assert row is not None and tuple(row) == (200, 500.0)
+    finally:
+        await db.close()

@@ -1,0 +1,121 @@
+"""The download rules on their own: budget, idle timeout, retries and the declared size."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.domain.errors import DownloadFailedError
+from bot.domain.rules import MIB
+from bot.services.downloads import (
+    ByteSource,
+    DownloadPolicy,
+    PermanentDownloadError,
+    TransientDownloadError,
+    download,
+)
+from storage.files import FileStore
+
+DATA = b"x" * 10_000
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> FileStore:
+    store = FileStore(tmp_path / "files")
+    store.prepare()
+    return store
+
+
+def temp_files(files: FileStore) -> list[Path]:
+    return list((files.root / "tmp").iterdir())
+
+
+def source(*attempts: BaseException | None, data: bytes = DATA) -> tuple[ByteSource, list[int]]:
+    """A byte source whose n-th read fails with attempts[n] half-way (None: it succeeds)."""
+    calls: list[int] = []
+
+    def read() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            outcome = attempts[len(calls)] if len(calls) < len(attempts) else None
+            calls.append(1)
+            yield data[: len(data) // 2]
+            if outcome is not None:
+                raise outcome
+            yield data[len(data) // 2 :]
+
+        return chunks()
+
+    return read, calls
+
+
+def test_the_budget_grows_with_the_declared_size_up_to_five_minutes() -> None:
+    policy = DownloadPolicy()
+    assert policy.budget(0) == 60
+    assert policy.budget(MIB) == 70
+    assert policy.budget(10 * MIB) == 160
+    assert policy.budget(100 * MIB) == 300
+
+
+async def test_two_passing_faults_are_retried(files: FileStore) -> None:
+    read, calls = source(TransientDownloadError("503"), TransientDownloadError("reset"))
+    received = await download(files, read, len(DATA), DownloadPolicy(backoff=0))
+    assert received.size == len(DATA) and len(calls) == 3
+    assert received.temp.read_bytes() == DATA
+    assert temp_files(files) == [received.temp]
+
+
+async def test_a_third_passing_fault_gives_up(files: FileStore) -> None:
+    read, calls = source(*[TransientDownloadError("503")] * 3)
+    with pytest.raises(DownloadFailedError):
+        await download(files, read, len(DATA), DownloadPolicy(backoff=0))
+    assert len(calls) == 3
+    assert temp_files(files) == []
+
+
+async def test_a_permanent_refusal_is_not_retried(files: FileStore) -> None:
+    read, calls = source(PermanentDownloadError("403"))
+    with pytest.raises(DownloadFailedError):
+        await download(files, read, len(DATA), DownloadPolicy(backoff=0))
+    assert len(calls) == 1
+    assert temp_files(files) == []
+
+
+@pytest.mark.parametrize("declared", [len(DATA) - 1, len(DATA) + 1])
+async def test_bytes_must_match_the_declared_size(files: FileStore, declared: int) -> None:
+    read, _ = source()
+    with pytest.raises(DownloadFailedError):
+        await download(files, read, declared, DownloadPolicy(backoff=0))
+    assert temp_files(files) == []
+
+
+async def test_a_trickle_that_never_idles_still_ends_at_the_budget(files: FileStore) -> None:
+    def read() -> AsyncIterator[bytes]:
+        async def trickle() -> AsyncIterator[bytes]:
+            while True:
+                await asyncio.sleep(0.02)
+                yield b"x"
+
+        return trickle()
+
+    policy = DownloadPolicy(idle_timeout=5, base_budget=0.3, budget_per_mib=0)
+    with pytest.raises(DownloadFailedError):
+        await asyncio.wait_for(download(files, read, 1_000_000, policy), 10)
+    assert temp_files(files) == []
+
+
+async def test_silence_ends_at_the_idle_timeout(files: FileStore) -> None:
+    def read() -> AsyncIterator[bytes]:
+        async def silent() -> AsyncIterator[bytes]:
+            yield b"x"
+            await asyncio.sleep(60)
+            yield b"y"
+
+        return silent()
+
+    policy = DownloadPolicy(idle_timeout=0.2)
+    with pytest.raises(DownloadFailedError):
+        await asyncio.wait_for(download(files, read, 2, policy), 10)
+    assert temp_files(files) == []
