@@ -105,6 +105,7 @@ class HandinBot(commands.Bot):
             await self.add_cog(cog)
         async with self._db.transaction() as conn:
             kept = await misc_repo.take_notices(conn)
+            self.notifier.database_id = await misc_repo.database_id(conn)
         self.notifier.start(kept)
         await self._start_scheduler()
         await self.sync_commands()

@@ -114,6 +114,8 @@ class DiscordNotifier:
         self.pacer = Pacer(DM_REQUESTS_PER_SECOND, DM_BURST)
         self.on_receipts_waiting: Callable[[], None] = lambda: None
         self._queue: asyncio.Queue[QueuedDm] = asyncio.Queue()
+        # Set from the database at start-up (see receipt_nonce).
+        self.database_id = "00000000"
         self._worker: asyncio.Task[None] | None = None
 
     async def _user(self, user_id: int) -> discord.User:
@@ -163,7 +165,7 @@ class DiscordNotifier:
             t(locale, "receipt.intro"),
             embed=receipt_embed(locale, receipt),
             # Derived from the receipt alone: after a crash, the resend is the same message.
-            nonce=receipt_nonce(receipt.id),
+            nonce=receipt_nonce(self.database_id, receipt.id),
             still_wanted=still_wanted,
         )
 
@@ -299,9 +301,12 @@ def _extras(embed: discord.Embed | None, nonce: str | None) -> dict[str, Any]:
     return extras
 
 
-def receipt_nonce(receipt_id: int) -> str:
-    """Discord's nonce is at most 25 characters: a prefix and the receipt's id fit."""
-    return f"receipt-{receipt_id}"
+def receipt_nonce(database_id: str, receipt_id: int) -> str:
+    """The receipt's nonce: the same for every resend of that receipt, and different from any
+    other bot database's receipt of the same id (Discord dedups by author, and two installs of
+    one bot, or a database started anew, count receipts from 1 again). Discord takes at most
+    25 characters: `rc`, 8 characters of the database's id, `-`, the receipt id."""
+    return f"rc{database_id[:8]}-{receipt_id}"
 
 
 __all__ = [

@@ -353,7 +353,7 @@ class StaffAssignmentsCog(HandinCog):
         assert isinstance(channel, discord.abc.Messageable)
         where = getattr(channel, "mention", "")
         try:
-            await channel.send(embed=embed)
+            await channel.send(embed=embed, **_role_ping(assignment.role_id))
         except discord.Forbidden as exc:
             raise CannotPostError(channel=where) from exc
         await respond(interaction, t(locale, "assignment.announced", channel=where))
@@ -400,3 +400,16 @@ def announcement_embed(locale: str, assignment: Assignment, message: str | None)
     )
     embed.set_footer(text=t(locale, "announce.footer", name=assignment.name))
     return embed
+
+
+def _role_ping(role_id: int | None) -> dict[str, Any]:
+    """An announcement of a role's assignment pings that role, and nobody else: the one
+    message the bot sends that is meant to notify (the client mentions nobody by default)."""
+    if role_id is None:
+        return {}
+    return {
+        "content": f"<@&{role_id}>",
+        "allowed_mentions": discord.AllowedMentions(
+            everyone=False, users=False, roles=[discord.Object(id=role_id)]
+        ),
+    }

@@ -3,6 +3,7 @@ stop, and the bot's own key-value state."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 import aiosqlite
@@ -92,6 +93,16 @@ async def take_notices(conn: aiosqlite.Connection) -> list[tuple[int, str]]:
     rows = await fetch_all(conn, "SELECT user_id, text FROM pending_notices ORDER BY id", ())
     await execute(conn, "DELETE FROM pending_notices", ())
     return [(row["user_id"], row["text"]) for row in rows]
+
+
+async def database_id(conn: aiosqlite.Connection) -> str:
+    """A random id made once per database, kept in bot_state."""
+    existing = await get_state(conn, "database_id")
+    if existing is not None:
+        return existing
+    made = secrets.token_hex(8)
+    await set_state(conn, "database_id", made)
+    return made
 
 
 async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:

@@ -331,6 +331,21 @@ async def test_announce_posts_in_the_assignment_channel_and_confirms_privately(
     assert f"<#{CHANNEL_ID}>" in (world.answer(interaction).content or "")
 
 
+async def test_announce_of_a_role_assignment_pings_that_role_only(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await make_assignment(world.services, channel_id=CHANNEL_ID, role_id=77)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+
+    await cog.announce.callback(cog, interaction, "Lab 1", None)
+
+    sent = world.channel.send.await_args.kwargs
+    assert sent["content"] == "<@&77>"
+    mentions = sent["allowed_mentions"].to_dict()
+    assert (mentions["parse"], mentions["roles"]) == ([], [77])
+
+
 async def test_announce_by_a_student_is_refused_and_posts_nothing(
     world: World, staff_assignments_cog: Cog
 ) -> None:
