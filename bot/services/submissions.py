@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,30 +169,29 @@ class SubmissionService:
         """Check, store durably, then record. Returns only once bytes and row are durable."""
         if not self._accepting:
             raise RestartingError()
+        with self._counted():
+            return await self._store_and_record(
+                guild_id, actor, name, incoming, sent_at, upload_limit_bytes, interaction_id
+            )
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
+        """Counts the uploads running, for a clean stop to wait for."""
         self._running += 1
         self._none_running.clear()
         try:
-            return await self._upload(
-                guild_id,
-                actor,
-                name,
-                incoming,
-                sent_at=sent_at,
-                upload_limit_bytes=upload_limit_bytes,
-                interaction_id=interaction_id,
-            )
+            yield
         finally:
             self._running -= 1
             if self._running == 0:
                 self._none_running.set()
 
-    async def _upload(
+    async def _store_and_record(
         self,
         guild_id: int,
         actor: Actor,
         name: str,
         incoming: IncomingFile,
-        *,
         sent_at: datetime,
         upload_limit_bytes: int | None,
         interaction_id: int | None,

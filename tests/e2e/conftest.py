@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import re
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from bot.client import HandinBot
 from bot.config import Config
 from bot.i18n.catalogs import compiled
 from bot.sandbox import (
+    BotProcess,
     InteractionHandle,
     Sandbox,
     SandboxGuild,
@@ -320,6 +322,17 @@ class Course:
         delay = (moment - datetime.now(UTC)).total_seconds() + margin
         if delay > 0:
             await asyncio.sleep(delay)
+
+    def bot_process(self, cwd: Path, *, log_level: str = "WARNING") -> BotProcess:
+        """`python -m bot` as a subprocess on this course's data folder, to kill or signal.
+        `cwd` is not the project root: a developer's .env there must not leak into a test."""
+        return self.sandbox.bot_process(
+            [sys.executable, "-m", "bot"],
+            data_dir=self.data_dir,
+            env={"HANDIN_LOG_LEVEL": log_level},
+            cwd=cwd,
+            expect_sync=True,
+        )
 
     def deadline(self, assignment: str, column: str = "closes_at") -> datetime:
         return from_db(self.scalar(f"SELECT {column} FROM assignments WHERE name = ?", assignment))

@@ -3,7 +3,6 @@ whatever the bot process's umask."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -64,13 +63,7 @@ async def test_start_up_makes_an_open_data_folder_owner_only_and_logs_it(
     course = offline_course
     course.data_dir.mkdir(mode=0o755)
     course.data_dir.chmod(0o755)
-    process = course.sandbox.bot_process(
-        [sys.executable, "-m", "bot"],
-        data_dir=course.data_dir,
-        env={"HANDIN_LOG_LEVEL": "WARNING"},
-        cwd=tmp_path,
-        expect_sync=True,
-    )
+    process = course.bot_process(tmp_path)
     await process.start()
     try:
         ada = course.student("ada")

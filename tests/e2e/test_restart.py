@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,14 +24,7 @@ async def test_kill_9_before_the_deadline_then_restart_after_it(
 ) -> None:
     course = offline_course
     ada, brage = course.students(["ada", "brage"])
-    process = course.sandbox.bot_process(
-        [sys.executable, "-m", "bot"],
-        data_dir=course.data_dir,
-        env={"HANDIN_LOG_LEVEL": "WARNING"},
-        # Not the project root: a developer's .env there must not leak into the test.
-        cwd=tmp_path,
-        expect_sync=True,
-    )
+    process = course.bot_process(tmp_path)
     await process.start()
     await course.run(course.staff, "assignment create", name=LAB, closes="+4s", reminders="off")
     deadline = course.deadline(LAB)
@@ -102,13 +94,7 @@ async def test_kill_9_in_the_receipt_burst_sends_every_receipt_exactly_once(
     offline_course: Course, tmp_path: Path
 ) -> None:
     course = offline_course
-    process = course.sandbox.bot_process(
-        [sys.executable, "-m", "bot"],
-        data_dir=course.data_dir,
-        env={"HANDIN_LOG_LEVEL": "WARNING"},
-        cwd=tmp_path,
-        expect_sync=True,
-    )
+    process = course.bot_process(tmp_path)
     await process.start()
     await course.run(course.staff, "assignment create", name=LAB, closes="+1h", reminders="off")
     students = await pairs_with_uploads(course, LAB, 12)
@@ -140,13 +126,7 @@ async def test_a_signal_in_a_rush_stores_every_acknowledged_upload_and_exits_0(
     offline_course: Course, tmp_path: Path, signum: signal.Signals
 ) -> None:
     course = offline_course
-    process = course.sandbox.bot_process(
-        [sys.executable, "-m", "bot"],
-        data_dir=course.data_dir,
-        env={"HANDIN_LOG_LEVEL": "INFO"},
-        cwd=tmp_path,
-        expect_sync=True,
-    )
+    process = course.bot_process(tmp_path, log_level="INFO")
     await process.start()
     await course.run(course.staff, "assignment create", name=LAB, closes="+1h", reminders="off")
     students = course.students([f"r{n:02d}" for n in range(24)])
