@@ -117,7 +117,6 @@ class HandinBot(commands.Bot):
     async def _start_scheduler(self) -> None:
         from bot.scheduler import DeadlineScheduler
 
-        # No grace for reminders: an offset already past when the deadline is set is skipped.
         self.scheduler = DeadlineScheduler.from_services(self.services)
         self.services.assignments.schedule = self.scheduler
         self.notifier.on_receipts_waiting = self.scheduler.wake_receipts
