@@ -10,22 +10,15 @@ import sys
 from typing import TYPE_CHECKING
 
 import discord
-import yarl
 
 from bot import paths
 from bot.config import ENV_FILE, Config, ConfigError, readable_by_others
+from bot.endpoints import point_client_at
 
 if TYPE_CHECKING:
     from bot.client import HandinBot
 
 log = logging.getLogger("bot")
-
-
-def point_client_at(api_base: str, gateway_url: str | None) -> None:
-    """Aim discord.py at another Discord (the sandbox, a proxy): its two class attributes."""
-    discord.http.Route.BASE = api_base
-    if gateway_url:
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
 # Only our own packages log below INFO: at DEBUG, discord.py logs every gateway event and HTTP

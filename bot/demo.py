@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 from bot.config import Config
 from bot.i18n import tn
-from bot.sandbox import Sandbox, SandboxUser, format_event
-from bot.sandbox.transcript import EventKind, TranscriptEvent
+from sandbox import Sandbox, SandboxUser, format_event
+from sandbox.transcript import EventKind, TranscriptEvent
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from bot.domain.models import (
     GroupMode,
     Person,
 )
-from bot.sandbox import Sandbox, SandboxGuild, SandboxUser
 from bot.services.assignments import AssignmentOptions
 from bot.services.groups import CsvSource
 from bot.services.ports import SilentNotifier
 from bot.services.registry import Services, build_services
+from sandbox import Sandbox, SandboxGuild, SandboxUser
 from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import paths
-from bot.sandbox import InteractionHandle
+from sandbox import InteractionHandle
 from storage.timefmt import from_db
 from tests.bench.common import (
     BOT_ARGV,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox import InteractionHandle
+from sandbox import InteractionHandle
 from tests.bench.common import (
     BASELINE_ARGV,
     BOT_ARGV,

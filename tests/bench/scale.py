@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.models import Actor
-from bot.sandbox import SandboxUser
 from bot.services.groups import CsvSource
 from bot.services.submissions import IncomingFile
+from sandbox import SandboxUser
 from tests.bench.common import (
     BOT_ARGV,
     Prepared,

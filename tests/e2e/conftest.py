@@ -22,7 +22,7 @@ from bot import paths
 from bot.client import HandinBot
 from bot.config import Config
 from bot.i18n.catalogs import compiled
-from bot.sandbox import (
+from sandbox import (
     BotProcess,
     InteractionHandle,
     Sandbox,

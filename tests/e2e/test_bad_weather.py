@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 
 from bot.client import HandinBot
-from bot.sandbox import StoredFile
 from bot.services.downloads import DownloadPolicy
+from sandbox import StoredFile
 from tests.e2e.conftest import Course, bot_config, eventually, pdf, sha256
 
 pytestmark = pytest.mark.e2e

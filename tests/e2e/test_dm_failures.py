@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.i18n import t
-from bot.sandbox import SandboxUser
+from sandbox import SandboxUser
 from tests.e2e.conftest import Course, eventually, pdf
 
 pytestmark = pytest.mark.e2e

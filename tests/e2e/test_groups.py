@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from bot.i18n import t
-from bot.sandbox import SandboxMessage
+from sandbox import SandboxMessage
 from tests.e2e.conftest import Course, Reply, embed_field, pdf
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,7 @@ import pytest_asyncio
 from bot import paths
 from bot.client import HandinBot
 from bot.domain.quotas import RATE_LIMIT, RATE_WINDOW
-from bot.sandbox import SandboxUser
+from sandbox import SandboxUser
 from tests.e2e.conftest import Course, bot_config, pdf
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ import pytest
 
 from bot.client import NOTICES_STOP_SECONDS, HandinBot
 from bot.i18n import catalog, t
-from bot.sandbox import SandboxUser
+from sandbox import SandboxUser
 from tests.e2e.conftest import (
     Course,
     bot_config,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox import SandboxUser
+from sandbox import SandboxUser
 from tests.e2e.conftest import Course, eventually, pdf, receipt_sha, says, sha256
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ import pytest_asyncio
 from discord import app_commands
 from discord.ext import commands
 
-from bot.sandbox import Sandbox, SandboxGuild, SandboxUser
+from sandbox import Sandbox, SandboxGuild, SandboxUser
 
 ASSIGNMENTS = ["Lab 1", "Lab 2", "Lab 10", "Project"]
 

@@ -10,8 +10,8 @@ import os
 import discord
 import pytest
 
-from bot.sandbox import EventKind, Sandbox, SandboxError, format_event
-from bot.sandbox.process import point_client_at, restore_client
+from bot.endpoints import point_client_at, restore_client
+from sandbox import EventKind, Sandbox, SandboxError, format_event
 from tests.sandbox.conftest import HandInTestBot, World
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox import Sandbox, SandboxError
+from sandbox import Sandbox, SandboxError
 
 ECHO_BOT = Path(__file__).with_name("echo_bot.py")
 

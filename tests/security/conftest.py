@@ -16,7 +16,7 @@ from discord import app_commands
 from bot import paths
 from bot.client import HandinBot
 from bot.config import Config
-from bot.sandbox import (
+from sandbox import (
     EventKind,
     InteractionHandle,
     Sandbox,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from discord import AppCommandOptionType
 
-from bot.sandbox import SandboxUser
+from sandbox import SandboxUser
 from storage.db import fetch_all
 from tests.security.conftest import (
     AppCommand,

@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from bot.domain.errors import CsvImportError
-from bot.sandbox import SandboxUser
 from bot.tree import render_error
+from sandbox import SandboxUser
 from storage.db import fetch_all
 from tests.security.conftest import DATABASE_FILES, Course, reply_of, tree_of
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.errors import GroupNotFoundError, WrongPasswordError
-from bot.sandbox import SandboxUser
 from bot.tree import render_error
+from sandbox import SandboxUser
 from storage.db import fetch_all
 from tests.security.conftest import Course, reply_of
 

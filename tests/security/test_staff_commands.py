@@ -10,9 +10,9 @@ import pytest
 from discord import AppCommandOptionType, app_commands
 
 from bot.domain.errors import ManageServerOnlyError, StaffOnlyError
-from bot.sandbox import SandboxRole, SandboxUser
-from bot.sandbox.models import MANAGE_GUILD
 from bot.tree import render_error
+from sandbox import SandboxRole, SandboxUser
+from sandbox.models import MANAGE_GUILD
 from tests.security.conftest import (
     AppCommand,
     Course,

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.sandbox.gateway import Gateway
-from bot.sandbox.interactions import (
+from sandbox.gateway import Gateway
+from sandbox.interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
     MESSAGE_COMPONENT,
@@ -28,7 +28,7 @@ from bot.sandbox.interactions import (
     resolve_command,
     wrap_options,
 )
-from bot.sandbox.models import (
+from sandbox.models import (
     ADMINISTRATOR,
     DEFAULT_BOT_PERMISSIONS,
     DM_FAULTS,
@@ -43,14 +43,14 @@ from bot.sandbox.models import (
     SandboxUser,
     StoredFile,
 )
-from bot.sandbox.rest import ForcedLimit, RateLimitHit, RestApi
-from bot.sandbox.transcript import EventKind, Transcript
-from bot.sandbox.world import DEFAULT_ATTACHMENT_SIZE_LIMIT, SandboxError, World
+from sandbox.rest import ForcedLimit, RateLimitHit, RestApi
+from sandbox.transcript import EventKind, Transcript
+from sandbox.world import DEFAULT_ATTACHMENT_SIZE_LIMIT, SandboxError, World
 
 if TYPE_CHECKING:
     import discord
 
-    from bot.sandbox.process import BotProcess, InProcessBot
+    from sandbox.process import BotProcess, InProcessBot
 
 log = logging.getLogger(__name__)
 
@@ -758,7 +758,7 @@ class Sandbox:
 
     def run_bot(self, client: discord.Client, *, ready_timeout: float = 15.0) -> InProcessBot:
         """``async with sandbox.run_bot(bot) as bot:`` runs ``bot`` in this event loop."""
-        from bot.sandbox.process import InProcessBot
+        from sandbox.process import InProcessBot
 
         runner = InProcessBot(self, client, ready_timeout=ready_timeout)
         self._bots.append(runner)
@@ -775,7 +775,7 @@ class Sandbox:
         ready_timeout: float = 30.0,
     ) -> BotProcess:
         """A bot subprocess pointed at this sandbox (see :class:`BotProcess`)."""
-        from bot.sandbox.process import BotProcess
+        from sandbox.process import BotProcess
 
         process = BotProcess(
             self,

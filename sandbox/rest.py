@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from bot.sandbox.gateway import Gateway
-from bot.sandbox.interactions import (
+from sandbox.gateway import Gateway
+from sandbox.interactions import (
     AUTOCOMPLETE,
     AUTOCOMPLETE_RESULT,
     CHANNEL_MESSAGE,
@@ -28,7 +28,7 @@ from bot.sandbox.interactions import (
     CallbackRecord,
     InteractionHandle,
 )
-from bot.sandbox.models import (
+from sandbox.models import (
     CDN_STALL_SECONDS,
     DM_FAULTS,
     EPHEMERAL,
@@ -41,8 +41,8 @@ from bot.sandbox.models import (
     SandboxUser,
     StoredFile,
 )
-from bot.sandbox.transcript import EventKind
-from bot.sandbox.world import World
+from sandbox.transcript import EventKind
+from sandbox.world import World
 
 log = logging.getLogger(__name__)
 

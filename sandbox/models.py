@@ -7,10 +7,10 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.sandbox.snowflake import snowflake_time
+from sandbox.snowflake import snowflake_time
 
 if TYPE_CHECKING:
-    from bot.sandbox.interactions import InteractionHandle
+    from sandbox.interactions import InteractionHandle
 
 JSON = dict[str, Any]
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.sandbox.models import JSON, SandboxMessage, SandboxUser, StoredFile
+from sandbox.models import JSON, SandboxMessage, SandboxUser, StoredFile
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from bot.sandbox.models import (
+from sandbox.models import (
     DEFAULT_EVERYONE_PERMISSIONS,
     DM,
     GUILD_TEXT,
@@ -25,11 +25,11 @@ from bot.sandbox.models import (
     SandboxUser,
     StoredFile,
 )
-from bot.sandbox.snowflake import SnowflakeFactory
-from bot.sandbox.transcript import EventKind, Transcript, TranscriptEvent
+from sandbox.snowflake import SnowflakeFactory
+from sandbox.transcript import EventKind, Transcript, TranscriptEvent
 
 if TYPE_CHECKING:
-    from bot.sandbox.interactions import InteractionHandle
+    from sandbox.interactions import InteractionHandle
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """A loopback Discord (REST v10 + gateway) that the real discord.py client connects to."""
 
-from bot.sandbox.driver import Sandbox
-from bot.sandbox.interactions import CallbackRecord, InteractionHandle
-from bot.sandbox.models import (
+from sandbox.driver import Sandbox
+from sandbox.interactions import CallbackRecord, InteractionHandle
+from sandbox.models import (
     CdnFault,
     SandboxChannel,
     SandboxGuild,
@@ -12,10 +12,10 @@ from bot.sandbox.models import (
     SandboxUser,
     StoredFile,
 )
-from bot.sandbox.process import BotProcess, InProcessBot, point_client_at, restore_client
-from bot.sandbox.snowflake import snowflake_time, time_snowflake
-from bot.sandbox.transcript import EventKind, Transcript, TranscriptEvent, format_event
-from bot.sandbox.world import SandboxError, SandboxTimeout
+from sandbox.process import BotProcess, InProcessBot
+from sandbox.snowflake import snowflake_time, time_snowflake
+from sandbox.transcript import EventKind, Transcript, TranscriptEvent, format_event
+from sandbox.world import SandboxError, SandboxTimeout
 
 __all__ = [
     "BotProcess",
@@ -37,8 +37,6 @@ __all__ = [
     "Transcript",
     "TranscriptEvent",
     "format_event",
-    "point_client_at",
-    "restore_client",
     "snowflake_time",
     "time_snowflake",
 ]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.sandbox.models import (
+from sandbox.models import (
     EPHEMERAL,
     JSON,
     SandboxChannel,
@@ -21,8 +21,8 @@ from bot.sandbox.models import (
     SandboxUser,
     StoredFile,
 )
-from bot.sandbox.snowflake import snowflake_time
-from bot.sandbox.world import SandboxError, SandboxTimeout, World
+from sandbox.snowflake import snowflake_time
+from sandbox.world import SandboxError, SandboxTimeout, World
 
 log = logging.getLogger(__name__)
 

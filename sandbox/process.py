@@ -15,27 +15,14 @@ from typing import TYPE_CHECKING, Any
 import discord
 import discord.gateway
 import discord.http
-import yarl
 
-from bot.sandbox.world import SandboxError, SandboxTimeout
+from bot.endpoints import Endpoints, point_client_at, restore_client
+from sandbox.world import SandboxError, SandboxTimeout
 
 if TYPE_CHECKING:
-    from bot.sandbox.driver import Sandbox
+    from sandbox.driver import Sandbox
 
 log = logging.getLogger(__name__)
-
-
-def point_client_at(api_base: str, gateway_url: str) -> tuple[str, yarl.URL]:
-    """Aim discord.py at a Discord; returns the previous (Route.BASE, DEFAULT_GATEWAY)."""
-    previous = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
-    discord.http.Route.BASE = api_base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-    return previous
-
-
-def restore_client(previous: tuple[str, yarl.URL]) -> None:
-    discord.http.Route.BASE = previous[0]
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = previous[1]
 
 
 class InProcessBot:
@@ -51,7 +38,7 @@ class InProcessBot:
         self.client = client
         self.ready_timeout = ready_timeout
         self.task: asyncio.Task[None] | None = None
-        self._previous: tuple[str, yarl.URL] | None = None
+        self._previous: Endpoints | None = None
 
     async def start(self) -> discord.Client:
         if self.task is not None:

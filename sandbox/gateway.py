@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.sandbox.models import JSON, SandboxGuild, SandboxMember
-from bot.sandbox.transcript import EventKind
-from bot.sandbox.world import SandboxTimeout, World
+from sandbox.models import JSON, SandboxGuild, SandboxMember
+from sandbox.transcript import EventKind
+from sandbox.world import SandboxTimeout, World
 
 log = logging.getLogger(__name__)
 
