@@ -18,10 +18,10 @@ from bot.config import Config
 from bot.domain.clock import Clock, SystemClock
 from bot.i18n import pick_locale
 from bot.i18n.translator import HandinTranslator
-from bot.notify import DiscordNotifier
 from bot.services.downloads import DownloadPolicy
 from bot.services.registry import Services, build_services
 from bot.tree import HandinTree
+from cogs._notify import DiscordNotifier
 from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
@@ -101,7 +101,7 @@ class HandinBot(commands.Bot):
         await self.tree.set_translator(HandinTranslator())
         from cogs import all_cogs
 
-        for cog in all_cogs(self.services, self.session):
+        for cog in all_cogs(self.services, self.session, paths.exports_dir(data_dir)):
             await self.add_cog(cog)
         async with self._db.transaction() as conn:
             kept = await misc_repo.take_notices(conn)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
 from discord.ext import commands
 
 from bot.services.registry import Services
 
 
-def all_cogs(services: Services, session: aiohttp.ClientSession) -> list[commands.Cog]:
-    """One cog per command family, each given the services it calls."""
+def all_cogs(
+    services: Services, session: aiohttp.ClientSession, exports_dir: Path
+) -> list[commands.Cog]:
+    """One cog per command family, each given the services it calls (and the exports
+    folder, for the export)."""
     from cogs.export import ExportCog
     from cogs.groups import GroupsCog
     from cogs.settings import SettingsCog
@@ -22,6 +27,6 @@ def all_cogs(services: Services, session: aiohttp.ClientSession) -> list[command
         SubmissionsCog(services, session),
         StaffAssignmentsCog(services),
         StaffGroupsCog(services),
-        ExportCog(services),
+        ExportCog(services, exports_dir),
         SettingsCog(services),
     ]

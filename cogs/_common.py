@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -11,9 +11,6 @@ from discord.ext import commands
 from bot.domain.models import Actor, Person
 from bot.i18n import pick_locale, t
 from bot.services.registry import Services
-
-if TYPE_CHECKING:
-    from bot.client import HandinBot
 
 # Discord's colours for the three moods of a reply.
 INFO = discord.Colour.blurple()
@@ -98,14 +95,6 @@ class HandinCog(commands.Cog):
 
     async def say(self, interaction: discord.Interaction[Any], key: str, **params: Any) -> None:
         await respond(interaction, await self.text(interaction, key, **params))
-
-
-def bot_of(interaction: discord.Interaction[Any]) -> HandinBot:
-    from bot.client import HandinBot
-
-    client = interaction.client
-    assert isinstance(client, HandinBot)
-    return client
 
 
 async def assignment_choices(

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import discord
 from discord import app_commands
 
-from bot import paths
 from bot.i18n import human_size, t, tn
+from bot.services.registry import Services
 from cogs._common import (
     HandinCog,
     actor_of,
     assignment_choices,
-    bot_of,
     guild_id_of,
     people_of,
     respond,
@@ -23,6 +23,11 @@ MESSAGE_LIMIT = 1990
 
 
 class ExportCog(HandinCog):
+    def __init__(self, services: Services, exports_dir: Path) -> None:
+        super().__init__(services)
+        # Where an export too large for Discord is written (the host's data folder).
+        self._exports_dir = exports_dir
+
     @app_commands.command(name="export")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
@@ -33,7 +38,7 @@ class ExportCog(HandinCog):
             assignment: The assignment
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
-        out_dir = paths.exports_dir(bot_of(interaction).config.data_dir)
+        out_dir = self._exports_dir
         result = await self.services.exports.export(
             guild_id_of(interaction),
             actor_of(interaction),

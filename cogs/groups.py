@@ -10,9 +10,9 @@ from discord import app_commands
 
 from bot.domain.models import GroupMode
 from bot.i18n import t
-from bot.notify import send_direct
 from cogs._common import HandinCog, actor_of, assignment_choices, guild_id_of, respond
 from cogs._embeds import group_embed, ready_embed
+from cogs._notify import send_direct
 
 log = logging.getLogger(__name__)
 

@@ -72,7 +72,9 @@ def _options(spec: str) -> list[tuple[str, bool]]:
 
 def _roots() -> list[app_commands.Command[..., ..., None] | app_commands.Group]:
     return [
-        command for cog in all_cogs(MagicMock(), MagicMock()) for command in cog.get_app_commands()
+        command
+        for cog in all_cogs(MagicMock(), MagicMock(), MagicMock())
+        for command in cog.get_app_commands()
     ]
 
 

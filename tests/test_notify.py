@@ -9,7 +9,7 @@ import discord
 import pytest
 
 from bot.domain.delivery import DmFailure
-from bot.notify import classify_failure, receipt_nonce
+from cogs._notify import classify_failure, receipt_nonce
 
 
 def http_error(kind: type[discord.HTTPException], status: int, code: int) -> discord.HTTPException:

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot import paths
 from bot.client import HandinBot
 from bot.config import DEFAULT_API_BASE, Config
 from bot.domain.clock import FakeClock
@@ -255,8 +256,8 @@ def staff_groups_cog(services: Services) -> StaffGroupsCog:
 
 
 @pytest.fixture
-def export_cog(services: Services) -> ExportCog:
-    return ExportCog(services)
+def export_cog(services: Services, world: World) -> ExportCog:
+    return ExportCog(services, paths.exports_dir(world.data_dir))
 
 
 @pytest.fixture

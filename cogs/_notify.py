@@ -17,6 +17,8 @@ import discord
 from bot.domain.delivery import DELIVERED, WITHDRAWN, Delivery, DmFailure
 from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
 from bot.i18n import human_size, t, timestamp
+from cogs._common import people_of
+from cogs._embeds import receipt_embed
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +159,6 @@ class DiscordNotifier:
     async def send_receipt(
         self, receipt: Receipt, still_wanted: Callable[[], Awaitable[bool]]
     ) -> Delivery:
-        from cogs._embeds import receipt_embed
-
         locale = await self._locale_for(receipt.assignment.guild_id, receipt.user_id)
         return await self.send_dm(
             receipt.user_id,
@@ -278,8 +278,6 @@ class DiscordNotifier:
         return True
 
     def guild_people(self, guild_id: int) -> list[Person]:
-        from cogs._common import people_of
-
         return people_of(self._client.get_guild(guild_id))
 
     def receipts_waiting(self) -> None:
