@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.delivery import DELIVERED, WITHDRAWN, Delivery, DmFailure
 from bot.domain.models import (
     Actor,
@@ -29,6 +28,7 @@ from bot.services.submissions import IncomingFile
 from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
+from tests.clock import FakeClock
 
 GUILD = 1000
 STAFF = Actor(user_id=1, display_name="TA", can_manage_guild=True)

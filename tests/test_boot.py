@@ -20,9 +20,9 @@ import pytest
 from bot import paths
 from bot.client import COMMANDS_HASH_KEY, HandinBot
 from bot.config import DEFAULT_API_BASE, Config, ConfigError
-from bot.domain.clock import FakeClock
 from bot.scheduler import SWEEP_JOB
 from storage.migrate import available
+from tests.clock import FakeClock
 from tests.conftest import START
 from tests.modes import exposed, mode, umask
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from bot import paths
-from bot.domain.clock import FakeClock
 from bot.export_cli import main
 from bot.services.registry import build_services
 from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
+from tests.clock import FakeClock
 from tests.conftest import GUILD, RecordingNotifier, incoming, make_assignment, student
 from tests.modes import exposed, mode, umask
 

@@ -1,8 +1,8 @@
-"""Where the time comes from: the system clock in production, a fake one in tests."""
+"""Where the time comes from: the system clock (tests pass a fake one, tests/clock.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -15,22 +15,3 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-class FakeClock:
-    """A clock that only moves when a test moves it."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, delta: timedelta | float) -> datetime:
-        self._now += delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
-        return self._now
-
-    def set(self, moment: datetime) -> None:
-        if moment.tzinfo is None:
-            raise ValueError("naive datetime")
-        self._now = moment

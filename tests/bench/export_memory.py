@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot import paths
-from bot.domain.clock import FakeClock
 from bot.domain.models import (
     Actor,
     GroupMode,
@@ -39,6 +38,7 @@ from bot.services.submissions import IncomingFile
 from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
+from tests.clock import FakeClock
 
 GUILD = 1
 STAFF = Actor(user_id=1, display_name="staff", can_manage_guild=True)

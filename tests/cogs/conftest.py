@@ -19,7 +19,6 @@ from aiohttp.test_utils import TestServer
 from bot import paths
 from bot.client import HandinBot
 from bot.config import DEFAULT_API_BASE, Config
-from bot.domain.clock import FakeClock
 from bot.domain.errors import DomainError
 from bot.services.registry import Services
 from cogs.export import ExportCog
@@ -28,6 +27,7 @@ from cogs.settings import SettingsCog
 from cogs.staff_assignments import StaffAssignmentsCog
 from cogs.staff_groups import StaffGroupsCog
 from cogs.submissions import SubmissionsCog
+from tests.clock import FakeClock
 from tests.conftest import GUILD, LIMIT
 
 STAFF_ID = 1

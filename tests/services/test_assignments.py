@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import (
     AnonymityLockedError,
     AssignmentNameInvalidError,
@@ -35,6 +34,7 @@ from bot.services.groups import CsvSource
 from bot.services.registry import Services
 from storage.db import Database, fetch_all
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import GUILD, LIMIT, STAFF, START, incoming, make_assignment, student
 from tests.snapshot import unchanged
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import GroupFullError
 from bot.services.registry import Services
 from storage.db import Database, fetch_all
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import GUILD, incoming, later, make_assignment, sha, student
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import DiskLowError
 from bot.domain.quotas import DiskUsage, FreeSpaceReserve
 from bot.services.registry import Services, build_services
 from storage.db import Database
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import GUILD, STAFF, RecordingNotifier, incoming, make_assignment, student
 from tests.snapshot import unchanged
 

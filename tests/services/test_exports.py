@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import AnonymityLockedError, AssignmentNotFoundError, StaffOnlyError
 from bot.domain.models import Actor, GroupMode, Person
 from bot.domain.sanitize import MAX_PART_BYTES
@@ -21,6 +20,7 @@ from bot.services.assignments import AssignmentOptions
 from bot.services.exports import RESULTS_HEADER, ExportResult, ExportService
 from bot.services.registry import Services
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import GUILD, LIMIT, STAFF, incoming, later, make_assignment, sha, student
 
 # Snowflake-sized ids and unusual names: neither can turn up in a hash or a size by chance.

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.delivery import Delivery, DmFailure
 from bot.domain.errors import (
     AlreadySubmittedError,
@@ -26,6 +25,7 @@ from bot.services.registry import Services, build_services
 from bot.services.submissions import IncomingFile
 from storage.db import Database, fetch_all
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import (
     GUILD,
     LIMIT,

@@ -18,11 +18,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.domain.clock import FakeClock
 from bot.services.finalization import FinalizationChange, Finalizer
 from storage.db import Database, execute, fetch_all
 from storage.migrate import migrate
 from storage.timefmt import opt_to_db, to_db
+from tests.clock import FakeClock
 from tests.conftest import GUILD, START, RecordingNotifier
 
 CLOSES = 60  # minutes after START

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import (
     AlreadyInGroupError,
     AlreadyInThisGroupError,
@@ -30,6 +29,7 @@ from bot.domain.models import GroupMode, Person
 from bot.services.registry import Services
 from storage.db import Database, fetch_all
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import GUILD, STAFF, incoming, make_assignment, student
 from tests.snapshot import unchanged
 

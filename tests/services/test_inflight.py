@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import DownloadFailedError
 from bot.domain.models import Assignment
 from bot.services.registry import Services, build_services
 from bot.services.submissions import IncomingFile, UploadResult
 from storage.db import Database
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import (
     GUILD,
     STAFF,

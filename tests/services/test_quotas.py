@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import (
     MaxStorageError,
     MaxUploadsError,
@@ -26,6 +25,7 @@ from bot.services.registry import Services
 from bot.services.submissions import IncomingFile, UploadResult
 from storage.db import Database
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import GUILD, LIMIT, STAFF, incoming, make_assignment, student
 from tests.snapshot import unchanged
 

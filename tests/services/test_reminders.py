@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.domain.clock import FakeClock
 from bot.domain.models import Assignment, Person, ReminderReason, Unreached
 from bot.services.assignments import AssignmentOptions
 from bot.services.registry import Services
 from bot.services.reminders import reminder_times
 from storage.repos import misc as misc_repo
+from tests.clock import FakeClock
 from tests.conftest import (
     GUILD,
     LIMIT,

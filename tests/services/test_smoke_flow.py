@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.domain.clock import FakeClock
 from bot.services.registry import Services
+from tests.clock import FakeClock
 from tests.conftest import GUILD, RecordingNotifier, incoming, later, make_assignment, sha, student
 
 

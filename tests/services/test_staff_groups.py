@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import (
     AlreadyInThisGroupError,
     CsvImportError,
@@ -23,6 +22,7 @@ from bot.services.groups import CsvSource
 from bot.services.registry import Services
 from storage.db import Database, fetch_all
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import GUILD, STAFF, incoming, make_assignment, student
 from tests.snapshot import unchanged
 

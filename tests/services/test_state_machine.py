@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import (
     AlreadyInGroupError,
     AlreadyInThisGroupError,
@@ -40,6 +39,7 @@ from bot.services.registry import build_services
 from storage.db import Database, fetch_all
 from storage.files import FileStore
 from storage.migrate import migrate
+from tests.clock import FakeClock
 from tests.conftest import GUILD, LIMIT, STAFF, START, RecordingNotifier, incoming, sha, student
 
 T = TypeVar("T")

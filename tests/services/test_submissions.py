@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import (
     AlreadySubmittedError,
     DeadlinePassedError,
@@ -28,6 +27,7 @@ from bot.services.registry import Services
 from bot.services.submissions import IncomingFile
 from storage.db import Database
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import (
     GUILD,
     RecordingNotifier,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.clock import FakeClock
 from bot.domain.errors import DiskLowError, DownloadFailedError
 from bot.domain.quotas import FreeSpaceReserve
 from bot.services.registry import Services, build_services
 from storage.db import Database
 from storage.diskspace import StatvfsFreeSpace
 from storage.files import FileStore
+from tests.clock import FakeClock
 from tests.conftest import GUILD, RecordingNotifier, incoming, make_assignment, student
 from tests.snapshot import unchanged
 
