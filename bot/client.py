@@ -175,6 +175,19 @@ class HandinBot(commands.Bot):
         await asyncio.shield(self._closing)
 
     async def _close_cleanly(self) -> None:
+        try:
+            await self._stop_work()
+            # Last before disconnecting, so no reply is cut off by the closing connection.
+            await _commands_finished(REPLIES_STOP_SECONDS)
+            await super().close()
+            if self.session is not None:
+                await self.session.close()
+        finally:
+            # Whatever failed above: aiosqlite's thread is not a daemon, and an open connection
+            # would keep the process alive after the stop.
+            await self._close_database()
+
+    async def _stop_work(self) -> None:
         if self._db is not None and hasattr(self, "services"):
             still = await self.services.submissions.stop(UPLOADS_STOP_SECONDS)
             if still:
@@ -184,15 +197,16 @@ class HandinBot(commands.Bot):
             self.scheduler = None
         if hasattr(self, "notifier"):
             await self._keep_queued_dms()
-        # Last before disconnecting, so no reply is cut off by the closing connection.
-        await _commands_finished(REPLIES_STOP_SECONDS)
-        await super().close()
-        if self.session is not None:
-            await self.session.close()
-        if self._db is not None:
-            await self.services.user_locales.flush()
-            await self._db.close()
-            self._db = None
+
+    async def _close_database(self) -> None:
+        if self._db is None:
+            return
+        db, self._db = self._db, None
+        try:
+            if hasattr(self, "services"):
+                await self.services.user_locales.flush()
+        finally:
+            await db.close()
 
     async def _keep_queued_dms(self) -> None:
         kept = await self.notifier.stop(NOTICES_STOP_SECONDS)

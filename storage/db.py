@@ -72,24 +72,60 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run the block as one write transaction; any exception rolls it back and propagates."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._open("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
-                await self._conn.rollback()
+                await self._end(self._conn.rollback())
                 raise
             else:
-                await self._conn.commit()
+                await self._end(self._conn.commit())
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
         """Read a consistent snapshot, waiting for any write transaction of this process."""
         async with self._lock:
-            await self._conn.execute("BEGIN")
+            await self._open("BEGIN")
             try:
                 yield self._conn
             finally:
-                await self._conn.rollback()
+                await self._end(self._conn.rollback())
+
+    # A cancelled task (a clean stop cancels some) must not leave a transaction open behind the
+    # lock: the database thread runs a statement it was sent whether or not its caller still
+    # waits, and the next BEGIN would fail with "cannot start a transaction within a transaction".
+    async def _open(self, begin: str) -> None:
+        try:
+            await _to_the_end(self._conn.execute(begin))
+        except BaseException:
+            await self._end(self._conn.rollback())
+            raise
+
+    async def _end(self, step: Awaitable[Any]) -> None:
+        try:
+            await _to_the_end(step)
+        finally:
+            if self._conn.in_transaction:  # a failed COMMIT keeps the transaction open
+                await _to_the_end(self._conn.rollback())
+
+
+async def _to_the_end(step: Awaitable[Any]) -> None:
+    """Await `step` to its end even when the caller is cancelled meanwhile, then re-raise the
+    cancellation (it wins over an exception of the step, which the caller would not await)."""
+    task = asyncio.ensure_future(step)
+    interrupted = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            interrupted = interrupted or not task.done()
+            if task.cancelled():
+                break
+        except Exception:
+            break
+    if interrupted:
+        raise asyncio.CancelledError
+    await task
 
 
 def _make_private(path: Path) -> None:

@@ -4,6 +4,10 @@ notifier that records what it was asked to send."""
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -170,3 +174,33 @@ async def make_assignment(
 
 def later(clock: FakeClock, seconds: float) -> datetime:
     return clock.now() + timedelta(seconds=seconds)
+
+
+# A test that leaves a database connection open leaves aiosqlite's worker thread (not a daemon)
+# running, and the interpreter then waits for it forever after the summary: a CI run that
+# passed hangs until its time limit. Name the leaked threads and end with a failure instead.
+LEAK_GRACE_SECONDS = 10.0
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    leaked = _threads_still_running(LEAK_GRACE_SECONDS)
+    if not leaked:
+        return
+    names = ", ".join(sorted(thread.name for thread in leaked))
+    sys.stderr.write(f"\nleaked non-daemon threads (an unclosed database connection?): {names}\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(1)
+
+
+def _threads_still_running(grace: float) -> list[threading.Thread]:
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [
+        thread
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread() and not thread.daemon and thread.is_alive()
+    ]

@@ -55,3 +55,51 @@ async def test_reading_sees_committed_data_only(db: Database) -> None:
     async with db.reading() as conn:
         rows = await fetch_all(conn, "SELECT value FROM bot_state")
     assert [r["value"] for r in rows] == ["v"]
+
+
+async def _cancel_after_the_statement_is_sent(work: asyncio.Task[None]) -> None:
+    # One turn of the loop: the statement is queued on the database thread, its answer not yet
+    # back, so the cancellation lands while the caller awaits it (as in a clean stop).
+    await asyncio.sleep(0)
+    work.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await work
+
+
+@pytest.mark.parametrize("opening", ["transaction", "reading"])
+async def test_a_cancelled_opening_leaves_no_transaction_open(db: Database, opening: str) -> None:
+    entered = False
+
+    async def work() -> None:
+        nonlocal entered
+        async with getattr(db, opening)():
+            entered = True
+
+    await _cancel_after_the_statement_is_sent(asyncio.create_task(work()))
+    assert not entered
+    assert not db.conn.in_transaction
+    async with db.transaction() as conn:
+        await execute(conn, "INSERT INTO bot_state (key, value) VALUES ('after', '1')")
+    assert len(await fetch_all(db.conn, "SELECT * FROM bot_state")) == 1
+
+
+async def test_a_cancelled_body_is_rolled_back_even_when_cancelled_again(db: Database) -> None:
+    started = asyncio.Event()
+
+    async def work() -> None:
+        async with db.transaction() as conn:
+            await execute(conn, "INSERT INTO bot_state (key, value) VALUES ('lost', '1')")
+            started.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(work())
+    await started.wait()
+    task.cancel()
+    await asyncio.sleep(0)
+    task.cancel()  # a second cancel while the rollback is on its way
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not db.conn.in_transaction
+    assert await fetch_all(db.conn, "SELECT * FROM bot_state") == []
+    async with db.transaction() as conn:
+        await execute(conn, "INSERT INTO bot_state (key, value) VALUES ('after', '1')")
