@@ -11,7 +11,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -427,52 +427,14 @@ class RestApi:
 
     @staticmethod
     def _validate(payload: JSON, has_files: bool, *, edit: bool = False) -> None:
+        """Refuse what Discord refuses (400, 50035 or 50006) in a message the bot sends."""
         content = payload.get("content")
         if content is not None and not isinstance(content, str):
             raise form_error("content", "BASE_TYPE_STRING", "Must be a string.")
-        if content is not None and len(content) > 2000:
-            raise form_error("content", "BASE_TYPE_MAX_LENGTH", "Must be 2000 or fewer in length.")
+        _check_length("content", content or "", 2000)
         embeds = payload.get("embeds") or []
-        if len(embeds) > 10:
-            raise form_error("embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
-        total = 0
-        limits = {"title": 256, "description": 4096}
-        for i, embed in enumerate(embeds):
-            for key, limit in limits.items():
-                text = embed.get(key) or ""
-                total += len(text)
-                if len(text) > limit:
-                    raise form_error(
-                        f"embeds.{i}.{key}",
-                        "BASE_TYPE_MAX_LENGTH",
-                        f"Must be {limit} or fewer in length.",
-                    )
-            fields = embed.get("fields") or []
-            if len(fields) > 25:
-                raise form_error(
-                    f"embeds.{i}.fields", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
-                )
-            for j, fld in enumerate(fields):
-                for key, limit in (("name", 256), ("value", 1024)):
-                    text = fld.get(key)
-                    if not text:
-                        raise form_error(
-                            f"embeds.{i}.fields.{j}.{key}",
-                            "BASE_TYPE_REQUIRED",
-                            "This field is required",
-                        )
-                    total += len(text)
-                    if len(text) > limit:
-                        raise form_error(
-                            f"embeds.{i}.fields.{j}.{key}",
-                            "BASE_TYPE_MAX_LENGTH",
-                            f"Must be {limit} or fewer in length.",
-                        )
-            footer = (embed.get("footer") or {}).get("text") or ""
-            author = (embed.get("author") or {}).get("name") or ""
-            if len(footer) > 2048 or len(author) > 256:
-                raise form_error(f"embeds.{i}", "BASE_TYPE_MAX_LENGTH", "Embed part too long.")
-            total += len(footer) + len(author)
+        _check_count("embeds", embeds, 10)
+        total = sum(_embed_size(f"embeds.{i}", embed) for i, embed in enumerate(embeds))
         if total > 6000:
             raise form_error(
                 "embeds", "BASE_TYPE_MAX_LENGTH", "Embed size exceeds maximum size of 6000"
@@ -981,169 +943,158 @@ class RestApi:
         if deadline is not None and elapsed > deadline:
             raise self._fail(handle, DiscordError(404, "Unknown interaction", 10062))
         kind = payload.get("type")
-        data: JSON = payload.get("data") or {}
-        world = self.world
-        channel = handle.channel
-        record = CallbackRecord(type=int(kind or 0), data=data, after=elapsed)
+        if (kind == AUTOCOMPLETE_RESULT) != (handle.type == AUTOCOMPLETE):
+            expected = "Invalid interaction response type"
+            if handle.type == AUTOCOMPLETE:
+                expected = "Autocomplete interactions need type 8"
+            raise self._fail(handle, _invalid_response_type(expected))
+        respond = self._responders().get(kind) if isinstance(kind, int) else None
+        if respond is None:
+            raise self._fail(handle, _invalid_response_type(f"Unsupported callback type {kind!r}"))
+        assert isinstance(kind, int)
+        message = await respond(_Answer(handle, kind, payload.get("data") or {}, uploads, elapsed))
         if kind == AUTOCOMPLETE_RESULT:
-            if handle.type != AUTOCOMPLETE:
-                raise self._fail(
-                    handle,
-                    form_error(
-                        "type",
-                        "INTERACTION_RESPONSE_TYPE_INVALID",
-                        "Invalid interaction response type",
-                    ),
-                )
-            handle.choices = list(data.get("choices") or [])
-            handle.add_callback(record)
-            world.record(
-                EventKind.CHOICES,
-                user=handle.user,
-                interaction_id=handle.id,
-                command=handle.command,
-                detail=", ".join(str(c.get("name")) for c in handle.choices) or "(none)",
-            )
             return no_content()
-        if handle.type == AUTOCOMPLETE:
+        return json_response(_callback_response(handle, kind, message))
+
+    def _responders(self) -> dict[int, Callable[[_Answer], Awaitable[SandboxMessage | None]]]:
+        """The handler of each interaction callback type Discord accepts from a bot."""
+        return {
+            AUTOCOMPLETE_RESULT: self._answer_choices,
+            CHANNEL_MESSAGE: self._answer_message,
+            DEFERRED_CHANNEL_MESSAGE: self._answer_thinking,
+            DEFERRED_UPDATE_MESSAGE: self._answer_update,
+            UPDATE_MESSAGE: self._answer_update,
+            MODAL: self._answer_modal,
+        }
+
+    async def _answer_choices(self, answer: _Answer) -> SandboxMessage | None:
+        handle = answer.handle
+        handle.choices = list(answer.data.get("choices") or [])
+        handle.add_callback(answer.record)
+        self.world.record(
+            EventKind.CHOICES,
+            user=handle.user,
+            interaction_id=handle.id,
+            command=handle.command,
+            detail=", ".join(str(c.get("name")) for c in handle.choices) or "(none)",
+        )
+        return None
+
+    async def _answer_message(self, answer: _Answer) -> SandboxMessage | None:
+        handle, data, world, channel = answer.handle, answer.data, self.world, answer.handle.channel
+        try:
+            self._validate(data, bool(answer.uploads))
+            files = self._attachments(channel, data, answer.uploads)
+        except DiscordError as exc:
+            raise self._fail(handle, exc) from None
+        message = world.new_message(
+            channel,
+            author=world.bot_user,
+            content=data.get("content") or "",
+            embeds=list(data.get("embeds") or []),
+            attachments=files,
+            components=data.get("components"),
+            flags=int(data.get("flags") or 0) & INTERACTION_FLAGS,
+            interaction=handle,
+        )
+        answer.record.message = message
+        handle.add_message(message, original=True)
+        handle.add_callback(answer.record)
+        world.record(
+            EventKind.RESPONSE,
+            user=handle.user,
+            interaction_id=handle.id,
+            channel_id=channel.id,
+            command=handle.command,
+            content=message.content,
+            embeds=message.embeds,
+            files=files,
+            ephemeral=message.ephemeral,
+            message=message,
+        )
+        handle.mark_done(message)
+        await self._announce(message)
+        return message
+
+    async def _answer_thinking(self, answer: _Answer) -> SandboxMessage | None:
+        handle, world = answer.handle, self.world
+        flags = int(answer.data.get("flags") or 0) & EPHEMERAL
+        message = world.new_message(
+            handle.channel,
+            author=world.bot_user,
+            content="",
+            embeds=[],
+            attachments=[],
+            flags=flags | LOADING,
+            interaction=handle,
+        )
+        answer.record.message = message
+        handle.add_message(message, original=True)
+        handle.add_callback(answer.record)
+        world.record(
+            EventKind.DEFER,
+            user=handle.user,
+            interaction_id=handle.id,
+            channel_id=handle.channel.id,
+            command=handle.command,
+            ephemeral=bool(flags & EPHEMERAL),
+            detail=f"after {answer.elapsed:.3f}s",
+        )
+        return message
+
+    async def _answer_update(self, answer: _Answer) -> SandboxMessage | None:
+        """UPDATE_MESSAGE edits the message a component sits on; DEFERRED_UPDATE_MESSAGE only
+        acknowledges (and makes that message @original)."""
+        handle, target = answer.handle, answer.handle.target_message
+        updating = answer.kind == UPDATE_MESSAGE
+        if target is None and updating:
             raise self._fail(
-                handle,
-                form_error(
-                    "type",
-                    "INTERACTION_RESPONSE_TYPE_INVALID",
-                    "Autocomplete interactions need type 8",
-                ),
+                handle, _invalid_response_type("Only component interactions can update")
             )
-        message: SandboxMessage | None = None
-        if kind == CHANNEL_MESSAGE:
-            try:
-                self._validate(data, bool(uploads))
-                files = self._attachments(channel, data, uploads)
-            except DiscordError as exc:
-                raise self._fail(handle, exc) from None
-            message = world.new_message(
-                channel,
-                author=world.bot_user,
-                content=data.get("content") or "",
-                embeds=list(data.get("embeds") or []),
-                attachments=files,
-                components=data.get("components"),
-                flags=int(data.get("flags") or 0) & INTERACTION_FLAGS,
-                interaction=handle,
-            )
-            record.message = message
-            handle.add_message(message, original=True)
-            handle.add_callback(record)
-            world.record(
-                EventKind.RESPONSE,
-                user=handle.user,
-                interaction_id=handle.id,
-                channel_id=channel.id,
-                command=handle.command,
-                content=message.content,
-                embeds=message.embeds,
-                files=files,
-                ephemeral=message.ephemeral,
-                message=message,
-            )
-            handle.mark_done(message)
-            await self._announce(message)
-        elif kind == DEFERRED_CHANNEL_MESSAGE:
-            flags = int(data.get("flags") or 0) & EPHEMERAL
-            message = world.new_message(
-                channel,
-                author=world.bot_user,
-                content="",
-                embeds=[],
-                attachments=[],
-                flags=flags | LOADING,
-                interaction=handle,
-            )
-            record.message = message
-            handle.add_message(message, original=True)
-            handle.add_callback(record)
-            world.record(
+        handle.add_callback(answer.record)
+        if target is not None:
+            handle.add_message(target, original=True)
+        if not (updating and target is not None):
+            self.world.record(
                 EventKind.DEFER,
                 user=handle.user,
                 interaction_id=handle.id,
-                channel_id=channel.id,
-                command=handle.command,
-                ephemeral=bool(flags & EPHEMERAL),
-                detail=f"after {elapsed:.3f}s",
+                channel_id=handle.channel.id,
+                detail="(update)",
             )
-        elif kind in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE):
-            target = handle.target_message
-            if target is None and kind == UPDATE_MESSAGE:
-                raise self._fail(
-                    handle,
-                    form_error(
-                        "type",
-                        "INTERACTION_RESPONSE_TYPE_INVALID",
-                        "Only component interactions can update",
-                    ),
-                )
-            handle.add_callback(record)
-            if kind == UPDATE_MESSAGE and target is not None:
-                try:
-                    self._apply_edit(channel, target, data, uploads)
-                except DiscordError as exc:
-                    raise self._fail(handle, exc) from None
-                handle.add_message(target, original=True)
-                world.record(
-                    EventKind.EDIT,
-                    user=handle.user,
-                    interaction_id=handle.id,
-                    channel_id=channel.id,
-                    content=target.content,
-                    embeds=target.embeds,
-                    files=target.attachments,
-                    ephemeral=target.ephemeral,
-                    message=target,
-                )
-                handle.mark_done(target)
-                await self._dispatch_update(target)
-            else:
-                if target is not None:
-                    # For a component, @original is the message the component sits on.
-                    handle.add_message(target, original=True)
-                world.record(
-                    EventKind.DEFER,
-                    user=handle.user,
-                    interaction_id=handle.id,
-                    channel_id=channel.id,
-                    detail="(update)",
-                )
-            message = target
-        elif kind == MODAL:
-            handle.modal = data
-            handle.add_callback(record)
-            world.record(
-                EventKind.MODAL,
-                user=handle.user,
-                interaction_id=handle.id,
-                command=handle.command,
-                detail=f"{data.get('title')!r} ({data.get('custom_id')})",
-            )
-        else:
-            raise self._fail(
-                handle,
-                form_error(
-                    "type",
-                    "INTERACTION_RESPONSE_TYPE_INVALID",
-                    f"Unsupported callback type {kind!r}",
-                ),
-            )
-        interaction: JSON = {"id": str(handle.id), "type": handle.type}
-        resource: JSON = {"type": kind}
-        if message is not None:
-            interaction.update(
-                response_message_id=str(message.id),
-                response_message_loading=message.loading,
-                response_message_ephemeral=message.ephemeral,
-            )
-            if kind in (CHANNEL_MESSAGE, UPDATE_MESSAGE):
-                resource["message"] = message.to_payload()
-        return json_response({"interaction": interaction, "resource": resource})
+            return target
+        try:
+            self._apply_edit(handle.channel, target, answer.data, answer.uploads)
+        except DiscordError as exc:
+            raise self._fail(handle, exc) from None
+        self.world.record(
+            EventKind.EDIT,
+            user=handle.user,
+            interaction_id=handle.id,
+            channel_id=handle.channel.id,
+            content=target.content,
+            embeds=target.embeds,
+            files=target.attachments,
+            ephemeral=target.ephemeral,
+            message=target,
+        )
+        handle.mark_done(target)
+        await self._dispatch_update(target)
+        return target
+
+    async def _answer_modal(self, answer: _Answer) -> SandboxMessage | None:
+        handle = answer.handle
+        handle.modal = answer.data
+        handle.add_callback(answer.record)
+        self.world.record(
+            EventKind.MODAL,
+            user=handle.user,
+            interaction_id=handle.id,
+            command=handle.command,
+            detail=f"{answer.data.get('title')!r} ({answer.data.get('custom_id')})",
+        )
+        return None
 
     async def webhook_execute(self, request: web.Request) -> web.StreamResponse:
         handle = self._webhook_interaction(request)
@@ -1353,3 +1304,74 @@ def _check_options(options: list[JSON], where: str) -> None:
                 "BASE_TYPE_MAX_LENGTH",
                 "Must be 25 or fewer in length.",
             )
+
+
+@dataclass
+class _Answer:
+    """One interaction callback as the bot sent it."""
+
+    handle: InteractionHandle
+    kind: int
+    data: JSON
+    uploads: list[Upload]
+    elapsed: float
+    record: CallbackRecord = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.record = CallbackRecord(type=self.kind, data=self.data, after=self.elapsed)
+
+
+def _invalid_response_type(message: str) -> DiscordError:
+    return form_error("type", "INTERACTION_RESPONSE_TYPE_INVALID", message)
+
+
+def _callback_response(
+    handle: InteractionHandle, kind: int, message: SandboxMessage | None
+) -> JSON:
+    """The body of `?with_response=true`: the interaction and the message it created or edited."""
+    interaction: JSON = {"id": str(handle.id), "type": handle.type}
+    resource: JSON = {"type": kind}
+    if message is not None:
+        interaction.update(
+            response_message_id=str(message.id),
+            response_message_loading=message.loading,
+            response_message_ephemeral=message.ephemeral,
+        )
+        if kind in (CHANNEL_MESSAGE, UPDATE_MESSAGE):
+            resource["message"] = message.to_payload()
+    return {"interaction": interaction, "resource": resource}
+
+
+def _check_length(path: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise form_error(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+
+
+def _check_count(path: str, items: list[Any], limit: int) -> None:
+    if len(items) > limit:
+        raise form_error(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+
+
+def _embed_size(path: str, embed: JSON) -> int:
+    """Check one embed against Discord's limits; its characters toward the 6,000 in all."""
+    size = 0
+    for key, limit in (("title", 256), ("description", 4096)):
+        text = embed.get(key) or ""
+        _check_length(f"{path}.{key}", text, limit)
+        size += len(text)
+    fields = embed.get("fields") or []
+    _check_count(f"{path}.fields", fields, 25)
+    for j, fld in enumerate(fields):
+        for key, limit in (("name", 256), ("value", 1024)):
+            text = fld.get(key)
+            if not text:
+                raise form_error(
+                    f"{path}.fields.{j}.{key}", "BASE_TYPE_REQUIRED", "This field is required"
+                )
+            _check_length(f"{path}.fields.{j}.{key}", text, limit)
+            size += len(text)
+    footer = (embed.get("footer") or {}).get("text") or ""
+    author = (embed.get("author") or {}).get("name") or ""
+    if len(footer) > 2048 or len(author) > 256:
+        raise form_error(path, "BASE_TYPE_MAX_LENGTH", "Embed part too long.")
+    return size + len(footer) + len(author)
