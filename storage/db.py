@@ -138,6 +138,7 @@ def _make_private(path: Path) -> None:
 
 
 T = TypeVar("T")
+B = TypeVar("B")
 
 
 @dataclass(eq=False)
@@ -154,7 +155,7 @@ class _Isolate(Exception):
     """A unit failed unexpectedly without a savepoint: redo the batch with one per unit."""
 
 
-class GroupCommit:
+class GroupCommit(Generic[B]):
     """Group commit: units of work queued while a transaction runs share the next one.
 
     Units run in order, one at a time (never interleaved). A unit that raises is undone by
@@ -166,28 +167,34 @@ class GroupCommit:
     to move under their final names) inside the transaction, and one COMMIT (one WAL fsync)
     makes the whole batch durable before any caller hears back. Under a deadline rush this
     turns a lock hand-over, a BEGIN and a COMMIT per step of each upload into one per batch.
+
+    `start_batch` makes the caller's state for each batch from its units' `hint`s (what they
+    will look up, so one unit can read ahead for all): the units read it as `batch`.
     """
 
     def __init__(
         self,
         db: Database,
         *,
+        start_batch: Callable[[list[Any]], B],
         finish: Callable[[list[Any]], Awaitable[Any]] | None = None,
         max_batch: int = 64,
     ) -> None:
         self._db = db
+        self._start_batch = start_batch
         self._finish = finish
         self._max_batch = max_batch
         self._queue: list[_Unit[Any]] = []
         # Units submitted with `first=True`, run ahead of `_queue`'s (in their own order).
         self._first: list[_Unit[Any]] = []
         self._worker: asyncio.Task[None] | None = None
-        # Look-ups the units of one batch share (cleared per batch: the transaction sees the
-        # same rows throughout, and units only change what their keys do not cover).
-        self.memo: dict[Any, Any] = {}
-        # The `hint`s of the batch being run: what its units will look up, for a unit that
-        # reads ahead for all of them in one query (kept in `memo`).
-        self.hints: list[Any] = []
+        self._batch: B | None = None
+
+    @property
+    def batch(self) -> B:
+        """The caller's state of the batch being run (only a running unit may ask)."""
+        assert self._batch is not None, "asked for the batch outside a unit"
+        return self._batch
 
     def submit(
         self,
@@ -242,8 +249,18 @@ class GroupCommit:
         results: dict[int, Any] = {}
         for unit in batch:
             unit.ok = False
-        self.memo.clear()
-        self.hints = [unit.hint for unit in batch if unit.hint is not None]
+        self._batch = self._start_batch([unit.hint for unit in batch if unit.hint is not None])
+        try:
+            await self._run_units(batch, results, isolate=isolate)
+        finally:
+            self._batch = None
+        for n, unit in enumerate(batch):
+            if unit.ok and not unit.future.done():
+                unit.future.set_result(results[n])
+
+    async def _run_units(
+        self, batch: list[_Unit[Any]], results: dict[int, Any], *, isolate: bool
+    ) -> None:
         async with self._db.transaction() as conn:
             for n, unit in enumerate(batch):
                 savepoint = isolate or unit.expected is None
@@ -266,9 +283,6 @@ class GroupCommit:
             tags = [unit.tag for unit in batch if unit.ok and unit.tag is not None]
             if tags and self._finish is not None:
                 await self._finish(tags)
-        for n, unit in enumerate(batch):
-            if unit.ok and not unit.future.done():
-                unit.future.set_result(results[n])
 
 
 # Each helper is one round trip to aiosqlite's thread (statement and fetch run there together).

@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
@@ -31,6 +30,7 @@ from bot.domain.models import (
     Actor,
     Assignment,
     Group,
+    GroupDeadlines,
     GroupView,
     HandIn,
     Submission,
@@ -60,6 +60,7 @@ from bot.services.finalization import (
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier
 from bot.services.quotas import check_upload_quotas
+from bot.services.upload_batch import UploadBatch, UploadHint
 from storage.db import Database, GroupCommit
 from storage.files import FileStore, ReceivedFile
 from storage.repos import assignments as assignment_repo
@@ -141,7 +142,7 @@ class SubmissionService:
         self._download_policy = download_policy or DownloadPolicy()
         # Bounded: a deadline rush must not open a thousand downloads (and files) at once.
         self._downloads = asyncio.Semaphore(max_concurrent_downloads)
-        self._commits = GroupCommit(db, finish=files.publish_many)
+        self._commits = GroupCommit(db, start_batch=UploadBatch.start, finish=files.publish_many)
         self._accepting = True
         self._running = 0
         self._none_running = asyncio.Event()
@@ -169,10 +170,11 @@ class SubmissionService:
         """Check, store durably, then record. Returns only once bytes and row are durable."""
         if not self._accepting:
             raise RestartingError()
+        request = _UploadRequest(
+            guild_id, actor, name, incoming, sent_at, upload_limit_bytes, interaction_id
+        )
         with self._counted():
-            return await self._store_and_record(
-                guild_id, actor, name, incoming, sent_at, upload_limit_bytes, interaction_id
-            )
+            return await self._store_and_record(request)
 
     @contextlib.contextmanager
     def _counted(self) -> Iterator[None]:
@@ -186,106 +188,96 @@ class SubmissionService:
             if self._running == 0:
                 self._none_running.set()
 
-    async def _store_and_record(
-        self,
-        guild_id: int,
-        actor: Actor,
-        name: str,
-        incoming: IncomingFile,
-        sent_at: datetime,
-        upload_limit_bytes: int | None,
-        interaction_id: int | None,
-    ) -> UploadResult:
-
-        async def check(conn: aiosqlite.Connection) -> UploadResult | Group:
-            # The same interaction delivered twice is recorded once (same unit: one step of
-            # the group commit less per upload), whatever the checks would say now.
-            try:
-                assignment = await self._assignment(conn, guild_id, name, self._commits.memo)
-            except DomainError:
-                earlier = await self._earlier_delivery_in(conn, interaction_id)
-                if earlier is not None:
-                    return earlier
-                raise
-            # The earlier delivery, the candidate and the group, read with the batch's others.
-            standing = await self._standing(conn, assignment, hint)
-            if standing.earlier_upload_id is not None:
-                earlier = await self._earlier_delivery_in(conn, interaction_id)
-                assert earlier is not None
-                return earlier
-            existing = standing.candidate
-            if existing is None or (
-                actor.display_name and actor.display_name != existing.display_name
-            ):
-                # `settle_candidate` writes (registers or renames): later units of this batch
-                # must not use what was read ahead for this user or their group.
-                self._touched(standing, actor.user_id)
-            group = await self._upload_target(conn, assignment, actor, sent_at, standing)
-            limit = _limit_bytes(assignment, upload_limit_bytes)
-            _check_file(incoming.filename, incoming.declared_size, limit, assignment)
-            # Early, on the declared size: a refusal now costs no download.
-            await check_upload_quotas(
-                conn, assignment, group, actor.user_id, incoming.declared_size, sent_at
-            )
-            return group
-
+    async def _store_and_record(self, request: _UploadRequest) -> UploadResult:
         # A refusal raises before anything is written but the candidate's registration, which
-        # a refusal may keep (SPEC §4): no savepoint needed.
-        hint = _Hint(guild_id, name, actor.user_id, interaction_id)
-        # Ahead of the records queued: a record holds nobody up, a check holds up a download.
-        checked = await self._commits.run(check, expected=(DomainError,), hint=hint, first=True)
+        # a refusal may keep (SPEC §4): no savepoint needed. Ahead of the records queued: a
+        # record holds nobody up, a check holds up a download.
+        checked = await self._commits.run(
+            lambda conn: self._check_upload(conn, request),
+            expected=(DomainError,),
+            hint=request.hint,
+            first=True,
+        )
         if isinstance(checked, UploadResult):
             return checked
-        group = checked
-        await self._disk.require_room(incoming.declared_size)
+        await self._disk.require_room(request.incoming.declared_size)
         # Sent before the deadline (checked above): finalization waits briefly for it to land.
-        with self._inflight.track(group.id):
-            received = await self._receive(incoming)
-            # The bytes get their final name inside the same transaction (the batch's `finish`),
-            # after the row is written and before the commit: a refusal here keeps no stored
-            # file, and no row ever names a missing file.
-            pending = self._commits.submit(
-                lambda conn: self._record(
-                    conn, guild_id, actor, name, incoming, received, sent_at, interaction_id
-                ),
-                tag=received,
-                hint=hint,
-                expected=(DomainError,),
-            )
-            try:
-                upload, view, correction = await asyncio.shield(pending)
-            finally:
-                if pending.done():
-                    self._files.discard(received)
-                else:
-                    # Cancelled while queued: the batch still owns the temp file until it ends.
-                    pending.add_done_callback(lambda _: self._files.discard(received))
+        with self._inflight.track(checked.id):
+            upload, view, correction = await self._download_and_record(request)
         log.info(
             "upload %d stored for group %d (%d bytes)", upload.id, upload.group_id, upload.size
         )
-        await self._notify_members(view.assignment, view, upload, actor.user_id)
+        await self._notify_members(view.assignment, view, upload, request.actor.user_id)
         if correction is not None and correction.receipts:
             self._notifier.receipts_waiting()
         return UploadResult(upload, view, correction)
 
-    async def _record(
-        self,
-        conn: aiosqlite.Connection,
-        guild_id: int,
-        actor: Actor,
-        name: str,
-        incoming: IncomingFile,
-        received: ReceivedFile,
-        sent_at: datetime,
-        interaction_id: int | None,
+    async def _check_upload(
+        self, conn: aiosqlite.Connection, request: _UploadRequest
+    ) -> UploadResult | Group:
+        """The group the upload is for, if it may be downloaded now (a group-commit unit).
+
+        The same interaction delivered twice is answered as the first time, whatever the
+        checks would say now (in the same unit: one step of the group commit less per upload).
+        """
+        batch = self._commits.batch
+        try:
+            assignment = await batch.assignment(conn, request.guild_id, request.name)
+        except DomainError:
+            earlier = await self._earlier_delivery_in(conn, request.interaction_id)
+            if earlier is not None:
+                return earlier
+            raise
+        standing = await batch.standing(conn, assignment, request.hint)
+        if standing.earlier_upload_id is not None:
+            earlier = await self._earlier_delivery_in(conn, request.interaction_id)
+            assert earlier is not None
+            return earlier
+        actor, incoming = request.actor, request.incoming
+        if _settling_writes(standing, actor):
+            # `settle_candidate` writes (registers or renames): later units of this batch must
+            # not use what was read ahead for this user or their group.
+            batch.touch(standing, actor.user_id)
+        group = await self._upload_target(conn, assignment, actor, request.sent_at, standing)
+        limit = _limit_bytes(assignment, request.upload_limit_bytes)
+        _check_file(incoming.filename, incoming.declared_size, limit, assignment)
+        # Early, on the declared size: a refusal now costs no download.
+        await check_upload_quotas(
+            conn, assignment, group, actor.user_id, incoming.declared_size, request.sent_at
+        )
+        return group
+
+    async def _download_and_record(
+        self, request: _UploadRequest
     ) -> tuple[Upload, GroupView, FinalizationChange | None]:
-        """Re-check and record the row (inside a group-commit batch: see `upload`)."""
+        received = await self._receive(request.incoming)
+        # The bytes get their final name inside the same transaction (the batch's `finish`),
+        # after the row is written and before the commit: a refusal here keeps no stored
+        # file, and no row ever names a missing file.
+        pending = self._commits.submit(
+            lambda conn: self._record(conn, request, received),
+            tag=received,
+            hint=request.hint,
+            expected=(DomainError,),
+        )
+        try:
+            return await asyncio.shield(pending)
+        finally:
+            if pending.done():
+                self._files.discard(received)
+            else:
+                # Cancelled while queued: the batch still owns the temp file until it ends.
+                pending.add_done_callback(lambda _: self._files.discard(received))
+
+    async def _record(
+        self, conn: aiosqlite.Connection, request: _UploadRequest, received: ReceivedFile
+    ) -> tuple[Upload, GroupView, FinalizationChange | None]:
+        """Re-check and record the row (a group-commit unit: see `_store_and_record`)."""
         now = self._clock.now()
+        actor, sent_at, batch = request.actor, request.sent_at, self._commits.batch
         # Membership, hand-ins or the lease may have changed while the bytes were arriving.
-        assignment = await self._assignment(conn, guild_id, name, self._commits.memo)
-        # The group and its members (for the reply), read with the batch's others.
-        hint = _Hint(guild_id, name, actor.user_id, interaction_id)
-        standing = await self._standing(conn, assignment, hint)
+        assignment = await batch.assignment(conn, request.guild_id, request.name)
+        standing = await batch.standing(conn, assignment, request.hint)
         group = await self._upload_target(
             conn, assignment, actor, sent_at, standing, register=False
         )
@@ -294,44 +286,20 @@ class SubmissionService:
         await check_upload_quotas(conn, assignment, group, actor.user_id, received.size, sent_at)
         # A new upload row changes no standing but this interaction's (the user's); the lease
         # and a re-finalization change the group row: later units of the batch re-read it.
-        self._touched(
+        batch.touch(
             standing,
             actor.user_id,
             group=assignment.single_editor or group.finalized_at is not None,
         )
-        deadlines = deadlines_for(assignment, group)
-        upload_id = await upload_repo.insert_upload(
-            conn,
-            group_id=group.id,
-            user_id=actor.user_id,
-            filename=incoming.filename,
-            size=received.size,
-            sha256=received.sha256,
-            content_type=incoming.content_type,
-            sent_at=sent_at,
-            stored_at=now,
-            late=deadlines.is_late(sent_at),
-            interaction_id=interaction_id,
-        )
+        upload = _new_upload(request, received, group, now, deadlines_for(assignment, group))
+        # Built, not read back: one round trip less inside the batch (the row holds the same).
+        upload_id = await upload_repo.insert_upload(conn, upload, request.interaction_id)
+        upload = replace(upload, id=upload_id)
         if assignment.single_editor:
             await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
         correction = await _refinalize(conn, assignment, group, now)
-        # Built, not read back: one round trip less inside the batch (the row holds the same).
-        upload = Upload(
-            id=upload_id,
-            group_id=group.id,
-            user_id=actor.user_id,
-            filename=incoming.filename,
-            size=received.size,
-            sha256=received.sha256,
-            content_type=incoming.content_type,
-            sent_at=sent_at.astimezone(UTC),
-            stored_at=now,
-            late=deadlines.is_late(sent_at),
-        )
         # Inserting an upload, the lease and a re-finalization leave the memberships as read.
-        view = view_of(assignment, group, standing.members)
-        return upload, view, correction
+        return upload, view_of(assignment, group, standing.members), correction
 
     async def _earlier_delivery_in(
         self, conn: aiosqlite.Connection, interaction_id: int | None
@@ -346,51 +314,6 @@ class SubmissionService:
         assignment = await assignment_repo.get(conn, group.assignment_id)
         assert assignment is not None
         return UploadResult(upload, await group_view(conn, assignment, group), None, True)
-
-    @staticmethod
-    async def _assignment(
-        conn: aiosqlite.Connection, guild_id: int, name: str, memo: dict[Any, Any]
-    ) -> Assignment:
-        # In a group-commit batch the rush's units all name the same assignment, and none of
-        # them changes it: one look-up per batch instead of one per unit.
-        key = ("assignment", guild_id, name)
-        if key not in memo:
-            memo[key] = await find_assignment(conn, guild_id, name)
-        assignment: Assignment = memo[key]
-        return assignment
-
-    async def _standing(
-        self, conn: aiosqlite.Connection, assignment: Assignment, hint: _Hint
-    ) -> group_repo.Standing:
-        """The unit's standing from one read-ahead for every unit of the batch (one round trip
-        instead of one per unit: under a rush each round trip waits for a turn of the busy
-        event loop), unless an earlier unit of the batch wrote to the user or their group."""
-        memo = self._commits.memo
-        key = ("standings", hint.guild_id, hint.name)
-        if key not in memo:
-            wanted = [
-                (h.user_id, h.interaction_id)
-                for h in self._commits.hints
-                if isinstance(h, _Hint) and (h.guild_id, h.name) == (hint.guild_id, hint.name)
-            ]
-            memo[key] = await group_repo.standings(conn, assignment.id, wanted)
-        touched: set[tuple[str, int]] = memo.setdefault("touched", set())
-        found: group_repo.Standing | None = memo[key].get((hint.user_id, hint.interaction_id))
-        if (
-            found is None
-            or ("user", hint.user_id) in touched
-            or (found.group is not None and ("group", found.group.id) in touched)
-        ):
-            return await group_repo.standing(
-                conn, assignment.id, hint.user_id, interaction_id=hint.interaction_id
-            )
-        return found
-
-    def _touched(self, standing: group_repo.Standing, user_id: int, *, group: bool = True) -> None:
-        touched: set[tuple[str, int]] = self._commits.memo.setdefault("touched", set())
-        touched.add(("user", user_id))
-        if group and standing.group is not None:
-            touched.add(("group", standing.group.id))
 
     async def _upload_target(
         self,
@@ -547,13 +470,50 @@ class SubmissionService:
 
 # --- helpers -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class _Hint:
-    """What an upload's group-commit units look up (see `SubmissionService._standing`)."""
+class _UploadRequest:
+    """One `/upload` as the service got it."""
 
     guild_id: int
+    actor: Actor
     name: str
-    user_id: int
+    incoming: IncomingFile
+    sent_at: datetime
+    upload_limit_bytes: int | None
     interaction_id: int | None
+
+    @property
+    def hint(self) -> UploadHint:
+        return UploadHint(self.guild_id, self.name, self.actor.user_id, self.interaction_id)
+
+
+def _settling_writes(standing: group_repo.Standing, actor: Actor) -> bool:
+    """`settle_candidate` will register the actor, or rename them."""
+    existing = standing.candidate
+    return existing is None or bool(
+        actor.display_name and actor.display_name != existing.display_name
+    )
+
+
+def _new_upload(
+    request: _UploadRequest,
+    received: ReceivedFile,
+    group: Group,
+    stored_at: datetime,
+    deadlines: GroupDeadlines,
+) -> Upload:
+    """The upload row to insert (its id comes from the insert)."""
+    return Upload(
+        id=0,
+        group_id=group.id,
+        user_id=request.actor.user_id,
+        filename=request.incoming.filename,
+        size=received.size,
+        sha256=received.sha256,
+        content_type=request.incoming.content_type,
+        sent_at=request.sent_at.astimezone(UTC),
+        stored_at=stored_at,
+        late=deadlines.is_late(request.sent_at),
+    )
 
 
 def _limit_bytes(assignment: Assignment, upload_limit_bytes: int | None) -> int:

@@ -39,33 +39,23 @@ def _row_to_handin(row: aiosqlite.Row) -> HandIn:
 
 # --- uploads -------------------------------------------------------------------------------
 async def insert_upload(
-    conn: aiosqlite.Connection,
-    *,
-    group_id: int,
-    user_id: int,
-    filename: str,
-    size: int,
-    sha256: str,
-    content_type: str | None,
-    sent_at: datetime,
-    stored_at: datetime,
-    late: bool,
-    interaction_id: int | None,
+    conn: aiosqlite.Connection, upload: Upload, interaction_id: int | None
 ) -> int:
+    """Insert `upload` (its `id` is not used) and return the id the database gave it."""
     return await execute(
         conn,
         "INSERT INTO uploads (group_id, user_id, filename, size, sha256, content_type, sent_at,"
         " stored_at, late, interaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            group_id,
-            user_id,
-            filename,
-            size,
-            sha256,
-            content_type,
-            to_db(sent_at),
-            to_db(stored_at),
-            int(late),
+            upload.group_id,
+            upload.user_id,
+            upload.filename,
+            upload.size,
+            upload.sha256,
+            upload.content_type,
+            to_db(upload.sent_at),
+            to_db(upload.stored_at),
+            int(upload.late),
             interaction_id,
         ),
     )
