@@ -46,12 +46,8 @@ async def serve(bot: HandinBot, token: str) -> None:
             await bot.close()
 
 
-def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Run Hand-in bot.")
-    parser.add_argument(
-        "--sync", action="store_true", help="sync slash commands even if they did not change"
-    )
-    args = parser.parse_args(argv)
+def run(*, sync: bool) -> int:
+    """Run the bot until a signal stops it; 2 when its configuration or Discord refuses."""
     try:
         config = Config.from_env()
     except ConfigError as exc:
@@ -74,7 +70,7 @@ def run(argv: list[str]) -> int:
     from bot.client import HandinBot
 
     # SIGTERM and SIGINT stop it cleanly (uploads in flight finish), then it exits 0.
-    bot = HandinBot(config, force_sync=args.sync, handle_signals=True)
+    bot = HandinBot(config, force_sync=sync, handle_signals=True)
     try:
         asyncio.run(serve(bot, config.token))
     except discord.LoginFailure:
@@ -93,17 +89,41 @@ def run(argv: list[str]) -> int:
     return 0
 
 
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Run Hand-in bot (no command), or one of its tools."
+    )
+    parser.add_argument(
+        "--sync", action="store_true", help="sync slash commands even if they did not change"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{demo,export}")
+    # Each tool parses its own options (`python -m bot demo --help`), and is imported only when
+    # chosen: a running bot never loads the sandbox.
+    commands.add_parser(
+        "demo", add_help=False, help="play a short course against a stand-in for Discord"
+    )
+    commands.add_parser(
+        "export", add_help=False, help="export an assignment's results and files (see its --help)"
+    )
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "demo":
+    parser = _parser()
+    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.command is not None and args.sync:
+        parser.error("--sync is an option of the bot itself, not of a tool")
+    if args.command == "demo":
         from bot.demo import main as demo_main
 
-        return asyncio.run(demo_main(args[1:]))
-    if args and args[0] == "export":
+        return asyncio.run(demo_main(rest))
+    if args.command == "export":
         from bot.export_cli import main as export_main
 
-        return export_main(args[1:])
-    return run(args)
+        return export_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return run(sync=args.sync)
 
 
 if __name__ == "__main__":
