@@ -118,8 +118,6 @@ class HandinBot(commands.Bot):
         from bot.scheduler import DeadlineScheduler
 
         self.scheduler = DeadlineScheduler.from_services(self.services)
-        self.services.assignments.schedule = self.scheduler
-        self.notifier.on_receipts_waiting = self.scheduler.wake_receipts
         await self.scheduler.start()
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:

@@ -16,6 +16,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.domain.clock import Clock
 from bot.domain.models import Assignment, Group, deadlines_for
 from bot.services.finalization import Finalizer, ReceiptDispatcher
+from bot.services.ports import Wakeups
 from bot.services.registry import Services
 from bot.services.reminders import ReminderService, reminder_times
 from storage.db import Database
@@ -94,7 +95,8 @@ class DeadlineScheduler:
 
     Every job only asks the services to do what the database says is due, so a lost or
     duplicated timer costs at most a delay (the sweep catches it), never a wrong result.
-    Implements the ScheduleListener port (`assignment_changed`).
+    Implements the ScheduleListener port, and listens to the services' `wakeups` from its
+    construction on.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class DeadlineScheduler:
         receipts: ReceiptDispatcher,
         reminders: ReminderService,
         *,
+        wakeups: Wakeups,
         sweep_seconds: float = 30.0,
         wall: Callable[[], datetime] | None = None,
     ) -> None:
@@ -121,15 +124,21 @@ class DeadlineScheduler:
         self._receipts_wanted = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._running = False
+        wakeups.listen(self)
 
     @classmethod
-    def from_services(cls, services: Services, **options: Any) -> DeadlineScheduler:
+    def from_services(
+        cls, services: Services, *, wakeups: Wakeups | None = None, **options: Any
+    ) -> DeadlineScheduler:
+        """Over `services`, listening to their wakeups (or to `wakeups`: tests that want the
+        scheduler deaf to the services)."""
         return cls(
             services.db,
             services.clock,
             services.finalizer,
             services.receipts,
             services.reminders,
+            wakeups=wakeups or services.wakeups,
             **options,
         )
 
@@ -202,9 +211,9 @@ class DeadlineScheduler:
         return {job.id for job in self._scheduler.get_jobs()}
 
     # --- receipts --------------------------------------------------------------------------
-    def wake_receipts(self) -> None:
+    def receipts_waiting(self) -> None:
         """Ask the delivery worker to send the pending receipts soon; safe to call any time,
-        from the notifier's `receipts_waiting()`. Calls made during a delivery coalesce."""
+        from the services (through their wakeups). Calls made during a delivery coalesce."""
         self._receipts_wanted.set()
 
     async def deliver_receipts(self) -> int:
@@ -294,7 +303,7 @@ class DeadlineScheduler:
             if changes:
                 log.info("finalized %d groups", len(changes))
         # Also picks up receipts left pending earlier (a restart, a failed delivery).
-        self.wake_receipts()
+        self.receipts_waiting()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

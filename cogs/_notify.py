@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import discord
+from aiolimiter import AsyncLimiter
 
 from bot.domain.delivery import DELIVERED, WITHDRAWN, Delivery, DmFailure
 from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
@@ -28,28 +28,6 @@ log = logging.getLogger(__name__)
 # jitter. With bursts of one request, no one-second window sees more than 48.
 DM_REQUESTS_PER_SECOND = 47.0
 DM_BURST = 1.0
-
-
-class Pacer:
-    """A token bucket: at most `rate` requests a second, with bursts of at most `burst`."""
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate / 5)
-        self._tokens = self.burst
-        self._stamp = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    async def take(self, tokens: float = 1.0) -> None:
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= tokens:
-                    self._tokens -= tokens
-                    return
-                await asyncio.sleep((tokens - self._tokens) / self.rate)
 
 
 # Discord's error codes that decide what a failed DM means (SPEC: DM failures by kind).
@@ -113,8 +91,8 @@ class DiscordNotifier:
         self._client = client
         # (guild id, user id) -> the catalog to speak to that user in (no user: the guild's).
         self._locale_for = locale_for
-        self.pacer = Pacer(DM_REQUESTS_PER_SECOND, DM_BURST)
-        self.on_receipts_waiting: Callable[[], None] = lambda: None
+        # A leaky bucket (aiolimiter): at most DM_BURST requests at once, refilled at the rate.
+        self.pacer = AsyncLimiter(DM_BURST, DM_BURST / DM_REQUESTS_PER_SECOND)
         self._queue: asyncio.Queue[QueuedDm] = asyncio.Queue()
         # Set from the database at start-up (see receipt_nonce).
         self.database_id = "00000000"
@@ -142,9 +120,9 @@ class DiscordNotifier:
             channel = user.dm_channel
             if channel is None:
                 # Paced one request at a time: taking two tokens at once would be a burst of two.
-                await self.pacer.take()
+                await self.pacer.acquire()
                 channel = await user.create_dm()
-            await self.pacer.take()
+            await self.pacer.acquire()
             if still_wanted is not None and not await still_wanted():
                 return WITHDRAWN
             await channel.send(content, **_extras(embed, nonce))
@@ -181,7 +159,7 @@ class DiscordNotifier:
     async def stop(self, timeout: float) -> list[tuple[int, str]]:
         """Send what is queued for up to `timeout` seconds; return the rest, rendered, to keep."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), timeout)
+            await asyncio.wait_for(self.all_tried(), timeout)
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -194,8 +172,8 @@ class DiscordNotifier:
             kept.append((queued.user_id, queued.render(locale)))
         return kept
 
-    async def drain(self) -> None:
-        """Wait until every queued DM was tried (tests)."""
+    async def all_tried(self) -> None:
+        """Wait until every queued DM was tried (sent, or failed for good)."""
         await self._queue.join()
 
     async def _send_queued(self) -> None:
@@ -266,7 +244,7 @@ class DiscordNotifier:
         locale = await self._locale_for(assignment.guild_id, None)
         text = t(locale, "reminder.channel", name=assignment.name, deadline=deadline)
         try:
-            await self.pacer.take()
+            await self.pacer.acquire()
             await channel.send(text)
         except DM_ERRORS as exc:
             log.warning(
@@ -279,9 +257,6 @@ class DiscordNotifier:
 
     def guild_people(self, guild_id: int) -> list[Person]:
         return people_of(self._client.get_guild(guild_id))
-
-    def receipts_waiting(self) -> None:
-        self.on_receipts_waiting()
 
 
 def _already(text: str) -> Callable[[str], str]:
@@ -309,7 +284,6 @@ def receipt_nonce(database_id: str, receipt_id: int) -> str:
 
 __all__ = [
     "DiscordNotifier",
-    "Pacer",
     "classify_failure",
     "receipt_nonce",
     "send_direct",

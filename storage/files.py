@@ -73,13 +73,9 @@ class FileStore:
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
 
-    async def store(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> StoredFile:
-        """Write a byte stream durably; raise StoreLimitError past `max_bytes` (nothing kept)."""
-        return await self.publish(await self.receive(chunks, max_bytes=max_bytes))
-
     async def receive(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> ReceivedFile:
-        """Write a byte stream to a temp file, hashing it, and fsync it; `publish` or `discard`
-        it next. Raise StoreLimitError past `max_bytes` (nothing kept)."""
+        """Write a byte stream to a temp file, hashing it, and fsync it; `publish_many` or
+        `discard` it next. Raise StoreLimitError past `max_bytes` (nothing kept)."""
         temp = self._tmp / uuid.uuid4().hex
         digest = hashlib.sha256()
         size = 0
@@ -108,16 +104,11 @@ class FileStore:
         handle.close()
         return ReceivedFile(temp=temp, sha256=digest.hexdigest(), size=size)
 
-    async def publish(self, received: ReceivedFile) -> StoredFile:
-        """Move received bytes under their final name (durably: the directory is fsynced)."""
-        final = self.path_for(received.sha256)
-        await asyncio.to_thread(_publish, received.temp, final)
-        return StoredFile(sha256=received.sha256, size=received.size, path=final)
-
     async def publish_many(self, received: list[ReceivedFile]) -> list[StoredFile]:
-        """`publish` for a batch in one thread hop: rename all, then fsync each directory once
-        (the first fsync commits the journal holding every rename; the rest find little to do).
-        """
+        """Move received bytes under their final names, durably, in one thread hop: rename all,
+        then fsync each directory once (the first fsync commits the journal holding every
+        rename; the rest find little to do). Same name means same bytes: a name already stored
+        keeps its copy and the new one is dropped."""
         finals = [self.path_for(r.sha256) for r in received]
         await asyncio.to_thread(_publish_many, [r.temp for r in received], finals)
         return [
@@ -129,23 +120,6 @@ class FileStore:
         """Drop received bytes that will not be kept (no-op once published)."""
         with contextlib.suppress(FileNotFoundError):
             received.temp.unlink()
-
-    async def store_bytes(self, data: bytes) -> StoredFile:
-        async def one() -> AsyncIterable[bytes]:
-            yield data
-
-        return await self.store(one(), max_bytes=len(data))
-
-    def verify(self, sha256: str) -> bool:
-        """True when the stored file exists and still hashes to its name."""
-        path = self.path_for(sha256)
-        if not path.is_file():
-            return False
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest() == sha256
 
 
 def _open_temp(temp: Path) -> BinaryIO:
@@ -164,16 +138,6 @@ def _write_block(handle: BinaryIO, digest: Any, chunks: list[bytes], *, sync: bo
 def _flush_and_sync(handle: BinaryIO) -> None:
     handle.flush()
     os.fsync(handle.fileno())
-
-
-def _publish(temp: Path, final: Path) -> None:
-    final.parent.mkdir(mode=DIR_MODE, exist_ok=True)
-    if final.exists():
-        # Same name means same bytes: keep the stored copy, drop the new one.
-        temp.unlink()
-        return
-    os.replace(temp, final)
-    _fsync_dir(final.parent)
 
 
 def _publish_many(temps: list[Path], finals: list[Path]) -> None:

@@ -52,7 +52,6 @@ class RecordingNotifier:
     closed_dms: set[int] = field(default_factory=set)
     reminders: list[Reminder] = field(default_factory=list)
     channel_reminders: list[tuple[int, datetime]] = field(default_factory=list)
-    wakeups: int = 0
     people: list[Person] = field(default_factory=list)
     # user id -> what the next DMs to them meet, one Delivery each (then they go through).
     failures: dict[int, list[Delivery]] = field(default_factory=dict)
@@ -98,9 +97,6 @@ class RecordingNotifier:
 
     def guild_people(self, guild_id: int) -> list[Person]:
         return list(self.people)
-
-    def receipts_waiting(self) -> None:
-        self.wakeups += 1
 
 
 @pytest.fixture

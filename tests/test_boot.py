@@ -82,7 +82,7 @@ async def test_boot_wires_database_services_scheduler_and_cogs(tmp_path: Path) -
         assert bot.services.db.path == paths.database_path(data_dir)
         assert paths.files_dir(data_dir).is_dir()
         assert bot.scheduler is not None and SWEEP_JOB in bot.scheduler.job_ids()
-        assert bot.services.assignments.schedule is bot.scheduler
+        assert bot.services.wakeups.listener is bot.scheduler
         assert set(bot.cogs) == {
             "GroupsCog",
             "SubmissionsCog",

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from bot.domain.delivery import Delivery
 from bot.domain.models import Assignment, Receipt
 from bot.scheduler import DeadlineScheduler, plan_wakeups
 from bot.services.assignments import AssignmentOptions
-from bot.services.ports import NullScheduleListener
+from bot.services.ports import Wakeups
 from bot.services.registry import Services, build_services
 from storage.db import Database
 from storage.files import FileStore
@@ -76,14 +77,13 @@ class World:
     notifier: RecordingNotifier = field(default_factory=RecordingNotifier)
     runs: list[Bot] = field(default_factory=list)
 
-    async def boot(self, *, sweep: float = 30.0, start: bool = True) -> Bot:
+    async def boot(self, *, sweep: float = 30.0, start: bool = True, **options: Any) -> Bot:
         db = await Database.open(self.tmp_path / "handin.sqlite3", durable=False)
         await migrate(db.conn)
         files = FileStore(self.tmp_path / "files")
         files.prepare()
         services = build_services(db, files, self.clock, self.notifier)
-        scheduler = DeadlineScheduler.from_services(services, sweep_seconds=sweep)
-        services.assignments.schedule = scheduler
+        scheduler = DeadlineScheduler.from_services(services, sweep_seconds=sweep, **options)
         bot = Bot(db, services, scheduler)
         self.runs.append(bot)
         if start:
@@ -325,8 +325,8 @@ async def test_no_reminder_is_caught_up_once_the_deadline_passed(world: World) -
 
 # --- sweep and receipt worker ----------------------------------------------------------------
 async def test_sweep_catches_a_deadline_that_was_never_scheduled(world: World) -> None:
-    bot = await world.boot(sweep=0.1)
-    bot.services.assignments.schedule = NullScheduleListener()
+    # Deaf to the services: no assignment's change reaches it, only the sweep.
+    bot = await world.boot(sweep=0.1, wakeups=Wakeups())
     assignment = await create(bot, "Lab 1", "+1h")
     await group_with_upload(bot, "Lab 1", "1111", 1, b"report")
     world.clock.advance(2 * 3600)
@@ -336,7 +336,7 @@ async def test_sweep_catches_a_deadline_that_was_never_scheduled(world: World) -
     assert await finalized(bot, assignment.id, "1111")
 
 
-async def test_wake_receipts_delivers_each_receipt_once_under_concurrent_wakes(
+async def test_receipts_waiting_delivers_each_receipt_once_under_concurrent_wakes(
     world: World,
 ) -> None:
     world.notifier = SlowNotifier()
@@ -347,9 +347,9 @@ async def test_wake_receipts_delivers_each_receipt_once_under_concurrent_wakes(
     world.clock.advance(2 * 3600)
     await bot.services.finalizer.finalize_due()
 
-    bot.scheduler.wake_receipts()
+    bot.scheduler.receipts_waiting()
     await asyncio.gather(bot.scheduler.deliver_receipts(), bot.scheduler.deliver_receipts())
-    bot.scheduler.wake_receipts()
+    bot.scheduler.receipts_waiting()
     await asyncio.sleep(0.05)
 
     assert sorted(r.user_id for r in world.notifier.receipts) == [ALICE.user_id, BOB.user_id]

@@ -59,7 +59,7 @@ from bot.services.common import (
     require_staff,
 )
 from bot.services.finalization import FinalizationChange, Finalizer
-from bot.services.ports import Notifier, NullScheduleListener, ScheduleListener
+from bot.services.ports import Notifier, Wakeups
 from storage.db import Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
@@ -138,13 +138,13 @@ class AssignmentService:
         clock: Clock,
         finalizer: Finalizer,
         notifier: Notifier,
-        schedule: ScheduleListener | None = None,
+        wakeups: Wakeups,
     ) -> None:
         self._db = db
         self._clock = clock
         self._finalizer = finalizer
         self._notifier = notifier
-        self.schedule: ScheduleListener = schedule or NullScheduleListener()
+        self._wakeups = wakeups
 
     # --- create / edit ---------------------------------------------------------------------
     async def create(
@@ -177,7 +177,7 @@ class AssignmentService:
             created = await assignment_repo.get(conn, assignment_id)
         assert created is not None
         log.info("assignment %d created in guild %d", created.id, guild_id)
-        self.schedule.assignment_changed(created.id)
+        self._wakeups.assignment_changed(created.id)
         return created
 
     async def edit(
@@ -211,7 +211,7 @@ class AssignmentService:
             await group_repo.drop_extensions_before(conn, current.id, fields.closes_at)
             edited = await assignment_repo.get(conn, current.id)
         assert edited is not None
-        self.schedule.assignment_changed(edited.id)
+        self._wakeups.assignment_changed(edited.id)
         return edited
 
     async def _check_edit(
@@ -336,7 +336,7 @@ class AssignmentService:
             await assignment_repo.set_closed(conn, assignment.id, sent_at)
         changes = await self._finalizer.finalize_due(assignment.id)
         closed = await self.get(guild_id, assignment.name)
-        self.schedule.assignment_changed(closed.id)
+        self._wakeups.assignment_changed(closed.id)
         return closed, changes
 
     async def reopen(
@@ -363,7 +363,7 @@ class AssignmentService:
             await group_repo.unfinalize_all(conn, assignment.id)
             reopened = await assignment_repo.get(conn, assignment.id)
         assert reopened is not None
-        self.schedule.assignment_changed(reopened.id)
+        self._wakeups.assignment_changed(reopened.id)
         return reopened
 
     async def extend(
@@ -388,7 +388,7 @@ class AssignmentService:
             extended = await group_repo.group(conn, group.id)
             members = [m.user_id for m in await group_repo.members(conn, group.id)]
         assert extended is not None
-        self.schedule.assignment_changed(assignment.id)
+        self._wakeups.assignment_changed(assignment.id)
         if was_final:
             await self._notifier.group_reopened(assignment, extended, members)
         return assignment, extended

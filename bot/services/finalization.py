@@ -23,7 +23,7 @@ from bot.domain.models import (
     deadlines_for,
 )
 from bot.services.inflight import InFlightUploads
-from bot.services.ports import Notifier
+from bot.services.ports import Notifier, Wakeups
 from storage.db import Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import finalize as finalize_repo
@@ -221,19 +221,16 @@ class Finalizer:
         self,
         db: Database,
         clock: Clock,
-        notifier: Notifier,
+        wakeups: Wakeups,
         *,
         inflight: InFlightUploads | None = None,
         inflight_wait: float = 10.0,
-        bulk: bool = True,
     ) -> None:
-        """`bulk` False sends every group through `record_final` (tests compare the two)."""
         self._db = db
         self._clock = clock
-        self._notifier = notifier
         self._inflight = inflight
         self._inflight_wait = inflight_wait
-        self._bulk = bulk
+        self._wakeups = wakeups
 
     async def finalize_due(self, assignment_id: int | None = None) -> list[FinalizationChange]:
         """Finalize every group whose own deadline (and late window) has passed."""
@@ -251,7 +248,7 @@ class Finalizer:
                 if due:
                     changes.extend(await self._finalize_groups(conn, assignment, due, now))
         if any(change.receipts for change in changes):
-            self._notifier.receipts_waiting()
+            self._wakeups.receipts_waiting()
         return changes
 
     async def _finalize_groups(
@@ -266,7 +263,7 @@ class Finalizer:
         """
         one_by_one: set[int] = {group.id for group in due}
         first: dict[int, FinalizationChange] = {}
-        if self._bulk and assignment.auto_submit and not assignment.submit_once:
+        if assignment.auto_submit and not assignment.submit_once:
             one_by_one &= await finalize_repo.groups_with_submission(conn, assignment.id)
             fresh = [group for group in due if group.id not in one_by_one]
             first = await _record_first_finals(conn, assignment, fresh, now)
@@ -298,16 +295,6 @@ class Finalizer:
         log.info("finalization waits for uploads in flight in %d groups", len(busy))
         if not await self._inflight.wait_for(busy, self._inflight_wait):
             log.warning("uploads still in flight after %.1f s; finalizing", self._inflight_wait)
-
-    async def next_due(self) -> datetime | None:
-        """The earliest deadline of a group not yet finalized (for the scheduler)."""
-        async with self._db.reading() as conn:
-            soonest: datetime | None = None
-            for assignment in await assignment_repo.all_assignments(conn):
-                for group in await group_repo.unfinalized_groups(conn, assignment.id):
-                    final = deadlines_for(assignment, group).final
-                    soonest = final if soonest is None or final < soonest else soonest
-            return soonest
 
 
 class ReceiptDispatcher:

@@ -45,10 +45,6 @@ class Notifier(Protocol):
         """The guild's members as the bot knows them (for role-based candidates)."""
         ...
 
-    def receipts_waiting(self) -> None:
-        """New receipts are in the outbox: wake whatever delivers them."""
-        ...
-
 
 class SilentNotifier:
     """A Notifier that tells nobody anything: for tools that prepare or read a data dir."""
@@ -75,19 +71,46 @@ class SilentNotifier:
     def guild_people(self, guild_id: int) -> list[Person]:
         return []
 
-    def receipts_waiting(self) -> None:
-        return None
-
 
 class ScheduleListener(Protocol):
-    """Told when an assignment's times changed, so its wake-ups can be (re)scheduled."""
+    """The deadline scheduler, as the services see it (bot/scheduler.py)."""
 
-    def assignment_changed(self, assignment_id: int) -> None: ...
-
-
-class NullScheduleListener:
     def assignment_changed(self, assignment_id: int) -> None:
-        return None
+        """An assignment's times changed: (re)schedule its wake-ups."""
+        ...
+
+    def receipts_waiting(self) -> None:
+        """New receipts are in the outbox: deliver them soon."""
+        ...
+
+
+class Wakeups:
+    """What the services tell the deadline scheduler, relayed once it listens.
+
+    The scheduler is built on the services and the services must reach it, so one `Wakeups`
+    is made first and handed to both by their constructors; the scheduler listens from its own
+    construction on. Until then (and in tools and tests without a scheduler) the calls go
+    nowhere, which loses nothing: the scheduler's start reads every deadline and every pending
+    receipt from the database.
+    """
+
+    def __init__(self) -> None:
+        self._listener: ScheduleListener | None = None
+
+    def listen(self, listener: ScheduleListener) -> None:
+        self._listener = listener
+
+    @property
+    def listener(self) -> ScheduleListener | None:
+        return self._listener
+
+    def assignment_changed(self, assignment_id: int) -> None:
+        if self._listener is not None:
+            self._listener.assignment_changed(assignment_id)
+
+    def receipts_waiting(self) -> None:
+        if self._listener is not None:
+            self._listener.receipts_waiting()
 
 
 class FreeSpace(Protocol):

@@ -14,7 +14,7 @@ from bot.services.finalization import Finalizer, ReceiptDispatcher
 from bot.services.groups import GroupService
 from bot.services.inflight import InFlightUploads
 from bot.services.locales import UserLocales
-from bot.services.ports import FreeSpace, Notifier, ScheduleListener
+from bot.services.ports import FreeSpace, Notifier, Wakeups
 from bot.services.reminders import ReminderService
 from bot.services.settings import SettingsService
 from bot.services.submissions import SubmissionService
@@ -38,6 +38,8 @@ class Services:
     reminders: ReminderService
     inflight: InFlightUploads
     user_locales: UserLocales
+    # What the services tell the deadline scheduler (it listens from its construction on).
+    wakeups: Wakeups
 
 
 def build_services(
@@ -45,7 +47,6 @@ def build_services(
     files: FileStore,
     clock: Clock,
     notifier: Notifier,
-    schedule: ScheduleListener | None = None,
     *,
     inflight_wait: float = 10.0,
     download_policy: DownloadPolicy | None = None,
@@ -56,13 +57,14 @@ def build_services(
     bytes are still arriving (seconds); `download_policy`: timeouts and retries of downloads.
     `free_space`: the disk of the stored files (default: its `statvfs`), kept above `reserve`."""
     inflight = InFlightUploads()
+    wakeups = Wakeups()
     disk = DiskSpaceGuard(db, clock, free_space or StatvfsFreeSpace(files.root), reserve)
-    finalizer = Finalizer(db, clock, notifier, inflight=inflight, inflight_wait=inflight_wait)
+    finalizer = Finalizer(db, clock, wakeups, inflight=inflight, inflight_wait=inflight_wait)
     return Services(
         db=db,
         files=files,
         clock=clock,
-        assignments=AssignmentService(db, clock, finalizer, notifier, schedule),
+        assignments=AssignmentService(db, clock, finalizer, notifier, wakeups),
         groups=GroupService(db, clock),
         submissions=SubmissionService(
             db,
@@ -70,6 +72,7 @@ def build_services(
             clock,
             notifier,
             disk=disk,
+            wakeups=wakeups,
             inflight=inflight,
             download_policy=download_policy,
         ),
@@ -80,4 +83,5 @@ def build_services(
         reminders=ReminderService(db, clock, notifier),
         inflight=inflight,
         user_locales=UserLocales(db, clock),
+        wakeups=wakeups,
     )

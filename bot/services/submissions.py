@@ -58,7 +58,7 @@ from bot.services.finalization import (
     record_final,
 )
 from bot.services.inflight import InFlightUploads
-from bot.services.ports import Notifier
+from bot.services.ports import Notifier, Wakeups
 from bot.services.quotas import check_upload_quotas
 from bot.services.upload_batch import UploadBatch, UploadHint
 from storage.db import Database, GroupCommit
@@ -129,6 +129,7 @@ class SubmissionService:
         notifier: Notifier,
         *,
         disk: DiskSpaceGuard,
+        wakeups: Wakeups,
         max_concurrent_downloads: int = 32,
         inflight: InFlightUploads | None = None,
         download_policy: DownloadPolicy | None = None,
@@ -138,6 +139,7 @@ class SubmissionService:
         self._files = files
         self._clock = clock
         self._notifier = notifier
+        self._wakeups = wakeups
         self._inflight = inflight or InFlightUploads()
         self._download_policy = download_policy or DownloadPolicy()
         # Bounded: a deadline rush must not open a thousand downloads (and files) at once.
@@ -209,7 +211,7 @@ class SubmissionService:
         )
         await self._notify_members(view.assignment, view, upload, request.actor.user_id)
         if correction is not None and correction.receipts:
-            self._notifier.receipts_waiting()
+            self._wakeups.receipts_waiting()
         return UploadResult(upload, view, correction)
 
     async def _check_upload(
@@ -395,7 +397,7 @@ class SubmissionService:
             )
             view = view_of(assignment, group, standing.members)
         if final is not None and final.receipts:
-            self._notifier.receipts_waiting()
+            self._wakeups.receipts_waiting()
         return HandInResult(handin, upload, view, final)
 
     async def release(self, guild_id: int, actor: Actor, name: str) -> Group:

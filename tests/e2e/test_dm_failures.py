@@ -37,7 +37,7 @@ async def retry_now(course: Course, user: SandboxUser) -> None:
         user.id,
     )
     assert course.bot is not None
-    course.bot.scheduler.wake_receipts()
+    course.bot.scheduler.receipts_waiting()
 
 
 async def overview_line(course: Course, user: SandboxUser) -> str:

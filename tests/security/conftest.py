@@ -144,7 +144,7 @@ class Course:
 
     async def settle(self) -> None:
         """Wait for background DMs (upload notices) and pending gateway dispatches."""
-        await self.bot.notifier.drain()
+        await self.bot.notifier.all_tried()
         await self.sandbox.settle()
 
     async def tables(self) -> dict[str, list[tuple[Any, ...]]]:

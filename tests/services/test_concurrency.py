@@ -10,6 +10,7 @@ from storage.db import Database, fetch_all
 from storage.files import FileStore
 from tests.clock import FakeClock
 from tests.conftest import GUILD, incoming, later, make_assignment, sha, student
+from tests.filestore import intact
 
 
 async def test_twenty_concurrent_joins_fill_a_three_seat_group_exactly(
@@ -81,7 +82,7 @@ async def test_fifty_concurrent_uploads_from_one_group_are_all_recorded(
     assert len({r.upload.id for r in results}) == 50
     rows = await fetch_all(db.conn, "SELECT sha256 FROM uploads")
     assert sorted(r["sha256"] for r in rows) == sorted(sha(p) for p in payloads)
-    assert all(files.verify(sha(p)) for p in payloads)
+    assert all(intact(files, sha(p)) for p in payloads)
     assert list((files.root / "tmp").iterdir()) == []
     clock.advance(3600)
     [change] = await services.finalizer.finalize_due()

@@ -470,16 +470,6 @@ async def test_finalizing_late_gives_the_same_result_as_on_time(
     assert await close(services, clock, HOUR) == []
 
 
-async def test_next_due_is_the_earliest_unfinalized_deadline(
-    services: Services, clock: FakeClock
-) -> None:
-    await make_assignment(services, closes="+1h", late_until="+90m")
-    await group(services, "1234", ALICE)
-    assert await services.finalizer.next_due() == clock.now() + timedelta(minutes=90)
-    await close(services, clock, 2 * HOUR)
-    assert await services.finalizer.next_due() is None
-
-
 # --- receipt outbox ------------------------------------------------------------------------
 async def test_receipts_are_delivered_exactly_once(
     services: Services, db: Database, clock: FakeClock, notifier: RecordingNotifier

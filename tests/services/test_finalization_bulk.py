@@ -15,17 +15,30 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import aiosqlite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.services.finalization import FinalizationChange, Finalizer
+from bot.domain.models import Assignment, Group
+from bot.services.finalization import FinalizationChange, Finalizer, record_final
+from bot.services.ports import Wakeups
 from storage.db import Database, execute, fetch_all
 from storage.migrate import migrate
 from storage.timefmt import opt_to_db, to_db
 from tests.clock import FakeClock
-from tests.conftest import GUILD, START, RecordingNotifier
+from tests.conftest import GUILD, START
 
 CLOSES = 60  # minutes after START
+
+
+class OneByOneFinalizer(Finalizer):
+    """The reference: every due group through `record_final`, as before the bulk path."""
+
+    async def _finalize_groups(
+        self, conn: aiosqlite.Connection, assignment: Assignment, due: list[Group], now: datetime
+    ) -> list[FinalizationChange]:
+        changes = [await record_final(conn, assignment, group, now) for group in due]
+        return [change for change in changes if change is not None]
 
 
 @dataclass
@@ -172,7 +185,8 @@ async def finalize(
         await migrate(db.conn)
         await build(db, assignments)
         clock = FakeClock(START)
-        finalizer = Finalizer(db, clock, RecordingNotifier(), bulk=bulk)
+        kind = Finalizer if bulk else OneByOneFinalizer
+        finalizer = kind(db, clock, Wakeups())
         statements: list[str] = []
         await db.conn.set_trace_callback(statements.append)
         changes, counts = [], []

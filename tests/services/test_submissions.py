@@ -37,6 +37,7 @@ from tests.conftest import (
     sha,
     student,
 )
+from tests.filestore import intact
 from tests.snapshot import snapshot, unchanged
 
 MIB = 1024 * 1024
@@ -70,7 +71,7 @@ async def test_upload_records_the_file_for_the_whole_group(
     assert upload.content_type == "application/pdf"
     assert upload.sent_at == sent and upload.stored_at == clock.now()
     assert not upload.late and result.correction is None
-    assert files.verify(upload.sha256)
+    assert intact(files, upload.sha256)
     status = await services.submissions.status(GUILD, BOB, "Lab 1")
     assert [u.id for u in status.uploads] == [upload.id]
 

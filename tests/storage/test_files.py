@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from storage.files import FileStore, StoreLimitError
+from tests.filestore import store_bytes, store_chunks
 
 
 def final_files(store: FileStore) -> list[Path]:
@@ -29,7 +30,7 @@ async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
 
 
 async def test_file_is_stored_under_its_sha256(files: FileStore) -> None:
-    stored = await files.store(chunks(b"hello ", b"world"), max_bytes=100)
+    stored = await store_chunks(files, chunks(b"hello ", b"world"), max_bytes=100)
     digest = hashlib.sha256(b"hello world").hexdigest()
     assert stored.sha256 == digest
     assert stored.size == 11
@@ -39,8 +40,8 @@ async def test_file_is_stored_under_its_sha256(files: FileStore) -> None:
 
 
 async def test_identical_content_is_stored_once(files: FileStore) -> None:
-    first = await files.store_bytes(b"same bytes")
-    second = await files.store(chunks(b"same ", b"bytes"), max_bytes=100)
+    first = await store_bytes(files, b"same bytes")
+    second = await store_chunks(files, chunks(b"same ", b"bytes"), max_bytes=100)
     assert first.path == second.path
     assert final_files(files) == [first.path]
     assert temp_files(files) == []
@@ -52,20 +53,20 @@ async def test_failing_stream_leaves_no_file(files: FileStore) -> None:
         raise OSError("connection reset")
 
     with pytest.raises(OSError):
-        await files.store(broken(), max_bytes=1000)
+        await store_chunks(files, broken(), max_bytes=1000)
     assert final_files(files) == []
     assert temp_files(files) == []
 
 
 async def test_stream_over_the_limit_leaves_no_file(files: FileStore) -> None:
     with pytest.raises(StoreLimitError):
-        await files.store(chunks(b"x" * 60, b"x" * 60), max_bytes=100)
+        await store_chunks(files, chunks(b"x" * 60, b"x" * 60), max_bytes=100)
     assert final_files(files) == []
     assert temp_files(files) == []
 
 
 async def test_stream_exactly_at_the_limit_is_stored(files: FileStore) -> None:
-    stored = await files.store(chunks(b"x" * 100), max_bytes=100)
+    stored = await store_chunks(files, chunks(b"x" * 100), max_bytes=100)
     assert stored.size == 100
 
 
@@ -78,24 +79,9 @@ def test_prepare_removes_stray_temp_files(tmp_path: Path) -> None:
 
 
 async def test_prepare_keeps_stored_files(files: FileStore) -> None:
-    stored = await files.store_bytes(b"keep me")
+    stored = await store_bytes(files, b"keep me")
     files.prepare()
     assert stored.path.read_bytes() == b"keep me"
-
-
-async def test_verify_accepts_an_intact_file(files: FileStore) -> None:
-    stored = await files.store_bytes(b"intact")
-    assert files.verify(stored.sha256)
-
-
-async def test_verify_detects_a_corrupted_file(files: FileStore) -> None:
-    stored = await files.store_bytes(b"original")
-    stored.path.write_bytes(b"tampered")
-    assert not files.verify(stored.sha256)
-
-
-def test_verify_reports_a_missing_file(files: FileStore) -> None:
-    assert not files.verify("a" * 64)
 
 
 def test_path_for_refuses_what_is_not_a_digest(files: FileStore) -> None:

@@ -76,7 +76,7 @@ async def test_file_store_folders_temp_and_stored_files_are_owner_only(tmp_path:
         received = await store.receive(chunks(), max_bytes=100)
         # The temp file is owner-only before it gets its final name.
         assert mode(received.temp) == 0o600
-        stored = await store.publish(received)
+        [stored] = await store.publish_many([received])
     assert mode(stored.path) == 0o600
     assert exposed(tmp_path / "files") == []
 
