@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import aiosqlite
@@ -35,6 +35,7 @@ from bot.domain.errors import (
 )
 from bot.domain.grouping import (
     CsvDecodeError,
+    CsvRow,
     MemberRefError,
     lockout_until,
     read_group_csv,
@@ -521,23 +522,35 @@ async def _group_named(
     return group
 
 
-async def _has_seat(
-    conn: aiosqlite.Connection,
-    assignment: Assignment,
-    key: str,
-    plan: dict[str, list[Person]],
-    group_name: str,
-) -> bool:
-    """Whether one more new member fits in the group `key` after what the plan already adds."""
-    if assignment.max_group_size is None:
+Problem = tuple[int, str, dict[str, object]]
+
+
+@dataclass
+class _Seating:
+    """Who is in which group and how full each named group is, read once per import (a query
+    per row and member held the write lock for as long as the CSV was long), and the seats
+    the import's plan takes."""
+
+    group_of: dict[int, Group]
+    seated: dict[str, int]
+    limit: int | None
+    taken: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    async def read(cls, conn: aiosqlite.Connection, assignment: Assignment) -> _Seating:
+        return cls(
+            await group_repo.groups_of_members(conn, assignment.id),
+            await group_repo.sizes_by_name_key(conn, assignment.id),
+            assignment.max_group_size,
+        )
+
+    def take_seat(self, key: str) -> bool:
+        """One more new member for the group `key`, if it has room after the plan's others."""
+        full = self.seated.get(key, 0) + self.taken.get(key, 0)
+        if self.limit is not None and full >= self.limit:
+            return False
+        self.taken[key] = self.taken.get(key, 0) + 1
         return True
-    existing = await group_repo.group_by_name_key(conn, assignment.id, key)
-    seated = 0 if existing is None else await group_repo.member_count(conn, existing.id)
-    planned = 0
-    for person in plan.get(group_name, []):
-        current = await group_repo.group_of(conn, assignment.id, person.user_id)
-        planned += int(current is None)
-    return seated + planned < assignment.max_group_size
 
 
 async def _plan_import(
@@ -548,48 +561,57 @@ async def _plan_import(
     now: datetime,
 ) -> dict[str, list[Person]]:
     """Check every row of an import; raise CsvImportError listing all problems by line."""
-    problems: list[tuple[int, str, dict[str, object]]] = []
+    problems: list[Problem] = []
     try:
         rows, malformed = read_group_csv(data)
     except CsvDecodeError as exc:
         raise CsvImportError([(exc.line, "csv.bad_encoding", {})]) from exc
     problems += [(line, "csv.malformed", {"text": text[:80]}) for line, text in malformed]
+    seating = await _Seating.read(conn, assignment)
     plan: dict[str, list[Person]] = {}
     seen: dict[int, tuple[str, int]] = {}
     display: dict[str, str] = {}
     for row in rows:
-        try:
-            person = resolve_member(row.member, people)
-        except MemberRefError as exc:
-            problems.append((row.line, f"csv.member_{exc.reason}", {"member": row.member}))
-            continue
         key = name_key(row.group_name)
         display.setdefault(key, " ".join(row.group_name.split()))
-        if person.user_id in seen:
-            earlier_key, earlier_line = seen[person.user_id]
-            reason = "csv.duplicate" if earlier_key == key else "csv.two_groups"
-            problems.append((row.line, reason, {"member": row.member, "line": earlier_line}))
-            continue
-        seen[person.user_id] = (key, row.line)
-        if not may_take_part(assignment, person.role_ids):
-            problems.append((row.line, "csv.not_candidate", {"member": row.member}))
-            continue
-        current = await group_repo.group_of(conn, assignment.id, person.user_id)
-        if current is not None and name_key(current.label) != key:
-            problems.append(
-                (row.line, "csv.already_grouped", {"member": row.member, "group": current.label})
-            )
-            continue
-        if current is None and not await _has_seat(conn, assignment, key, plan, display[key]):
-            limit = assignment.max_group_size
-            problems.append(
-                (row.line, "csv.group_too_large", {"group": display[key], "count": limit})
-            )
-            continue
-        plan.setdefault(display[key], []).append(person)
+        placed = _place_row(assignment, row, key, display[key], people, seen, seating)
+        if isinstance(placed, Person):
+            plan.setdefault(display[key], []).append(placed)
+        else:
+            problems.append(placed)
     if not rows and not problems:
         problems.append((1, "csv.empty", {}))
     _require_membership_open(assignment, None, now)
     if problems:
         raise CsvImportError(sorted(problems, key=lambda p: p[0]))
     return plan
+
+
+def _place_row(
+    assignment: Assignment,
+    row: CsvRow,
+    key: str,
+    group_name: str,
+    people: list[Person],
+    seen: dict[int, tuple[str, int]],
+    seating: _Seating,
+) -> Person | Problem:
+    """The member one row puts in its group, or what is wrong with the row."""
+    try:
+        person = resolve_member(row.member, people)
+    except MemberRefError as exc:
+        return (row.line, f"csv.member_{exc.reason}", {"member": row.member})
+    if person.user_id in seen:
+        earlier_key, earlier_line = seen[person.user_id]
+        reason = "csv.duplicate" if earlier_key == key else "csv.two_groups"
+        return (row.line, reason, {"member": row.member, "line": earlier_line})
+    seen[person.user_id] = (key, row.line)
+    if not may_take_part(assignment, person.role_ids):
+        return (row.line, "csv.not_candidate", {"member": row.member})
+    current = seating.group_of.get(person.user_id)
+    if current is not None and name_key(current.label) != key:
+        return (row.line, "csv.already_grouped", {"member": row.member, "group": current.label})
+    if current is None and not seating.take_seat(key):
+        count = assignment.max_group_size
+        return (row.line, "csv.group_too_large", {"group": group_name, "count": count})
+    return person

@@ -152,6 +152,29 @@ async def group_of(conn: aiosqlite.Connection, assignment_id: int, user_id: int)
     return None if row is None else _row_to_group(row)
 
 
+async def groups_of_members(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, Group]:
+    """Every member's group (by user id): `group_of` for the whole assignment at once."""
+    rows = await fetch_all(
+        conn,
+        "SELECT m.user_id AS member_id, g.* FROM groups g JOIN memberships m ON m.group_id = g.id"
+        " WHERE m.assignment_id = ?",
+        (assignment_id,),
+    )
+    return {row["member_id"]: _row_to_group(row) for row in rows}
+
+
+async def sizes_by_name_key(conn: aiosqlite.Connection, assignment_id: int) -> dict[str, int]:
+    """How many members each named group has (empty groups too), by its name key."""
+    rows = await fetch_all(
+        conn,
+        "SELECT g.name_key, count(m.user_id) AS n FROM groups g"
+        " LEFT JOIN memberships m ON m.group_id = g.id"
+        " WHERE g.assignment_id = ? AND g.name_key IS NOT NULL GROUP BY g.id",
+        (assignment_id,),
+    )
+    return {row["name_key"]: int(row["n"]) for row in rows}
+
+
 async def groups(conn: aiosqlite.Connection, assignment_id: int) -> list[Group]:
     rows = await fetch_all(
         conn, "SELECT * FROM groups WHERE assignment_id = ? ORDER BY pin", (assignment_id,)

@@ -296,6 +296,18 @@ async def test_csv_import_beyond_max_group_size_is_refused(
     assert lines_of(caught.value) == [(3, "csv.group_too_large")]
 
 
+async def test_csv_import_counts_the_members_a_group_already_has(
+    services: Services, db: Database, files: FileStore
+) -> None:
+    await make_assignment(services, mode=GroupMode.PREDEFINED, max_group_size=2)
+    await import_csv(services, b"Team A,student1\nTeam A,student2\n")
+    # Student 1 stays (no seat needed), student 3 would be the third member.
+    async with unchanged(db, files):
+        with pytest.raises(CsvImportError) as caught:
+            await import_csv(services, b"Team A,student1\nTeam A,student3\n")
+    assert lines_of(caught.value) == [(2, "csv.group_too_large")]
+
+
 @pytest.mark.usefixtures("predefined")
 async def test_csv_import_of_an_empty_file_is_refused(
     services: Services, db: Database, files: FileStore
