@@ -18,9 +18,10 @@ from bot.config import Config
 from bot.domain.clock import Clock, SystemClock
 from bot.i18n import pick_locale
 from bot.i18n.translator import HandinTranslator
+from bot.metrics import Gateway, Metrics, MetricsServer
 from bot.services.downloads import DownloadPolicy
 from bot.services.registry import Services, build_services
-from bot.tree import HandinTree
+from bot.tree import HandinTree, command_seconds
 from cogs._notify import DiscordNotifier
 from storage.db import Database
 from storage.files import FileStore
@@ -80,6 +81,8 @@ class HandinBot(commands.Bot):
         self.scheduler: Any = None
         self.session: aiohttp.ClientSession | None = None
         self._db: Database | None = None
+        self.metrics = Metrics()
+        self.metrics_server: MetricsServer | None = None
 
     async def setup_hook(self) -> None:
         data_dir = self.config.data_dir
@@ -108,6 +111,7 @@ class HandinBot(commands.Bot):
             self.notifier.database_id = await misc_repo.database_id(conn)
         self.notifier.start(kept)
         await self._start_scheduler()
+        await self._start_metrics()
         await self.sync_commands()
         if self.handle_signals:
             loop = asyncio.get_running_loop()
@@ -119,6 +123,26 @@ class HandinBot(commands.Bot):
 
         self.scheduler = DeadlineScheduler.from_services(self.services)
         await self.scheduler.start()
+
+    async def _start_metrics(self) -> None:
+        if self.config.metrics_port is None:
+            return
+        self.metrics_server = MetricsServer(
+            self.metrics,
+            self.services.health,
+            self._gateway,
+            host=self.config.metrics_host,
+            port=self.config.metrics_port,
+        )
+        await self.metrics_server.start()
+
+    def _gateway(self) -> Gateway:
+        return Gateway(connected=self.is_ready() and not self.is_closed(), latency=self.latency)
+
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction[Any], command: Any
+    ) -> None:
+        self.metrics.command_done(command.qualified_name, "ok", command_seconds(interaction))
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         # Remembered for DMs, which speak the language of the user's latest interaction.
@@ -195,6 +219,8 @@ class HandinBot(commands.Bot):
             self.scheduler = None
         if hasattr(self, "notifier"):
             await self._keep_queued_dms()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
 
     async def _close_database(self) -> None:
         if self._db is None:

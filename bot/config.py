@@ -40,6 +40,10 @@ class Config:
     # HANDIN_MIN_FREE_MB (MiB) and HANDIN_MIN_FREE_PERCENT (of the file system's size).
     min_free_mb: float = DEFAULT_MIN_FREE_MB
     min_free_percent: float = DEFAULT_MIN_FREE_PERCENT
+    # HANDIN_METRICS_PORT: serve /healthz and /metrics there (off when unset; 0 = any free
+    # port), on HANDIN_METRICS_HOST (this host only by default).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, *, require_token: bool = True, env_file: Path | None = None) -> Config:
@@ -62,6 +66,8 @@ class Config:
             min_free_percent=_number(
                 "HANDIN_MIN_FREE_PERCENT", DEFAULT_MIN_FREE_PERCENT, upper=100
             ),
+            metrics_port=_port("HANDIN_METRICS_PORT"),
+            metrics_host=os.environ.get("HANDIN_METRICS_HOST", "").strip() or "127.0.0.1",
         )
 
     @property
@@ -87,6 +93,15 @@ def _number(name: str, default: float, *, upper: float | None) -> float:
             f"{name}={text!r} is not a number of at least 0{most} (default {default:g})"
         )
     return value
+
+
+def _port(name: str) -> int | None:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) > 65535:
+        raise ConfigError(f"{name}={text!r} is not a TCP port: use a number from 1 to 65535")
+    return int(text)
 
 
 def readable_by_others(path: Path) -> bool:

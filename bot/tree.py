@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -21,8 +22,19 @@ from bot.i18n import DEFAULT, catalog, pick_locale, t, tn
 log = logging.getLogger(__name__)
 
 
+# Where `interaction.extras` keeps when the tree began handling the interaction.
+STARTED = "handin_started"
+
+
+def command_seconds(interaction: discord.Interaction[Any]) -> float:
+    """How long the command has been running (for the metrics); 0 when not stamped."""
+    started = interaction.extras.get(STARTED)
+    return 0.0 if started is None else time.monotonic() - started
+
+
 class HandinTree(app_commands.CommandTree[Any]):
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        interaction.extras.setdefault(STARTED, time.monotonic())
         if interaction.guild_id is None:
             # Discord hides guild-only commands in DMs; this covers clients that send them anyway.
             await report(interaction, GuildOnlyError())
@@ -43,6 +55,7 @@ async def report(interaction: discord.Interaction[Any], error: BaseException) ->
     """Tell the user what went wrong, ephemerally, whether or not the reply was deferred."""
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     locale = await _locale(interaction)
+    _count(interaction, original)
     if isinstance(original, DomainError):
         text = render_error(locale, original)
     elif isinstance(original, app_commands.CheckFailure):
@@ -59,6 +72,19 @@ async def report(interaction: discord.Interaction[Any], error: BaseException) ->
         )
         text = t(locale, "error.unexpected", error_id=error_id)
     await _send(interaction, text)
+
+
+def _count(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    metrics = getattr(interaction.client, "metrics", None)
+    if metrics is None:
+        return
+    command = interaction.command.qualified_name if interaction.command else "(component)"
+    if isinstance(error, DomainError | app_commands.CheckFailure):
+        key = error.key if isinstance(error, DomainError) else StaffOnlyError.key
+        metrics.refused(command, key)
+        metrics.command_done(command, "refused", command_seconds(interaction))
+    else:
+        metrics.command_done(command, "error", command_seconds(interaction))
 
 
 def render_error(locale: str, error: DomainError) -> str:

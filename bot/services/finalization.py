@@ -207,6 +207,20 @@ async def _record_first_finals(
     return changes
 
 
+async def due_deadlines(
+    conn: aiosqlite.Connection, now: datetime, assignment_id: int | None = None
+) -> dict[int, datetime]:
+    """The groups not finalized yet whose own deadline (and late window) has passed: group id
+    to that deadline."""
+    due: dict[int, datetime] = {}
+    for assignment in await _assignments(conn, assignment_id):
+        for group in await group_repo.unfinalized_groups(conn, assignment.id):
+            final = deadlines_for(assignment, group).final
+            if final <= now:
+                due[group.id] = final
+    return due
+
+
 async def _assignments(conn: aiosqlite.Connection, assignment_id: int | None) -> list[Assignment]:
     if assignment_id is None:
         return await assignment_repo.all_assignments(conn)
@@ -282,13 +296,8 @@ class Finalizer:
         to land, so the first receipt is the right one; a later one still counts (recompute)."""
         if self._inflight is None or not self._inflight.busy():
             return
-        now = self._clock.now()
         async with self._db.reading() as conn:
-            due: list[int] = []
-            for assignment in await _assignments(conn, assignment_id):
-                for group in await group_repo.unfinalized_groups(conn, assignment.id):
-                    if deadlines_for(assignment, group).final <= now:
-                        due.append(group.id)
+            due = await due_deadlines(conn, self._clock.now(), assignment_id)
         busy = self._inflight.busy(due)
         if not busy:
             return

@@ -12,6 +12,7 @@ from bot.services.downloads import DownloadPolicy
 from bot.services.exports import ExportService
 from bot.services.finalization import Finalizer, ReceiptDispatcher
 from bot.services.groups import GroupService
+from bot.services.health import HealthService
 from bot.services.inflight import InFlightUploads
 from bot.services.locales import UserLocales
 from bot.services.ports import FreeSpace, Notifier, Wakeups
@@ -40,6 +41,7 @@ class Services:
     user_locales: UserLocales
     # What the services tell the deadline scheduler (it listens from its construction on).
     wakeups: Wakeups
+    health: HealthService
 
 
 def build_services(
@@ -84,4 +86,5 @@ def build_services(
         inflight=inflight,
         user_locales=UserLocales(db, clock),
         wakeups=wakeups,
+        health=HealthService(db, clock),
     )
