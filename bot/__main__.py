@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sync", action="store_true", help="sync slash commands even if they did not change"
     )
-    commands = parser.add_subparsers(dest="command", metavar="{demo,export}")
+    commands = parser.add_subparsers(dest="command", metavar="{demo,export,backup,restore}")
     # Each tool parses its own options (`python -m bot demo --help`), and is imported only when
     # chosen: a running bot never loads the sandbox.
     commands.add_parser(
@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "export", add_help=False, help="export an assignment's results and files (see its --help)"
+    )
+    commands.add_parser(
+        "backup", add_help=False, help="back up the data folder, also while the bot runs"
+    )
+    commands.add_parser(
+        "restore", add_help=False, help="restore a backup into a new or empty data folder"
     )
     return parser
 
@@ -121,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot.export_cli import main as export_main
 
         return export_main(rest)
+    if args.command in ("backup", "restore"):
+        from bot import backup_cli
+
+        tool = backup_cli.main_backup if args.command == "backup" else backup_cli.main_restore
+        return tool(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return run(sync=args.sync)
