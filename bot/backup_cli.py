@@ -30,7 +30,7 @@ def main_backup(argv: list[str]) -> int:
     )
     parser.add_argument("dir", type=Path, help="a new or empty folder")
     args = parser.parse_args(argv)
-    return _run("backup", lambda data_dir: _backup(data_dir, args.dir))
+    return _run("backup", lambda config: _backup(config, args.dir))
 
 
 def main_restore(argv: list[str]) -> int:
@@ -41,10 +41,18 @@ def main_restore(argv: list[str]) -> int:
     )
     parser.add_argument("dir", type=Path, help="the backup folder")
     args = parser.parse_args(argv)
-    return _run("restore", lambda data_dir: _restore(args.dir, data_dir))
+    return _run("restore", lambda config: _restore(args.dir, config))
 
 
-def _backup(data_dir: Path, dest: Path) -> int:
+def _backup(config: Config, dest: Path) -> int:
+    if config.files_url is not None:
+        print(
+            f"backup: the stored files are in {config.files_url}: keep them with the bucket's"
+            " own versioning or replication; this backup copies data folders with local files",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    data_dir = config.data_dir
     report = backup(paths.database_path(data_dir), paths.files_dir(data_dir), dest)
     linked = f", {report.linked} as hard links" if report.linked else ""
     print(
@@ -60,16 +68,16 @@ def _backup(data_dir: Path, dest: Path) -> int:
     return EXIT_OK
 
 
-def _restore(source: Path, data_dir: Path) -> int:
+def _restore(source: Path, config: Config) -> int:
+    data_dir = config.data_dir
     count = restore(source, paths.database_path(data_dir), paths.files_dir(data_dir))
     print(f"restored the database and {count} files into {data_dir}")
     return EXIT_OK
 
 
-def _run(what: str, work: Callable[[Path], int]) -> int:
+def _run(what: str, work: Callable[[Config], int]) -> int:
     try:
-        data_dir = Config.from_env(require_token=False).data_dir
-        return work(data_dir)
+        return work(Config.from_env(require_token=False))
     except ConfigError as exc:
         print(f"{what}: {exc}", file=sys.stderr)
         return EXIT_REFUSED

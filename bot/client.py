@@ -21,10 +21,10 @@ from bot.i18n.translator import HandinTranslator
 from bot.metrics import Gateway, Metrics, MetricsServer
 from bot.services.downloads import DownloadPolicy
 from bot.services.registry import Services, build_services
+from bot.stores import file_store
 from bot.tree import HandinTree, command_seconds
 from cogs._notify import DiscordNotifier
 from storage.db import Database
-from storage.files import FileStore
 from storage.migrate import migrate
 from storage.repos import misc as misc_repo
 
@@ -89,8 +89,7 @@ class HandinBot(commands.Bot):
         paths.secure_data_dir(data_dir)
         self._db = await Database.open(paths.database_path(data_dir))
         await migrate(self._db.conn)
-        files = FileStore(paths.files_dir(data_dir))
-        files.prepare()
+        files = file_store(data_dir, self.config.files_url, prepare=True)
         self.notifier = DiscordNotifier(self, self._dm_locale)
         self.services = build_services(
             self._db,

@@ -44,6 +44,9 @@ class Config:
     # port), on HANDIN_METRICS_HOST (this host only by default).
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    # HANDIN_FILES_URL: `s3://bucket/prefix` keeps the stored files in that bucket (endpoint
+    # and keys from the standard AWS_* variables); unset, they live in the data folder.
+    files_url: str | None = None
 
     @classmethod
     def from_env(cls, *, require_token: bool = True, env_file: Path | None = None) -> Config:
@@ -68,6 +71,7 @@ class Config:
             ),
             metrics_port=_port("HANDIN_METRICS_PORT"),
             metrics_host=os.environ.get("HANDIN_METRICS_HOST", "").strip() or "127.0.0.1",
+            files_url=_files_url(os.environ.get("HANDIN_FILES_URL", "").strip()),
         )
 
     @property
@@ -93,6 +97,18 @@ def _number(name: str, default: float, *, upper: float | None) -> float:
             f"{name}={text!r} is not a number of at least 0{most} (default {default:g})"
         )
     return value
+
+
+def _files_url(text: str) -> str | None:
+    if not text:
+        return None
+    bucket = text.removeprefix("s3://").split("/", 1)[0]
+    if not text.startswith("s3://") or not bucket:
+        raise ConfigError(
+            f"HANDIN_FILES_URL={text!r} is not a bucket: use s3://bucket or s3://bucket/prefix,"
+            " or leave it unset to keep the files in HANDIN_DATA_DIR"
+        )
+    return text
 
 
 def _port(name: str) -> int | None:

@@ -16,8 +16,9 @@ from bot.domain.clock import SystemClock
 from bot.domain.errors import AmbiguousAssignmentError, AssignmentNotFoundError
 from bot.i18n import tn
 from bot.services.exports import ExportResult, ExportService
+from bot.services.ports import StoredFiles
+from bot.stores import file_store
 from storage.db import Database
-from storage.files import FileStore
 from storage.repos import exports as export_repo
 
 PROG = "python -m bot export"
@@ -102,10 +103,10 @@ def main(argv: list[str]) -> int:
     """
     try:
         args = _parser().parse_args(argv)
-        data_dir = Config.from_env(require_token=False).data_dir
-        out_dir: Path = args.out or paths.exports_dir(data_dir)
-        _check_paths(paths.database_path(data_dir), out_dir)
-        return asyncio.run(_run(args, data_dir, out_dir))
+        config = Config.from_env(require_token=False)
+        out_dir: Path = args.out or paths.exports_dir(config.data_dir)
+        _check_paths(paths.database_path(config.data_dir), out_dir)
+        return asyncio.run(_run(args, config, out_dir))
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     except (Refused, ConfigError) as exc:
@@ -137,12 +138,13 @@ def _schema_version(db_path: Path) -> int:
         raise Refused(f"{db_path} is not a hand-in database: {exc}") from exc
 
 
-async def _run(args: argparse.Namespace, data_dir: Path, out_dir: Path) -> int:
-    db_path = paths.database_path(data_dir)
+async def _run(args: argparse.Namespace, config: Config, out_dir: Path) -> int:
+    db_path = paths.database_path(config.data_dir)
     _quiet_logging()
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    files = file_store(config.data_dir, config.files_url)
     try:
-        result = await _export(args, db_path, paths.files_dir(data_dir), out_dir, bar)
+        result = await _export(args, db_path, files, out_dir, bar)
     finally:
         if bar is not None:
             bar.close()
@@ -151,7 +153,11 @@ async def _run(args: argparse.Namespace, data_dir: Path, out_dir: Path) -> int:
 
 
 async def _export(
-    args: argparse.Namespace, db_path: Path, files_dir: Path, out_dir: Path, bar: ProgressBar | None
+    args: argparse.Namespace,
+    db_path: Path,
+    files: StoredFiles,
+    out_dir: Path,
+    bar: ProgressBar | None,
 ) -> ExportResult:
     try:
         # The bot may be running: WAL lets this process read a consistent snapshot meanwhile,
@@ -161,7 +167,7 @@ async def _export(
         raise Refused(f"cannot open the database {db_path}: {exc}") from exc
     try:
         await _check_guild(db, db_path, args.guild)
-        service = ExportService(db, FileStore(files_dir), SystemClock())
+        service = ExportService(db, files, SystemClock())
         return await service.export(
             args.guild, None, args.assignment, out_dir, with_names=args.with_names, progress=bar
         )

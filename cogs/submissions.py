@@ -161,7 +161,7 @@ class SubmissionsCog(HandinCog):
             assignment: The assignment
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
-        upload, path, final = await self.services.submissions.download(
+        upload, final = await self.services.submissions.download(
             guild_id_of(interaction), actor_of(interaction), assignment
         )
         locale = await self.locale(interaction)
@@ -172,7 +172,8 @@ class SubmissionsCog(HandinCog):
             return
         key = "download.final" if final else "download.latest"
         text = t(locale, key, filename=upload.filename, sha=upload.sha256[:12])
-        await respond(interaction, text, file=discord.File(path, filename=upload.filename))
+        async with self.services.submissions.local_copy(upload) as path:
+            await respond(interaction, text, file=discord.File(path, filename=upload.filename))
 
     @app_commands.command(name="assignments")
     @app_commands.guild_only()

@@ -8,7 +8,7 @@ import hashlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 # Bytes buffered per upload before one thread hop hashes and writes them.
 WRITE_BLOCK = 256 * 1024
+READ_BLOCK = 1 << 20
 
 
 class StoreLimitError(Exception):
@@ -27,6 +28,14 @@ class StoreLimitError(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"more than {limit} bytes")
         self.limit = limit
+
+
+class DamagedFileError(Exception):
+    """A stored file's bytes no longer match its name (or its recorded size)."""
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__(f"stored file {sha256[:12]} is damaged")
+        self.sha256 = sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +129,30 @@ class FileStore:
         """Drop received bytes that will not be kept (no-op once published)."""
         with contextlib.suppress(FileNotFoundError):
             received.temp.unlink()
+
+    @contextlib.asynccontextmanager
+    async def local_copy(self, sha256: str, size: int) -> AsyncIterator[Path]:
+        """The stored bytes as a local file for the block, checked against their name and
+        `size` first; FileNotFoundError when missing, DamagedFileError when they differ."""
+        path = self.path_for(sha256)
+        actual = await asyncio.to_thread(_hash_file, path)
+        if actual != (sha256, size):
+            raise DamagedFileError(sha256)
+        yield path
+
+    def open_read(self, sha256: str) -> BinaryIO:
+        """Read the stored bytes (blocking: for worker threads); FileNotFoundError if missing."""
+        return self.path_for(sha256).open("rb")
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(READ_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def _open_temp(temp: Path) -> BinaryIO:

@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,7 @@ from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
 from tests.clock import FakeClock
+from tests.s3 import SeaweedFS, start_seaweedfs
 
 GUILD = 1000
 STAFF = Actor(user_id=1, display_name="TA", can_manage_guild=True)
@@ -97,6 +98,14 @@ class RecordingNotifier:
 
     def guild_people(self, guild_id: int) -> list[Person]:
         return list(self.people)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One S3-compatible server for the session, started by the first test that asks."""
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture

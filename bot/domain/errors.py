@@ -279,6 +279,12 @@ class NothingToDownloadError(DomainError):
     key = "error.nothing_to_download"
 
 
+class StoredFileUnreadableError(DomainError):
+    """The stored copy is missing or no longer matches its hash (staff see it in the log)."""
+
+    key = "error.file_unreadable"
+
+
 # --- permissions ---------------------------------------------------------------------------
 class StaffOnlyError(DomainError):
     key = "error.staff_only"

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from bot.domain.errors import DiskLowError, DownloadFailedError
 from bot.domain.rules import MIB
-from storage.files import FileStore, ReceivedFile, StoreLimitError
+from bot.services.ports import StoredFiles
+from storage.files import ReceivedFile, StoreLimitError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class DownloadPolicy:
 
 
 async def download(
-    files: FileStore, read: ByteSource, declared_size: int, policy: DownloadPolicy
+    files: StoredFiles, read: ByteSource, declared_size: int, policy: DownloadPolicy
 ) -> ReceivedFile:
     """The bytes of `read`, received (temp file, fsynced) and exactly `declared_size` long.
 
@@ -58,7 +59,7 @@ async def download(
 
 
 async def _with_retries(
-    files: FileStore, read: ByteSource, declared_size: int, policy: DownloadPolicy
+    files: StoredFiles, read: ByteSource, declared_size: int, policy: DownloadPolicy
 ) -> ReceivedFile:
     for attempt in range(policy.retries + 1):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import itertools
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
 import aiosqlite
 
@@ -35,8 +37,8 @@ from bot.domain.models import (
 from bot.domain.sanitize import UniqueNames, csv_cell, safe_filename, slug, split_extension
 from bot.services.common import find_assignment_exactly, register_role_members, require_staff
 from bot.services.finalization import choose_final
+from bot.services.ports import StoredFiles
 from storage.db import Database
-from storage.files import FileStore
 from storage.private import make_private_dir, open_private
 from storage.repos import assignments as assignment_repo
 from storage.repos import exports as export_repo
@@ -132,7 +134,8 @@ class _FileJob:
     row: int
     pin: str
     arcname: str
-    source: Path
+    # Opens the stored bytes (blocking: the archive is written in a worker thread).
+    source: Callable[[], BinaryIO]
     sha256: str
     size: int
     sent_at: datetime
@@ -177,7 +180,7 @@ class ExportService:
     `final_file` is the file's path inside the ZIP (`<PIN>/<name>`), not the name as uploaded.
     """
 
-    def __init__(self, db: Database, files: FileStore, clock: Clock) -> None:
+    def __init__(self, db: Database, files: StoredFiles, clock: Clock) -> None:
         self._db = db
         self._files = files
         self._clock = clock
@@ -263,7 +266,7 @@ class ExportService:
             row=row,
             pin=group.pin,
             arcname=f"{group.pin}/{name}",
-            source=self._files.path_for(upload.sha256),
+            source=functools.partial(self._files.open_read, upload.sha256),
             sha256=upload.sha256,
             size=upload.size,
             sent_at=upload.sent_at,
@@ -409,15 +412,16 @@ def _copy_verified(archive: zipfile.ZipFile, job: _FileJob) -> tuple[bool, Expor
     Returns (whether an entry was written, the problem if the bytes are missing or wrong).
     """
     try:
-        source = job.source.open("rb")
+        source = job.source()
     except FileNotFoundError:
         return False, ExportProblem(job.pin, job.arcname, job.sha256, "missing")
     digest = hashlib.sha256()
     size = 0
     with source:
         info = _zip_info(job.arcname, job.sent_at)
-        # The real size lets zipfile pick ZIP64 up front for a file over 2 GiB.
-        info.file_size = os.fstat(source.fileno()).st_size
+        # The real size lets zipfile pick ZIP64 up front for a file over 2 GiB (an object in a
+        # bucket has no file number: its recorded size, checked below, stands in).
+        info.file_size = _size_of(source, job.size)
         info.compress_type = _compression_for(job.arcname)
         with archive.open(info, "w") as target:
             while block := source.read(CHUNK_BYTES):
@@ -427,6 +431,13 @@ def _copy_verified(archive: zipfile.ZipFile, job: _FileJob) -> tuple[bool, Expor
     if size != job.size or digest.hexdigest() != job.sha256:
         return True, ExportProblem(job.pin, job.arcname, job.sha256, "mismatch")
     return True, None
+
+
+def _size_of(source: BinaryIO, recorded: int) -> int:
+    try:
+        return os.fstat(source.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return recorded
 
 
 def _compression_for(arcname: str) -> int:

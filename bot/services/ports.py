@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from bot.domain.delivery import DELIVERED, Delivery
 from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
 from bot.domain.quotas import DiskUsage
+from storage.files import ReceivedFile
 
 
 class Notifier(Protocol):
@@ -111,6 +114,36 @@ class Wakeups:
     def receipts_waiting(self) -> None:
         if self._listener is not None:
             self._listener.receipts_waiting()
+
+
+class StoredFiles(Protocol):
+    """Where the files live, content-addressed by SHA-256: a local folder (storage/files.py)
+    or an S3-compatible bucket (storage/s3files.py). Bytes always arrive through a local
+    folder, `root`, where they are hashed and fsynced before anything is recorded."""
+
+    root: Path
+
+    async def receive(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> ReceivedFile:
+        """Take a byte stream into a temp file, hashing it; StoreLimitError past `max_bytes`."""
+        ...
+
+    async def publish_many(self, received: list[ReceivedFile]) -> object:
+        """Store received files under their names, durably (inside the recording transaction:
+        raises when one cannot be stored, and then nothing is recorded)."""
+        ...
+
+    def discard(self, received: ReceivedFile) -> None:
+        """Drop received bytes that will not be kept."""
+        ...
+
+    def local_copy(self, sha256: str, size: int) -> AbstractAsyncContextManager[Path]:
+        """The stored bytes as a local file, checked against name and size (DamagedFileError;
+        FileNotFoundError when missing)."""
+        ...
+
+    def open_read(self, sha256: str) -> BinaryIO:
+        """A blocking reader of the stored bytes, for worker threads."""
+        ...
 
 
 class FreeSpace(Protocol):

@@ -15,19 +15,18 @@ from bot.services.groups import GroupService
 from bot.services.health import HealthService
 from bot.services.inflight import InFlightUploads
 from bot.services.locales import UserLocales
-from bot.services.ports import FreeSpace, Notifier, Wakeups
+from bot.services.ports import FreeSpace, Notifier, StoredFiles, Wakeups
 from bot.services.reminders import ReminderService
 from bot.services.settings import SettingsService
 from bot.services.submissions import SubmissionService
 from storage.db import Database
 from storage.diskspace import StatvfsFreeSpace
-from storage.files import FileStore
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     db: Database
-    files: FileStore
+    files: StoredFiles
     clock: Clock
     assignments: AssignmentService
     groups: GroupService
@@ -46,7 +45,7 @@ class Services:
 
 def build_services(
     db: Database,
-    files: FileStore,
+    files: StoredFiles,
     clock: Clock,
     notifier: Notifier,
     *,

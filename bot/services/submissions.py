@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from bot.domain.errors import (
     NothingToHandInError,
     NotOpenYetError,
     RestartingError,
+    StoredFileUnreadableError,
 )
 from bot.domain.models import (
     Actor,
@@ -58,11 +59,11 @@ from bot.services.finalization import (
     record_final,
 )
 from bot.services.inflight import InFlightUploads
-from bot.services.ports import Notifier, Wakeups
+from bot.services.ports import Notifier, StoredFiles, Wakeups
 from bot.services.quotas import check_upload_quotas
 from bot.services.upload_batch import UploadBatch, UploadHint
 from storage.db import Database, GroupCommit
-from storage.files import FileStore, ReceivedFile
+from storage.files import DamagedFileError, ReceivedFile
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
@@ -124,7 +125,7 @@ class SubmissionService:
     def __init__(
         self,
         db: Database,
-        files: FileStore,
+        files: StoredFiles,
         clock: Clock,
         notifier: Notifier,
         *,
@@ -450,9 +451,9 @@ class SubmissionService:
                 lease_until=group.lease_until if lease_held else None,
             )
 
-    async def download(self, guild_id: int, actor: Actor, name: str) -> tuple[Upload, Path, bool]:
+    async def download(self, guild_id: int, actor: Actor, name: str) -> tuple[Upload, bool]:
         """The group's final file once recorded, else the one that would be handed in now, else
-        its latest upload. Returns (upload, path, is_final)."""
+        its latest upload. Returns (upload, is_final); `local_copy` gives its bytes."""
         async with self._db.reading() as conn:
             assignment = await find_assignment(conn, guild_id, name)
             group = await own_group(conn, assignment, actor.user_id)
@@ -467,7 +468,20 @@ class SubmissionService:
                 final = False
         if chosen is None:
             raise NothingToDownloadError()
-        return chosen, self._files.path_for(chosen.sha256), final
+        return chosen, final
+
+    @contextlib.asynccontextmanager
+    async def local_copy(self, upload: Upload) -> AsyncIterator[Path]:
+        """The upload's bytes as a local file for the block, checked against its hash."""
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                path = await stack.enter_async_context(
+                    self._files.local_copy(upload.sha256, upload.size)
+                )
+            except (FileNotFoundError, DamagedFileError) as exc:
+                log.error("stored file %s of upload %d: %s", upload.sha256[:12], upload.id, exc)
+                raise StoredFileUnreadableError() from exc
+            yield path
 
 
 # --- helpers -------------------------------------------------------------------------------

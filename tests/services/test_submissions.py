@@ -22,6 +22,7 @@ from bot.domain.errors import (
     NothingToHandInError,
     NotInGroupError,
     NotOpenYetError,
+    StoredFileUnreadableError,
 )
 from bot.services.registry import Services
 from bot.services.submissions import IncomingFile
@@ -457,9 +458,28 @@ async def test_download_gives_the_final_file_after_closing(
     await services.submissions.upload(GUILD, BOB, "Lab 1", incoming(b"v2"), sent_at=later(clock, 2))
     clock.advance(3600)
     await services.finalizer.finalize_due()
-    upload, path, final = await services.submissions.download(GUILD, ALICE, "Lab 1")
+    upload, final = await services.submissions.download(GUILD, ALICE, "Lab 1")
     assert final and upload.sha256 == sha(b"v2")
-    assert path.read_bytes() == b"v2"
+    async with services.submissions.local_copy(upload) as path:
+        assert path.read_bytes() == b"v2"
+
+
+async def test_download_of_a_damaged_stored_file_is_refused(
+    services: Services, clock: FakeClock, files: FileStore
+) -> None:
+    await pair(services, closes="+1h")
+    await services.submissions.upload(
+        GUILD, ALICE, "Lab 1", incoming(b"v1"), sent_at=later(clock, 1)
+    )
+    upload, _ = await services.submissions.download(GUILD, ALICE, "Lab 1")
+    files.path_for(upload.sha256).write_bytes(b"bit rot")
+    with pytest.raises(StoredFileUnreadableError):
+        async with services.submissions.local_copy(upload):
+            pass
+    files.path_for(upload.sha256).unlink()
+    with pytest.raises(StoredFileUnreadableError):
+        async with services.submissions.local_copy(upload):
+            pass
 
 
 async def test_upload_refused_after_its_bytes_arrived_leaves_no_stored_file(

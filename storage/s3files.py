@@ -1,0 +1,129 @@
+"""Stored files in an S3-compatible bucket (HANDIN_FILES_URL=s3://bucket/prefix).
+
+Keys are `<prefix>/ab/cdef...`, the SHA-256 of the bytes, like the local store's paths. The
+bytes of an upload still arrive in a local spool folder first, where they are hashed and
+fsynced while the download runs (the upload's checks need the hash before anything is
+recorded); publishing puts each file once, with a conditional put (`If-None-Match: *`): an
+object already under that name holds the same bytes. Reads check size and hash.
+
+obstore (object_store's Rust client) does the S3 side: async, streaming both ways, and it
+reads a file to upload itself, without the event loop or the GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import obstore
+from obstore.exceptions import AlreadyExistsError
+from obstore.store import S3Store
+
+from storage.files import DamagedFileError, FileStore, ReceivedFile
+from storage.private import open_private
+
+# Puts in flight at once while a batch of uploads is published.
+PUT_CONCURRENCY = 8
+# A read buffers this much per request (a stored file is read in order, once).
+READ_BUFFER = 4 * 1024 * 1024
+
+
+class S3FileStore:
+    def __init__(self, store: S3Store, spool: Path) -> None:
+        self.bucket = store
+        # Only its temp folder is used: the bytes on their way in, and copies on their way out.
+        self._spool = FileStore(spool)
+        self.root = spool
+
+    @classmethod
+    def from_url(cls, url: str, spool: Path, **config: Any) -> S3FileStore:
+        """`config`: obstore's S3 settings (endpoint, region, keys, allow_http, ...); the rest
+        come from the standard AWS_* environment variables."""
+        return cls(S3Store.from_url(url, **config), spool)
+
+    def prepare(self) -> None:
+        self._spool.prepare()
+
+    async def receive(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> ReceivedFile:
+        return await self._spool.receive(chunks, max_bytes=max_bytes)
+
+    def discard(self, received: ReceivedFile) -> None:
+        self._spool.discard(received)
+
+    async def publish_many(self, received: list[ReceivedFile]) -> None:
+        """Put every received file under its name (once), then drop the local copies. Raises
+        when a put fails: the batch's transaction then records none of them."""
+        limit = asyncio.Semaphore(PUT_CONCURRENCY)
+
+        async def put(one: ReceivedFile) -> None:
+            async with limit:
+                with contextlib.suppress(AlreadyExistsError):
+                    await obstore.put_async(self.bucket, _key(one.sha256), one.temp, mode="create")
+
+        await asyncio.gather(*(put(one) for one in received))
+        for one in received:
+            self._spool.discard(one)
+
+    @contextlib.asynccontextmanager
+    async def local_copy(self, sha256: str, size: int) -> AsyncIterator[Path]:
+        """The stored bytes as a local temp file for the block (removed after), checked against
+        their name and `size`."""
+        temp = self._spool.root / "tmp" / f"out-{uuid.uuid4().hex}"
+        try:
+            await self._fetch(sha256, size, temp)
+            yield temp
+        finally:
+            temp.unlink(missing_ok=True)
+
+    async def _fetch(self, sha256: str, size: int, temp: Path) -> None:
+        result = await obstore.get_async(self.bucket, _key(sha256))
+        digest, written = hashlib.sha256(), 0
+        handle: BinaryIO = await asyncio.to_thread(_new_private, temp)
+        with handle:
+            async for chunk in result.stream():
+                data = bytes(chunk)
+                digest.update(data)
+                written += len(data)
+                await asyncio.to_thread(handle.write, data)
+        if (digest.hexdigest(), written) != (sha256, size):
+            raise DamagedFileError(sha256)
+
+    def open_read(self, sha256: str) -> BinaryIO:
+        """A blocking reader of the stored bytes (for worker threads); FileNotFoundError when
+        the object is missing."""
+        reader = obstore.open_reader(self.bucket, _key(sha256), buffer_size=READ_BUFFER)
+        return cast(BinaryIO, _Reader(reader))
+
+
+class _Reader:
+    """obstore's reader as the binary file the export reads (it returns `Bytes`)."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._reader.read(None if size < 0 else size))
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _new_private(path: Path) -> BinaryIO:
+    return open(open_private(path), "wb")
+
+
+def _key(sha256: str) -> str:
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise ValueError("not a SHA-256 hex digest")
+    return f"{sha256[:2]}/{sha256[2:]}"
