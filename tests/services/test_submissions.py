@@ -390,8 +390,12 @@ async def test_single_editor_holder_keeps_working(services: Services, clock: Fak
     await pair(services, single_editor=True)
     await services.submissions.upload(GUILD, ALICE, "Lab 1", incoming(b"a"), sent_at=clock.now())
     clock.advance(60)
-    await services.submissions.upload(GUILD, ALICE, "Lab 1", incoming(b"b"), sent_at=clock.now())
-    await services.submissions.handin(GUILD, ALICE, "Lab 1", sent_at=clock.now())
+    second = await services.submissions.upload(
+        GUILD, ALICE, "Lab 1", incoming(b"b"), sent_at=clock.now()
+    )
+    handed = await services.submissions.handin(GUILD, ALICE, "Lab 1", sent_at=clock.now())
+    assert second.upload.user_id == ALICE.user_id
+    assert handed.upload.id == second.upload.id
 
 
 async def test_single_editor_lease_ends_ten_minutes_after_the_last_action(
@@ -436,7 +440,11 @@ async def test_leaving_member_gives_up_the_lease(services: Services, clock: Fake
     await pair(services, single_editor=True)
     await services.submissions.upload(GUILD, ALICE, "Lab 1", incoming(b"a"), sent_at=clock.now())
     await services.groups.leave(GUILD, ALICE, "Lab 1", sent_at=clock.now())
-    await services.submissions.upload(GUILD, BOB, "Lab 1", incoming(b"b"), sent_at=clock.now())
+    result = await services.submissions.upload(
+        GUILD, BOB, "Lab 1", incoming(b"b"), sent_at=clock.now()
+    )
+    assert result.upload.user_id == BOB.user_id
+    assert [m.user_id for m in result.view.members] == [BOB.user_id]
 
 
 # --- download ------------------------------------------------------------------------------
