@@ -23,6 +23,7 @@ from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
 from storage.repos import uploads as upload_repo
 from tests.conftest import GUILD, LIMIT, STAFF, START, RecordingNotifier, incoming, student
+from tests.waiting import Calls, eventually
 
 ALICE, BOB, CAROL, DAVE = (student(n) for n in range(1, 5))
 
@@ -97,13 +98,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     yield world
     for bot in world.runs:
         await bot.stop()
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 1.5) -> None:
-    """Poll: what the test waits for happens inside the scheduler's own tasks."""
-    async with asyncio.timeout(timeout):
-        while not check():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 async def create(bot: Bot, name: str, closes: str, **options: object) -> Assignment:
@@ -226,7 +220,10 @@ async def test_restart_after_downtime_spanning_the_deadline_finalizes_at_start(
     await eventually(lambda: len(world.notifier.receipts) == 1)
     await second.stop()
 
-    third = await world.boot()
+    third = await world.boot(start=False)
+    passes = Calls(third.services.receipts, "deliver_pending")
+    await third.scheduler.start()
+    await passes.finished_after(0)  # the start-up pass, a late duplicate's only chance
     assert await third.scheduler.deliver_receipts() == 0
     assert len(world.notifier.receipts) == 1
 
@@ -248,8 +245,11 @@ async def test_receipts_go_out_exactly_once_across_a_restart(world: World) -> No
     await eventually(lambda: len(world.notifier.receipts) == 2)
     assert await second.scheduler.deliver_receipts() == 0
     await second.stop()
-    await world.boot()
-    await asyncio.sleep(0.05)
+    third = await world.boot(start=False)
+    passes = Calls(third.services.receipts, "deliver_pending")
+    await third.scheduler.start()
+    # The restart's own delivery pass (woken by start) is over: a duplicate would be out.
+    await passes.finished_after(0)
 
     assert [(r.assignment.id, r.user_id) for r in world.notifier.receipts] == [
         (lab1.id, ALICE.user_id),
@@ -347,10 +347,14 @@ async def test_wake_receipts_delivers_each_receipt_once_under_concurrent_wakes(
     world.clock.advance(2 * 3600)
     await bot.services.finalizer.finalize_due()
 
+    passes = Calls(bot.services.receipts, "deliver_pending")
     bot.scheduler.wake_receipts()
     await asyncio.gather(bot.scheduler.deliver_receipts(), bot.scheduler.deliver_receipts())
+    mark = passes.started
     bot.scheduler.wake_receipts()
-    await asyncio.sleep(0.05)
+    # The worker's pass for the last wake is over, and no pass is running.
+    await passes.finished_after(mark)
+    assert passes.started >= 3
 
     assert sorted(r.user_id for r in world.notifier.receipts) == [ALICE.user_id, BOB.user_id]
 

@@ -38,6 +38,7 @@ from tests.conftest import (
     student,
 )
 from tests.snapshot import snapshot, unchanged
+from tests.waiting import DEFAULT_TIMEOUT
 
 MIB = 1024 * 1024
 ALICE, BOB = student(1), student(2)
@@ -474,10 +475,11 @@ async def test_upload_refused_after_its_bytes_arrived_leaves_no_stored_file(
 ) -> None:
     await make_assignment(services)
     await services.groups.create(GUILD, ALICE, "Lab 1", "1234", sent_at=services.clock.now())
-    release = asyncio.Event()
+    release, arriving = asyncio.Event(), asyncio.Event()
 
     async def slow() -> AsyncIterator[bytes]:
         yield b"%PDF first half "
+        arriving.set()
         await release.wait()
         yield b"second half"
 
@@ -491,7 +493,7 @@ async def test_upload_refused_after_its_bytes_arrived_leaves_no_stored_file(
             sent_at=services.clock.now(),
         )
     )
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(arriving.wait(), DEFAULT_TIMEOUT)
     # While the bytes are still arriving, Alice leaves (her empty group is deleted).
     await services.groups.leave(GUILD, ALICE, "Lab 1", sent_at=services.clock.now())
     release.set()
