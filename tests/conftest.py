@@ -27,6 +27,7 @@ from bot.domain.models import (
     UploadNotice,
 )
 from bot.services.assignments import AssignmentOptions
+from bot.services.ports import Notifier
 from bot.services.registry import Services, build_services
 from bot.services.submissions import IncomingFile
 from storage.db import Database
@@ -101,6 +102,10 @@ class RecordingNotifier:
 
     def receipts_waiting(self) -> None:
         self.wakeups += 1
+
+
+# The fake stands in for the Notifier port: mypy checks here that it still matches it.
+_NOTIFIER_CONFORMS: Notifier = RecordingNotifier()
 
 
 @pytest.fixture

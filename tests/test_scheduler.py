@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.clock import Clock
 from bot.domain.delivery import Delivery
 from bot.domain.models import Assignment, Receipt
 from bot.scheduler import DeadlineScheduler, plan_wakeups
@@ -40,6 +41,9 @@ class RunningClock:
 
     def advance(self, seconds: float) -> None:
         self._offset += timedelta(seconds=seconds)
+
+
+_CLOCK_CONFORMS: Clock = RunningClock()  # mypy: the fake still matches the Clock port
 
 
 class SlowNotifier(RecordingNotifier):
@@ -134,7 +138,8 @@ def receipts_for(notifier: RecordingNotifier, user: int) -> list[Receipt]:
 # --- on time -------------------------------------------------------------------------------
 async def test_assignment_closes_on_time_and_receipts_go_out(world: World) -> None:
     bot = await world.boot()
-    assignment = await create(bot, "Lab 1", "+0.3s")
+    # Real time: the deadline a second away, so a loaded machine still gets the upload in first.
+    assignment = await create(bot, "Lab 1", "+1s")
     await group_with_upload(bot, "Lab 1", "1111", 1, b"report")
     assert f"close:{assignment.id}:all" in bot.scheduler.job_ids()
     assert not await finalized(bot, assignment.id, "1111")
@@ -150,11 +155,12 @@ async def test_assignment_closes_on_time_and_receipts_go_out(world: World) -> No
 
 async def test_extension_closes_that_group_later_and_the_rest_on_time(world: World) -> None:
     bot = await world.boot()
-    assignment = await create(bot, "Lab 1", "+0.3s")
+    # Real time: a second to set up, two more between the two closes (room for a loaded machine).
+    assignment = await create(bot, "Lab 1", "+1s")
     await group_with_upload(bot, "Lab 1", "1111", 1, b"alice")
     await group_with_upload(bot, "Lab 1", "2222", 2, b"bob")
     _, extended = await bot.services.assignments.extend(
-        GUILD, STAFF, "Lab 1", "2222", "+0.8s", sent_at=world.clock.now()
+        GUILD, STAFF, "Lab 1", "2222", "+3s", sent_at=world.clock.now()
     )
     await bot.scheduler.idle()
     assert {f"close:{assignment.id}:all", f"close:{assignment.id}:{extended.id}"} <= (
@@ -174,7 +180,7 @@ async def test_reopen_reschedules_and_the_second_close_replaces_the_receipt(worl
     await eventually(lambda: len(world.notifier.receipts) == 1)
     assert f"close:{assignment.id}:all" not in bot.scheduler.job_ids()
 
-    await bot.services.assignments.reopen(GUILD, STAFF, "Lab 1", "+0.3s", sent_at=world.clock.now())
+    await bot.services.assignments.reopen(GUILD, STAFF, "Lab 1", "+1s", sent_at=world.clock.now())
     await bot.scheduler.idle()
     assert f"close:{assignment.id}:all" in bot.scheduler.job_ids()
     now = world.clock.now()
@@ -259,8 +265,8 @@ async def test_receipts_go_out_exactly_once_across_a_restart(world: World) -> No
 
 async def test_reminder_reaches_the_right_people_once_across_a_restart(world: World) -> None:
     first = await world.boot()
-    # The 1h reminder falls 0.3 s from now.
-    assignment = await create(first, "Lab 1", "+3600.3s", reminders="1h")
+    # The 1h reminder falls a second from now (real time: room to set up on a loaded machine).
+    assignment = await create(first, "Lab 1", "+3601s", reminders="1h")
     await group_with_upload(first, "Lab 1", "1111", 1, b"alice")
     await first.services.groups.create(GUILD, BOB, "Lab 1", "2222", sent_at=world.clock.now())
     await first.services.groups.ready(GUILD, CAROL, "Lab 1")

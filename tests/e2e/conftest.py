@@ -246,6 +246,12 @@ class Course:
         )
         return {int(r[0]) for r in rows}
 
+    def recorded_final(self, assignment: str, pin: str) -> sqlite3.Row:
+        """The group's final submission, which must have been recorded."""
+        final = self.final_submission(assignment, pin)
+        assert final is not None, f"no final submission for group {pin} of {assignment}"
+        return final
+
     def final_submission(self, assignment: str, pin: str) -> sqlite3.Row | None:
         """The group's highest submission revision joined with its upload (None: none yet)."""
         rows = self.db(
