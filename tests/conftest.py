@@ -27,6 +27,7 @@ from bot.domain.models import (
     UploadNotice,
 )
 from bot.services.assignments import AssignmentOptions
+from bot.services.ports import Notifier
 from bot.services.registry import Services, build_services
 from bot.services.submissions import IncomingFile
 from storage.db import Database
@@ -106,6 +107,10 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
     server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
     yield server
     server.stop()
+
+
+# The fake stands in for the Notifier port: mypy checks here that it still matches it.
+_NOTIFIER_CONFORMS: Notifier = RecordingNotifier()
 
 
 @pytest.fixture

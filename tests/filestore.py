@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterable
+from pathlib import Path
 
+from bot.services.ports import StoredFiles
 from storage.files import FileStore, StoredFile
 
 
@@ -21,6 +23,12 @@ async def store_bytes(files: FileStore, data: bytes) -> StoredFile:
         yield data
 
     return await store_chunks(files, one(), max_bytes=len(data))
+
+
+def stored_path(files: StoredFiles, sha256: str) -> Path:
+    """Where the local store keeps these bytes (tests that damage or remove them on purpose)."""
+    assert isinstance(files, FileStore), "a local store"
+    return files.path_for(sha256)
 
 
 def intact(files: FileStore, sha256: str) -> bool:

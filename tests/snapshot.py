@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from bot.services.ports import StoredFiles
 from storage.db import Database, fetch_all
-from storage.files import FileStore
 
 HANDIN_TABLES = ("groups", "memberships", "uploads", "handins", "submissions", "receipts")
 
 
-async def snapshot(db: Database, files: FileStore) -> dict[str, Any]:
+async def snapshot(db: Database, files: StoredFiles) -> dict[str, Any]:
     state: dict[str, Any] = {}
     async with db.reading() as conn:
         for table in HANDIN_TABLES:
@@ -35,7 +35,7 @@ def _stored(root: Path) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def unchanged(db: Database, files: FileStore) -> AsyncIterator[None]:
+async def unchanged(db: Database, files: StoredFiles) -> AsyncIterator[None]:
     """Assert that the block (a refusal wrapped in `pytest.raises`) left the hand-in alone."""
     before = await snapshot(db, files)
     yield

@@ -3,6 +3,7 @@ staff defaults, and real English help text."""
 
 from __future__ import annotations
 
+from typing import Any
 from unittest.mock import MagicMock
 
 import discord
@@ -70,7 +71,7 @@ def _options(spec: str) -> list[tuple[str, bool]]:
     return [(o.rstrip("?"), not o.endswith("?")) for o in spec.split(", ") if o]
 
 
-def _roots() -> list[app_commands.Command[..., ..., None] | app_commands.Group]:
+def _roots() -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
     return [
         command
         for cog in all_cogs(MagicMock(), MagicMock(), MagicMock())
@@ -78,8 +79,8 @@ def _roots() -> list[app_commands.Command[..., ..., None] | app_commands.Group]:
     ]
 
 
-def _leaves() -> dict[str, app_commands.Command[..., ..., None]]:
-    leaves: dict[str, app_commands.Command[..., ..., None]] = {}
+def _leaves() -> dict[str, app_commands.Command[Any, ..., Any]]:
+    leaves: dict[str, app_commands.Command[Any, ..., Any]] = {}
     for root in _roots():
         if isinstance(root, app_commands.Group):
             for command in root.walk_commands():
@@ -142,7 +143,7 @@ def _real_text(text: object) -> bool:
 def test_every_command_and_option_has_a_real_english_description() -> None:
     seen: list[str] = []
     for root in _roots():
-        commands: list[app_commands.Command[..., ..., None] | app_commands.Group] = [root]
+        commands: list[app_commands.Command[Any, ..., Any] | app_commands.Group] = [root]
         if isinstance(root, app_commands.Group):
             commands += list(root.walk_commands())
         for command in commands:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.domain.clock import Clock
 from bot.domain.delivery import Delivery
 from bot.domain.models import Assignment, Receipt
 from bot.scheduler import DeadlineScheduler, plan_wakeups
@@ -24,6 +25,7 @@ from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
 from storage.repos import uploads as upload_repo
 from tests.conftest import GUILD, LIMIT, STAFF, START, RecordingNotifier, incoming, student
+from tests.waiting import Calls, eventually
 
 ALICE, BOB, CAROL, DAVE = (student(n) for n in range(1, 5))
 
@@ -40,6 +42,9 @@ class RunningClock:
 
     def advance(self, seconds: float) -> None:
         self._offset += timedelta(seconds=seconds)
+
+
+_CLOCK_CONFORMS: Clock = RunningClock()  # mypy: the fake still matches the Clock port
 
 
 class SlowNotifier(RecordingNotifier):
@@ -99,13 +104,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await bot.stop()
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 1.5) -> None:
-    """Poll: what the test waits for happens inside the scheduler's own tasks."""
-    async with asyncio.timeout(timeout):
-        while not check():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-
-
 async def create(bot: Bot, name: str, closes: str, **options: object) -> Assignment:
     options.setdefault("reminders", "off")
     assignment = await bot.services.assignments.create(
@@ -140,7 +138,8 @@ def receipts_for(notifier: RecordingNotifier, user: int) -> list[Receipt]:
 # --- on time -------------------------------------------------------------------------------
 async def test_assignment_closes_on_time_and_receipts_go_out(world: World) -> None:
     bot = await world.boot()
-    assignment = await create(bot, "Lab 1", "+0.3s")
+    # Real time: the deadline a second away, so a loaded machine still gets the upload in first.
+    assignment = await create(bot, "Lab 1", "+1s")
     await group_with_upload(bot, "Lab 1", "1111", 1, b"report")
     assert f"close:{assignment.id}:all" in bot.scheduler.job_ids()
     assert not await finalized(bot, assignment.id, "1111")
@@ -156,11 +155,12 @@ async def test_assignment_closes_on_time_and_receipts_go_out(world: World) -> No
 
 async def test_extension_closes_that_group_later_and_the_rest_on_time(world: World) -> None:
     bot = await world.boot()
-    assignment = await create(bot, "Lab 1", "+0.3s")
+    # Real time: a second to set up, two more between the two closes (room for a loaded machine).
+    assignment = await create(bot, "Lab 1", "+1s")
     await group_with_upload(bot, "Lab 1", "1111", 1, b"alice")
     await group_with_upload(bot, "Lab 1", "2222", 2, b"bob")
     _, extended = await bot.services.assignments.extend(
-        GUILD, STAFF, "Lab 1", "2222", "+0.8s", sent_at=world.clock.now()
+        GUILD, STAFF, "Lab 1", "2222", "+3s", sent_at=world.clock.now()
     )
     await bot.scheduler.idle()
     assert {f"close:{assignment.id}:all", f"close:{assignment.id}:{extended.id}"} <= (
@@ -180,7 +180,7 @@ async def test_reopen_reschedules_and_the_second_close_replaces_the_receipt(worl
     await eventually(lambda: len(world.notifier.receipts) == 1)
     assert f"close:{assignment.id}:all" not in bot.scheduler.job_ids()
 
-    await bot.services.assignments.reopen(GUILD, STAFF, "Lab 1", "+0.3s", sent_at=world.clock.now())
+    await bot.services.assignments.reopen(GUILD, STAFF, "Lab 1", "+1s", sent_at=world.clock.now())
     await bot.scheduler.idle()
     assert f"close:{assignment.id}:all" in bot.scheduler.job_ids()
     now = world.clock.now()
@@ -226,7 +226,10 @@ async def test_restart_after_downtime_spanning_the_deadline_finalizes_at_start(
     await eventually(lambda: len(world.notifier.receipts) == 1)
     await second.stop()
 
-    third = await world.boot()
+    third = await world.boot(start=False)
+    passes = Calls(third.services.receipts, "deliver_pending")
+    await third.scheduler.start()
+    await passes.finished_after(0)  # the start-up pass, a late duplicate's only chance
     assert await third.scheduler.deliver_receipts() == 0
     assert len(world.notifier.receipts) == 1
 
@@ -248,8 +251,11 @@ async def test_receipts_go_out_exactly_once_across_a_restart(world: World) -> No
     await eventually(lambda: len(world.notifier.receipts) == 2)
     assert await second.scheduler.deliver_receipts() == 0
     await second.stop()
-    await world.boot()
-    await asyncio.sleep(0.05)
+    third = await world.boot(start=False)
+    passes = Calls(third.services.receipts, "deliver_pending")
+    await third.scheduler.start()
+    # The restart's own delivery pass (woken by start) is over: a duplicate would be out.
+    await passes.finished_after(0)
 
     assert [(r.assignment.id, r.user_id) for r in world.notifier.receipts] == [
         (lab1.id, ALICE.user_id),
@@ -259,8 +265,8 @@ async def test_receipts_go_out_exactly_once_across_a_restart(world: World) -> No
 
 async def test_reminder_reaches_the_right_people_once_across_a_restart(world: World) -> None:
     first = await world.boot()
-    # The 1h reminder falls 0.3 s from now.
-    assignment = await create(first, "Lab 1", "+3600.3s", reminders="1h")
+    # The 1h reminder falls a second from now (real time: room to set up on a loaded machine).
+    assignment = await create(first, "Lab 1", "+3601s", reminders="1h")
     await group_with_upload(first, "Lab 1", "1111", 1, b"alice")
     await first.services.groups.create(GUILD, BOB, "Lab 1", "2222", sent_at=world.clock.now())
     await first.services.groups.ready(GUILD, CAROL, "Lab 1")
@@ -347,10 +353,14 @@ async def test_receipts_waiting_delivers_each_receipt_once_under_concurrent_wake
     world.clock.advance(2 * 3600)
     await bot.services.finalizer.finalize_due()
 
+    passes = Calls(bot.services.receipts, "deliver_pending")
     bot.scheduler.receipts_waiting()
     await asyncio.gather(bot.scheduler.deliver_receipts(), bot.scheduler.deliver_receipts())
+    mark = passes.started
     bot.scheduler.receipts_waiting()
-    await asyncio.sleep(0.05)
+    # The worker's pass for the last wake is over, and no pass is running.
+    await passes.finished_after(mark)
+    assert passes.started >= 3
 
     assert sorted(r.user_id for r in world.notifier.receipts) == [ALICE.user_id, BOB.user_id]
 

@@ -188,9 +188,9 @@ async def _trial(
             " (SELECT max(revision) FROM submissions t WHERE t.group_id = s.group_id)",
         )
     )
-    groups = [r[0] for r in db_query(data_dir, "SELECT id FROM groups")]
+    group_ids = [r[0] for r in db_query(data_dir, "SELECT id FROM groups")]
     mismatches = 0
-    for group_id in groups:
+    for group_id in group_ids:
         want = latest.get(group_id)
         got = finals.get(group_id)
         if (want[1] if want else None) != got:

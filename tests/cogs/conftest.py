@@ -4,10 +4,10 @@ that record what was answered, and a tiny local CDN that serves attachments to /
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from unittest.mock import AsyncMock, MagicMock
 
 import aiohttp
@@ -15,10 +15,10 @@ import discord
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from discord import app_commands
+from discord.ext import commands
 
 from bot import paths
-from bot.client import HandinBot
-from bot.config import DEFAULT_API_BASE, Config
 from bot.domain.errors import DomainError
 from bot.services.registry import Services
 from cogs.export import ExportCog
@@ -80,6 +80,15 @@ def forbidden() -> discord.Forbidden:
 
 
 @dataclass
+class FakeClient:
+    """What the cogs and the error path read off `interaction.client`: the services (set on
+    HandinBot in setup_hook, so not on a mock specced from the class) and HandinBot.stopping."""
+
+    services: Services
+    stopping: bool = False
+
+
+@dataclass
 class World:
     """One guild (id GUILD) with a text channel and members, over the real services."""
 
@@ -91,27 +100,21 @@ class World:
     client: Any = None
     members: list[Any] = field(default_factory=list)
     replies_of: dict[int, list[Reply]] = field(default_factory=dict)
+    # interaction id -> the `ephemeral` of its defer (the "thinking" message's flag).
+    deferred_ephemeral: dict[int, bool] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(900_000_000_000_000_000))
 
     def __post_init__(self) -> None:
-        self.channel = MagicMock(spec=discord.TextChannel)
+        self.channel = MagicMock(spec_set=discord.TextChannel)
         self.channel.id = CHANNEL_ID
         self.channel.mention = f"<#{CHANNEL_ID}>"
         self.channel.send = AsyncMock()
-        self.guild = MagicMock(spec=discord.Guild)
+        self.guild = MagicMock(spec_set=discord.Guild)
         self.guild.id = GUILD
         self.guild.members = self.members
         self.guild.filesize_limit = LIMIT
         self.guild.get_channel.side_effect = lambda cid: self.channel if cid == CHANNEL_ID else None
-        self.client = MagicMock(spec=HandinBot)
-        self.client.services = self.services
-        self.client.config = Config(
-            token="",
-            data_dir=self.data_dir,
-            log_level="INFO",
-            api_base=DEFAULT_API_BASE,
-            gateway_url=None,
-        )
+        self.client = FakeClient(self.services)
 
     # --- people ----------------------------------------------------------------------------
     def member(
@@ -124,7 +127,7 @@ class World:
         dms: bool = True,
     ) -> Any:
         """A guild member (in the member list); `dms=False`: they do not accept DMs."""
-        member = MagicMock(spec=discord.Member)
+        member = MagicMock(spec_set=discord.Member)
         member.id = user_id
         member.name = name
         member.display_name = name
@@ -135,7 +138,7 @@ class World:
         member.roles = [self.role(r) for r in roles]
         member.guild_permissions = discord.Permissions(manage_guild=manage_guild)
         member.dm_channel = None
-        dm = MagicMock(spec=discord.DMChannel)
+        dm = MagicMock(spec_set=discord.DMChannel)
         dm.send = AsyncMock(side_effect=None if dms else forbidden())
         member.create_dm = AsyncMock(return_value=dm)
         self.members.append(member)
@@ -150,7 +153,7 @@ class World:
 
     @staticmethod
     def role(role_id: int) -> Any:
-        role = MagicMock(spec=discord.Role)
+        role = MagicMock(spec_set=discord.Role)
         role.id = role_id
         role.mention = f"<@&{role_id}>"
         return role
@@ -166,7 +169,7 @@ class World:
         self, user: Any, *, locale: discord.Locale = discord.Locale.american_english
     ) -> Any:
         """A slash-command interaction by `user`, sent now (the fake clock's time)."""
-        interaction = MagicMock(spec=discord.Interaction)
+        interaction = MagicMock(spec_set=discord.Interaction)
         interaction_id = next(self._ids)
         replies = self.replies_of.setdefault(interaction_id, [])
         done = [False]
@@ -181,24 +184,23 @@ class World:
             if done[0]:
                 raise discord.InteractionResponded(interaction)
             done[0] = True
-            interaction.deferred_ephemeral = ephemeral
+            self.deferred_ephemeral[interaction_id] = ephemeral
 
         async def follow_up(*args: Any, **kwargs: Any) -> None:
             if not done[0]:
                 raise AssertionError("a follow-up before the interaction was answered")
             replies.append(_reply("followup", args, kwargs))
 
-        response = MagicMock(spec=discord.InteractionResponse)
+        response = MagicMock(spec_set=discord.InteractionResponse)
         response.is_done.side_effect = lambda: done[0]
         response.send_message = AsyncMock(side_effect=answer)
         response.defer = AsyncMock(side_effect=defer)
-        followup = MagicMock(spec=discord.Webhook)
+        followup = MagicMock(spec_set=discord.Webhook)
         followup.send = AsyncMock(side_effect=follow_up)
 
         interaction.id = interaction_id
         interaction.response = response
         interaction.followup = followup
-        interaction.deferred_ephemeral = None
         interaction.user = user
         interaction.guild_id = GUILD
         interaction.guild = self.guild
@@ -223,7 +225,7 @@ class World:
         assert reply.ephemeral, reply
         if reply.via == "followup":
             # The first follow-up replaces the deferred "thinking" message and keeps its flag.
-            assert interaction.deferred_ephemeral is True
+            assert self.deferred_ephemeral.get(interaction.id) is True
         return reply
 
 
@@ -285,7 +287,7 @@ class Cdn:
         """An attachment whose URL serves `data`; `size` is what Discord announces."""
         key = f"{len(self.blobs)}/{filename}"
         self.blobs[key] = data
-        attachment = MagicMock(spec=discord.Attachment)
+        attachment = MagicMock(spec_set=discord.Attachment)
         attachment.filename = filename
         attachment.size = len(data) if size is None else size
         attachment.content_type = content_type
@@ -320,3 +322,37 @@ async def cdn() -> AsyncIterator[Cdn]:
 async def submissions_cog(services: Services) -> AsyncIterator[SubmissionsCog]:
     async with aiohttp.ClientSession() as session:
         yield SubmissionsCog(services, session)
+
+
+# --- calling commands ----------------------------------------------------------------------
+CogT = TypeVar("CogT", bound=commands.Cog)
+P = ParamSpec("P")
+
+
+def call(
+    command: app_commands.Command[CogT, P, None],
+    cog: CogT,
+    interaction: discord.Interaction[Any],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Coroutine[Any, Any, None]:
+    """Run a slash command's callback on `cog`, as discord.py does once the options are parsed.
+
+    `Command.callback` is typed as a union of the bound and the unbound forms, which mypy cannot
+    call; this names the bound form, and keeps the options checked against the command's."""
+    callback = cast(
+        "Callable[Concatenate[CogT, discord.Interaction[Any], P], Coroutine[Any, Any, None]]",
+        command.callback,
+    )
+    return callback(cog, interaction, *args, **kwargs)
+
+
+async def complete(
+    autocomplete: Callable[..., Awaitable[list[app_commands.Choice[str]]]],
+    interaction: discord.Interaction[Any],
+    current: str,
+) -> list[app_commands.Choice[str]]:
+    """Run an autocomplete callback, bound to its cog (`cog._name`), on what was typed so far.
+
+    The decorator types it as a union of the bound and unbound forms, which mypy cannot call."""
+    return await autocomplete(interaction, current)

@@ -15,8 +15,9 @@ from bot.domain.models import Actor
 from bot.tree import render_error, report
 from cogs.export import ExportCog
 from cogs.settings import SettingsCog
-from tests.cogs.conftest import World, refused
+from tests.cogs.conftest import World, call, complete, refused
 from tests.conftest import GUILD, incoming, make_assignment, sha, student
+from tests.filestore import stored_path
 
 STAFF_ROLE = 4242
 
@@ -37,7 +38,7 @@ async def test_export_sends_the_zip_when_it_fits(world: World, export_cog: Expor
     await _closed_assignment_with_one_submission(world)
     interaction = world.interaction(world.staff())
 
-    await export_cog.export.callback(export_cog, interaction, "Lab 1")
+    await call(export_cog.export, export_cog, interaction, "Lab 1")
 
     reply = world.answer(interaction)
     assert isinstance(reply.file, discord.File)
@@ -56,7 +57,7 @@ async def test_export_too_large_for_discord_is_left_on_the_host(
     world.guild.filesize_limit = 10
     interaction = world.interaction(world.staff())
 
-    await export_cog.export.callback(export_cog, interaction, "Lab 1")
+    await call(export_cog.export, export_cog, interaction, "Lab 1")
 
     reply = world.answer(interaction)
     assert reply.file is None
@@ -68,9 +69,7 @@ async def test_export_by_a_student_is_refused(world: World, export_cog: ExportCo
     await _closed_assignment_with_one_submission(world)
     interaction = world.interaction(world.student(1))
 
-    error = await refused(
-        export_cog.export.callback(export_cog, interaction, "Lab 1"), StaffOnlyError
-    )
+    error = await refused(call(export_cog.export, export_cog, interaction, "Lab 1"), StaffOnlyError)
     await report(interaction, error)
 
     assert world.answer(interaction).content == render_error("en", error)
@@ -85,8 +84,13 @@ async def test_settings_saves_role_timezone_and_locale(
 ) -> None:
     interaction = world.interaction(world.staff())
 
-    await settings_cog.settings.callback(
-        settings_cog, interaction, world.role(STAFF_ROLE), "Europe/Oslo", "nb"
+    await call(
+        settings_cog.settings,
+        settings_cog,
+        interaction,
+        world.role(STAFF_ROLE),
+        "Europe/Oslo",
+        "nb",
     )
 
     saved = await world.services.settings.get(GUILD)
@@ -112,7 +116,7 @@ async def test_settings_by_the_staff_role_without_manage_server_is_refused(
     interaction = world.interaction(ta)
 
     await refused(
-        settings_cog.settings.callback(settings_cog, interaction, world.role(999), None, None),
+        call(settings_cog.settings, settings_cog, interaction, world.role(999), None, None),
         ManageServerOnlyError,
     )
     assert (await world.services.settings.get(GUILD)).staff_role_id == STAFF_ROLE
@@ -124,7 +128,7 @@ async def test_settings_with_an_unknown_timezone_is_refused(
     interaction = world.interaction(world.staff())
 
     error = await refused(
-        settings_cog.settings.callback(settings_cog, interaction, None, "Mars/Olympus", None),
+        call(settings_cog.settings, settings_cog, interaction, None, "Mars/Olympus", None),
         TimezoneInvalidError,
     )
     await report(interaction, error)
@@ -144,13 +148,13 @@ async def test_export_with_many_long_problems_keeps_the_reply_within_discords_li
         await world.services.submissions.upload(
             GUILD, student(n), "Lab 1", incoming(data, f"{'x' * 200}-{n}.pdf"), sent_at=now
         )
-        world.services.files.path_for(sha(data)).unlink()  # lost: a problem to report
+        stored_path(world.services.files, sha(data)).unlink()  # lost: a problem to report
     world.clock.advance(120)
     await world.services.finalizer.finalize_due()
     world.guild.filesize_limit = 10
     interaction = world.interaction(world.staff())
 
-    await export_cog.export.callback(export_cog, interaction, "Lab 1")
+    await call(export_cog.export, export_cog, interaction, "Lab 1")
 
     content = world.answer(interaction).content or ""
     assert len(content) <= 2000
@@ -163,6 +167,6 @@ async def test_the_locale_menu_offers_every_language_by_its_own_name(
 ) -> None:
     interaction = world.interaction(world.staff())
 
-    choices = await settings_cog._locale(interaction, "")
+    choices = await complete(settings_cog._locale, interaction, "")
 
     assert [(c.name, c.value) for c in choices] == [("English", "en"), ("Norsk", "no")]

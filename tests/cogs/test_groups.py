@@ -21,7 +21,7 @@ from bot.i18n import t
 from bot.tree import render_error, report
 from cogs.groups import GroupsCog
 from storage.repos import groups as group_repo
-from tests.cogs.conftest import World, refused
+from tests.cogs.conftest import World, call, refused
 from tests.conftest import GUILD, make_assignment, student
 from tests.snapshot import unchanged
 
@@ -43,7 +43,7 @@ async def test_ready_registers_the_candidate_and_shows_how_to_get_a_group(
     await make_assignment(world.services)
     interaction = world.interaction(world.student(1))
 
-    await groups_cog.ready.callback(groups_cog, interaction, "lab 1")
+    await call(groups_cog.ready, groups_cog, interaction, "lab 1")
 
     reply = world.answer(interaction)
     assert reply.embed is not None and "Lab 1" in (reply.embed.title or "")
@@ -61,7 +61,7 @@ async def test_ready_for_an_unknown_assignment_is_refused_with_a_private_message
     interaction = world.interaction(world.student(1))
 
     error = await refused(
-        groups_cog.ready.callback(groups_cog, interaction, "Nope"), AssignmentNotFoundError
+        call(groups_cog.ready, groups_cog, interaction, "Nope"), AssignmentNotFoundError
     )
     await report(interaction, error)
 
@@ -79,7 +79,7 @@ async def test_group_create_sends_the_pin_by_dm_and_answers_privately(
     creator = world.student(1)
     interaction = world.interaction(creator)
 
-    await groups_cog.create.callback(groups_cog, interaction, "Lab 1", "0427")
+    await call(groups_cog.create, groups_cog, interaction, "Lab 1", "0427")
 
     assert await _groups(world) == [("0427", [101])]
     reply = world.answer(interaction)
@@ -95,7 +95,7 @@ async def test_group_create_with_dms_closed_shows_pin_and_password_ephemerally(
     await make_assignment(world.services, mode=GroupMode.PASSWORD)
     interaction = world.interaction(world.student(1, dms=False))
 
-    await groups_cog.create.callback(groups_cog, interaction, "Lab 1", None)
+    await call(groups_cog.create, groups_cog, interaction, "Lab 1", None)
 
     [(pin, members)] = await _groups(world)
     assert members == [101]
@@ -115,7 +115,7 @@ async def test_group_create_shows_the_pin_when_the_dm_fails_for_another_reason(
     creator.create_dm.return_value.send.side_effect = server_error
     interaction = world.interaction(creator)
 
-    await groups_cog.create.callback(groups_cog, interaction, "Lab 1", "0427")
+    await call(groups_cog.create, groups_cog, interaction, "Lab 1", "0427")
 
     assert await _groups(world) == [("0427", [101])]
     reply = world.answer(interaction)
@@ -130,7 +130,7 @@ async def test_group_create_with_a_malformed_pin_is_refused_and_changes_nothing(
 
     async with unchanged(world.services.db, world.services.files):
         await refused(
-            groups_cog.create.callback(groups_cog, interaction, "Lab 1", "12a4"), PinFormatError
+            call(groups_cog.create, groups_cog, interaction, "Lab 1", "12a4"), PinFormatError
         )
     assert world.replies(interaction) == []
 
@@ -142,7 +142,7 @@ async def test_group_create_in_predefined_mode_is_refused(
     interaction = world.interaction(world.student(1))
 
     await refused(
-        groups_cog.create.callback(groups_cog, interaction, "Lab 1", None), PredefinedGroupsError
+        call(groups_cog.create, groups_cog, interaction, "Lab 1", None), PredefinedGroupsError
     )
     assert await _groups(world) == []
 
@@ -155,7 +155,7 @@ async def test_group_join_with_the_pin_adds_the_member(world: World, groups_cog:
     )
     interaction = world.interaction(world.student(2))
 
-    await groups_cog.join.callback(groups_cog, interaction, "Lab 1", "1234", None, False)
+    await call(groups_cog.join, groups_cog, interaction, "Lab 1", "1234", None, False)
 
     assert await _groups(world) == [("1234", [101, 102])]
     reply = world.answer(interaction)
@@ -172,7 +172,7 @@ async def test_group_join_with_an_unknown_pin_is_refused(
 
     async with unchanged(world.services.db, world.services.files):
         await refused(
-            groups_cog.join.callback(groups_cog, interaction, "Lab 1", "9999", None, False),
+            call(groups_cog.join, groups_cog, interaction, "Lab 1", "9999", None, False),
             GroupNotFoundError,
         )
 
@@ -187,7 +187,7 @@ async def test_group_join_without_password_in_password_mode_is_refused(
     interaction = world.interaction(world.student(2))
 
     await refused(
-        groups_cog.join.callback(groups_cog, interaction, "Lab 1", "1234", None, False),
+        call(groups_cog.join, groups_cog, interaction, "Lab 1", "1234", None, False),
         PasswordRequiredError,
     )
     assert await _groups(world) == [("1234", [101])]
@@ -203,7 +203,7 @@ async def test_group_leave_by_the_last_member_deletes_the_empty_group(
     )
     interaction = world.interaction(world.student(1))
 
-    await groups_cog.leave.callback(groups_cog, interaction, "Lab 1")
+    await call(groups_cog.leave, groups_cog, interaction, "Lab 1")
 
     assert await _groups(world) == []
     assert "1234" in (world.answer(interaction).content or "")
@@ -213,7 +213,7 @@ async def test_group_leave_without_a_group_is_refused(world: World, groups_cog: 
     await make_assignment(world.services)
     interaction = world.interaction(world.student(1))
 
-    await refused(groups_cog.leave.callback(groups_cog, interaction, "Lab 1"), NotInGroupError)
+    await refused(call(groups_cog.leave, groups_cog, interaction, "Lab 1"), NotInGroupError)
 
 
 # --- /group info ---------------------------------------------------------------------------
@@ -226,7 +226,7 @@ async def test_group_info_shows_members_and_the_password_in_a_code_block(
     )
     interaction = world.interaction(world.student(1))
 
-    await groups_cog.info.callback(groups_cog, interaction, "Lab 1")
+    await call(groups_cog.info, groups_cog, interaction, "Lab 1")
 
     reply = world.answer(interaction)
     assert created.password is not None
@@ -238,7 +238,7 @@ async def test_group_info_without_a_group_is_refused(world: World, groups_cog: G
     await make_assignment(world.services)
     interaction = world.interaction(world.student(1))
 
-    await refused(groups_cog.info.callback(groups_cog, interaction, "Lab 1"), NotInGroupError)
+    await refused(call(groups_cog.info, groups_cog, interaction, "Lab 1"), NotInGroupError)
 
 
 # --- /group password -----------------------------------------------------------------------
@@ -251,7 +251,7 @@ async def test_group_password_makes_a_new_one_and_the_old_one_stops_working(
     )
     interaction = world.interaction(world.student(1))
 
-    await groups_cog.password.callback(groups_cog, interaction, "Lab 1")
+    await call(groups_cog.password, groups_cog, interaction, "Lab 1")
 
     new = world.answer(interaction).field(t("en", "group.password")).strip("`\n")
     assert len(new) == 16 and new != created.password
@@ -274,9 +274,7 @@ async def test_group_password_in_open_mode_is_refused(world: World, groups_cog: 
     )
     interaction = world.interaction(world.student(1))
 
-    await refused(
-        groups_cog.password.callback(groups_cog, interaction, "Lab 1"), NoPasswordModeError
-    )
+    await refused(call(groups_cog.password, groups_cog, interaction, "Lab 1"), NoPasswordModeError)
 
 
 async def test_refusals_reach_a_norwegian_user_in_norwegian(
@@ -285,9 +283,7 @@ async def test_refusals_reach_a_norwegian_user_in_norwegian(
     await make_assignment(world.services)
     interaction = world.interaction(world.student(1), locale=discord.Locale.norwegian)
 
-    error = await refused(
-        groups_cog.leave.callback(groups_cog, interaction, "Lab 1"), NotInGroupError
-    )
+    error = await refused(call(groups_cog.leave, groups_cog, interaction, "Lab 1"), NotInGroupError)
     await report(interaction, error)
 
     reply = world.answer(interaction)

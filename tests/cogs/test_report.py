@@ -11,7 +11,7 @@ from bot.domain.errors import AssignmentNotFoundError, StaffOnlyError
 from bot.i18n import t
 from bot.tree import render_error, report
 from cogs.groups import GroupsCog
-from tests.cogs.conftest import World, refused
+from tests.cogs.conftest import World, call, refused
 
 
 async def test_a_wrapped_domain_error_is_rendered_like_the_bare_one(
@@ -19,7 +19,7 @@ async def test_a_wrapped_domain_error_is_rendered_like_the_bare_one(
 ) -> None:
     interaction = world.interaction(world.student(1))
     error = await refused(
-        groups_cog.ready.callback(groups_cog, interaction, "Nope"), AssignmentNotFoundError
+        call(groups_cog.ready, groups_cog, interaction, "Nope"), AssignmentNotFoundError
     )
 
     # What discord.py hands to CommandTree.on_error.

@@ -21,7 +21,7 @@ from bot.tree import render_error, report
 from cogs.staff_assignments import StaffAssignmentsCog
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
-from tests.cogs.conftest import CHANNEL_ID, World, refused
+from tests.cogs.conftest import CHANNEL_ID, World, call, complete, refused
 from tests.conftest import GUILD, STAFF, incoming, make_assignment, student
 
 Cog = StaffAssignmentsCog
@@ -41,7 +41,8 @@ async def test_create_stores_the_options_and_answers_with_a_summary(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await cog.create.callback(
+    await call(
+        cog.create,
         cog,
         interaction,
         "Lab 1",
@@ -70,7 +71,7 @@ async def test_create_by_a_student_is_refused(world: World, staff_assignments_co
     interaction = world.interaction(world.student(1))
     cog = staff_assignments_cog
 
-    error = await refused(cog.create.callback(cog, interaction, "Lab 1", "+2h"), StaffOnlyError)
+    error = await refused(call(cog.create, cog, interaction, "Lab 1", "+2h"), StaffOnlyError)
     await report(interaction, error)
 
     assert await world.services.assignments.list_for_staff(GUILD, STAFF) == []
@@ -84,7 +85,7 @@ async def test_create_with_a_malformed_time_is_refused_with_an_example(
     cog = staff_assignments_cog
 
     error = await refused(
-        cog.create.callback(cog, interaction, "Lab 1", "next friday-ish"), TimeFormatError
+        call(cog.create, cog, interaction, "Lab 1", "next friday-ish"), TimeFormatError
     )
     await report(interaction, error)
 
@@ -99,7 +100,7 @@ async def test_edit_changes_only_the_given_options(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await cog.edit.callback(cog, interaction, "Lab 1", max_group_size=4)
+    await call(cog.edit, cog, interaction, "Lab 1", max_group_size=4)
 
     after = await world.services.assignments.get(GUILD, "Lab 1")
     assert after.max_group_size == 4
@@ -118,7 +119,7 @@ async def test_edit_of_the_mode_once_groups_exist_is_refused(
     cog = staff_assignments_cog
 
     await refused(
-        cog.edit.callback(cog, interaction, "Lab 1", mode="predefined"), GroupModeLockedError
+        call(cog.edit, cog, interaction, "Lab 1", mode="predefined"), GroupModeLockedError
     )
     assignment = await world.services.assignments.get(GUILD, "Lab 1")
     assert assignment.group_mode is GroupMode.OPEN
@@ -133,7 +134,7 @@ async def test_list_shows_every_assignment_with_counts(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await cog.list_.callback(cog, interaction)
+    await call(cog.list_, cog, interaction)
 
     reply = world.answer(interaction)
     assert reply.embed is not None
@@ -148,7 +149,7 @@ async def test_list_by_a_student_is_refused(world: World, staff_assignments_cog:
     interaction = world.interaction(world.student(1))
     cog = staff_assignments_cog
 
-    await refused(cog.list_.callback(cog, interaction), StaffOnlyError)
+    await refused(call(cog.list_, cog, interaction), StaffOnlyError)
     assert world.replies(interaction) == []
 
 
@@ -166,7 +167,7 @@ async def test_overview_lists_groups_and_role_members_without_a_group(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await cog.overview.callback(cog, interaction, "Lab 1")
+    await call(cog.overview, cog, interaction, "Lab 1")
 
     reply = world.answer(interaction)
     assert reply.via == "followup"
@@ -204,7 +205,7 @@ async def test_overview_counts_take_their_plural_forms(
     interaction = world.interaction(world.staff(), locale=locale)
     cog = staff_assignments_cog
 
-    await cog.overview.callback(cog, interaction, "Lab 1")
+    await call(cog.overview, cog, interaction, "Lab 1")
 
     reply = world.answer(interaction)
     assert reply.field(t(language, "overview.counts")) == counts
@@ -220,7 +221,7 @@ async def test_overview_by_a_student_is_refused_privately_after_the_defer(
     interaction = world.interaction(world.student(1))
     cog = staff_assignments_cog
 
-    error = await refused(cog.overview.callback(cog, interaction, "Lab 1"), StaffOnlyError)
+    error = await refused(call(cog.overview, cog, interaction, "Lab 1"), StaffOnlyError)
     await report(interaction, error)
 
     reply = world.answer(interaction)
@@ -237,7 +238,7 @@ async def test_close_now_records_the_final_submissions(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await cog.close.callback(cog, interaction, "Lab 1")
+    await call(cog.close, cog, interaction, "Lab 1")
 
     assignment = await world.services.assignments.get(GUILD, "Lab 1")
     assert assignment.state(world.clock.now()) is AssignmentState.CLOSED
@@ -246,6 +247,7 @@ async def test_close_now_records_the_final_submissions(
         submission = await upload_repo.current_submission(conn, group.id)
     assert submission is not None and submission.upload is not None
     reply = world.answer(interaction)
+    assert reply.content is not None
     assert reply.content.startswith("**Lab 1** is closed; 1 final submission recorded.")
 
 
@@ -257,7 +259,7 @@ async def test_close_of_a_closed_assignment_is_refused(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await refused(cog.close.callback(cog, interaction, "Lab 1"), ClosedDeadlineEditError)
+    await refused(call(cog.close, cog, interaction, "Lab 1"), ClosedDeadlineEditError)
 
 
 # --- reopen --------------------------------------------------------------------------------
@@ -269,7 +271,7 @@ async def test_reopen_gives_a_closed_assignment_a_new_deadline(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await cog.reopen.callback(cog, interaction, "Lab 1", "+1h")
+    await call(cog.reopen, cog, interaction, "Lab 1", "+1h")
 
     assignment = await world.services.assignments.get(GUILD, "Lab 1")
     assert assignment.closes_at == world.clock.now() + timedelta(hours=1)
@@ -284,7 +286,7 @@ async def test_reopen_of_an_open_assignment_is_refused(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await refused(cog.reopen.callback(cog, interaction, "Lab 1", "+3h"), AssignmentNotClosedError)
+    await refused(call(cog.reopen, cog, interaction, "Lab 1", "+3h"), AssignmentNotClosedError)
 
 
 # --- extend --------------------------------------------------------------------------------
@@ -295,7 +297,7 @@ async def test_extend_gives_one_group_its_own_deadline(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await cog.extend.callback(cog, interaction, "Lab 1", "1234", "+5h")
+    await call(cog.extend, cog, interaction, "Lab 1", "1234", "+5h")
 
     assignment = await world.services.assignments.get(GUILD, "Lab 1")
     async with world.services.db.reading() as conn:
@@ -312,7 +314,7 @@ async def test_extend_of_an_unknown_pin_is_refused(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await refused(cog.extend.callback(cog, interaction, "Lab 1", "4321", "+5h"), GroupNotFoundError)
+    await refused(call(cog.extend, cog, interaction, "Lab 1", "4321", "+5h"), GroupNotFoundError)
 
 
 # --- announce ------------------------------------------------------------------------------
@@ -323,7 +325,7 @@ async def test_announce_posts_in_the_assignment_channel_and_confirms_privately(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await cog.announce.callback(cog, interaction, "Lab 1", "Good luck!")
+    await call(cog.announce, cog, interaction, "Lab 1", "Good luck!")
 
     world.channel.send.assert_awaited_once()
     embed = world.channel.send.await_args.kwargs["embed"]
@@ -338,7 +340,7 @@ async def test_announce_of_a_role_assignment_pings_that_role_only(
     interaction = world.interaction(world.staff())
     cog = staff_assignments_cog
 
-    await cog.announce.callback(cog, interaction, "Lab 1", None)
+    await call(cog.announce, cog, interaction, "Lab 1", None)
 
     sent = world.channel.send.await_args.kwargs
     assert sent["content"] == "<@&77>"
@@ -353,7 +355,7 @@ async def test_announce_by_a_student_is_refused_and_posts_nothing(
     interaction = world.interaction(world.student(1))
     cog = staff_assignments_cog
 
-    await refused(cog.announce.callback(cog, interaction, "Lab 1", None), StaffOnlyError)
+    await refused(call(cog.announce, cog, interaction, "Lab 1", None), StaffOnlyError)
     world.channel.send.assert_not_awaited()
 
 
@@ -363,5 +365,7 @@ async def test_staff_autocomplete_offers_nothing_to_students(
     await make_assignment(world.services)
     cog = staff_assignments_cog
 
-    assert [c.value for c in await cog._name(world.interaction(world.staff()), "")] == ["Lab 1"]
-    assert await cog._name(world.interaction(world.student(1)), "") == []
+    assert [c.value for c in await complete(cog._name, world.interaction(world.staff()), "")] == [
+        "Lab 1"
+    ]
+    assert await complete(cog._name, world.interaction(world.student(1)), "") == []

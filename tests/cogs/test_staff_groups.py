@@ -15,7 +15,7 @@ from bot.tree import report
 from cogs._common import person_of
 from cogs.staff_groups import StaffGroupsCog
 from storage.repos import groups as group_repo
-from tests.cogs.conftest import Cdn, World, refused
+from tests.cogs.conftest import Cdn, World, call, refused
 from tests.conftest import GUILD, STAFF, make_assignment
 from tests.snapshot import unchanged
 
@@ -42,7 +42,7 @@ async def test_add_puts_a_member_in_a_new_named_group(world: World, staff_groups
     alice = world.student(1)
     interaction = world.interaction(world.staff())
 
-    await staff_groups_cog.add.callback(staff_groups_cog, interaction, "Lab 1", alice, "Team A")
+    await call(staff_groups_cog.add, staff_groups_cog, interaction, "Lab 1", alice, "Team A")
 
     assert await _groups(world) == {"Team A": [101]}
     reply = world.answer(interaction)
@@ -55,8 +55,13 @@ async def test_add_in_open_mode_is_refused(world: World, staff_groups_cog: Cog) 
 
     async with unchanged(world.services.db, world.services.files):
         await refused(
-            staff_groups_cog.add.callback(
-                staff_groups_cog, interaction, "Lab 1", world.student(1), "Team A"
+            call(
+                staff_groups_cog.add,
+                staff_groups_cog,
+                interaction,
+                "Lab 1",
+                world.student(1),
+                "Team A",
             ),
             NotPredefinedError,
         )
@@ -67,8 +72,8 @@ async def test_add_by_a_student_is_refused(world: World, staff_groups_cog: Cog) 
     interaction = world.interaction(world.student(2))
 
     await refused(
-        staff_groups_cog.add.callback(
-            staff_groups_cog, interaction, "Lab 1", world.student(1), "Team A"
+        call(
+            staff_groups_cog.add, staff_groups_cog, interaction, "Lab 1", world.student(1), "Team A"
         ),
         StaffOnlyError,
     )
@@ -80,12 +85,17 @@ async def test_remove_takes_a_member_out(world: World, staff_groups_cog: Cog) ->
     await _predefined(world)
     alice, bob = world.student(1), world.student(2)
     for member in (alice, bob):
-        await staff_groups_cog.add.callback(
-            staff_groups_cog, world.interaction(world.staff()), "Lab 1", member, "Team A"
+        await call(
+            staff_groups_cog.add,
+            staff_groups_cog,
+            world.interaction(world.staff()),
+            "Lab 1",
+            member,
+            "Team A",
         )
     interaction = world.interaction(world.staff())
 
-    await staff_groups_cog.remove.callback(staff_groups_cog, interaction, "Lab 1", alice)
+    await call(staff_groups_cog.remove, staff_groups_cog, interaction, "Lab 1", alice)
 
     assert await _groups(world) == {"Team A": [102]}
     assert "Team A" in (world.answer(interaction).content or "")
@@ -98,7 +108,7 @@ async def test_remove_of_a_member_without_a_group_is_refused(
     interaction = world.interaction(world.staff())
 
     await refused(
-        staff_groups_cog.remove.callback(staff_groups_cog, interaction, "Lab 1", world.student(1)),
+        call(staff_groups_cog.remove, staff_groups_cog, interaction, "Lab 1", world.student(1)),
         MemberNotInGroupError,
     )
 
@@ -114,8 +124,12 @@ async def test_import_places_members_by_name_mention_and_id(
     csv = f"group_name,member\nTeam A,student1\nTeam A,<@{bob.id}>\nTeam B,{carol.id}\n".encode()
     interaction = world.interaction(world.staff())
 
-    await staff_groups_cog.import_.callback(
-        staff_groups_cog, interaction, "Lab 1", cdn.attachment("groups.csv", csv)
+    await call(
+        staff_groups_cog.import_,
+        staff_groups_cog,
+        interaction,
+        "Lab 1",
+        cdn.attachment("groups.csv", csv),
     )
 
     assert await _groups(world) == {"Team A": [101, bob.id], "Team B": [carol.id]}
@@ -133,8 +147,12 @@ async def test_import_with_an_unknown_member_imports_nothing_and_cites_the_line(
 
     async with unchanged(world.services.db, world.services.files):
         error = await refused(
-            staff_groups_cog.import_.callback(
-                staff_groups_cog, interaction, "Lab 1", cdn.attachment("groups.csv", csv)
+            call(
+                staff_groups_cog.import_,
+                staff_groups_cog,
+                interaction,
+                "Lab 1",
+                cdn.attachment("groups.csv", csv),
             ),
             CsvImportError,
         )
@@ -155,9 +173,7 @@ async def test_random_splits_the_role_members_into_groups_of_about_size(
     world.student(9)  # without the role
     interaction = world.interaction(world.staff())
 
-    await staff_groups_cog.random.callback(
-        staff_groups_cog, interaction, "Lab 1", 2, world.role(77)
-    )
+    await call(staff_groups_cog.random, staff_groups_cog, interaction, "Lab 1", 2, world.role(77))
 
     groups = await _groups(world)
     assert sorted(len(m) for m in groups.values()) == [2, 3]
@@ -170,7 +186,7 @@ async def test_random_with_nobody_to_split_is_refused(world: World, staff_groups
     interaction = world.interaction(world.staff())
 
     await refused(
-        staff_groups_cog.random.callback(staff_groups_cog, interaction, "Lab 1", 2, None),
+        call(staff_groups_cog.random, staff_groups_cog, interaction, "Lab 1", 2, None),
         NoCandidatesToSplitError,
     )
     assert await _groups(world) == {}
@@ -181,13 +197,18 @@ async def test_list_shows_groups_with_members_and_candidate_numbers(
     world: World, staff_groups_cog: Cog
 ) -> None:
     await _predefined(world)
-    await staff_groups_cog.add.callback(
-        staff_groups_cog, world.interaction(world.staff()), "Lab 1", world.student(1), "Team A"
+    await call(
+        staff_groups_cog.add,
+        staff_groups_cog,
+        world.interaction(world.staff()),
+        "Lab 1",
+        world.student(1),
+        "Team A",
     )
     [view] = await world.services.groups.staff_list(GUILD, STAFF, "Lab 1")
     interaction = world.interaction(world.staff())
 
-    await staff_groups_cog.list_.callback(staff_groups_cog, interaction, "lab 1")
+    await call(staff_groups_cog.list_, staff_groups_cog, interaction, "lab 1")
 
     reply = world.answer(interaction)
     assert reply.embed is not None
@@ -202,7 +223,7 @@ async def test_list_by_a_student_is_refused(world: World, staff_groups_cog: Cog)
     interaction = world.interaction(world.student(1))
 
     await refused(
-        staff_groups_cog.list_.callback(staff_groups_cog, interaction, "Lab 1"), StaffOnlyError
+        call(staff_groups_cog.list_, staff_groups_cog, interaction, "Lab 1"), StaffOnlyError
     )
 
 
@@ -217,7 +238,7 @@ async def test_list_of_many_large_groups_stays_within_discords_embed_limits(
     )
     interaction = world.interaction(world.staff())
 
-    await staff_groups_cog.list_.callback(staff_groups_cog, interaction, "Lab 1")
+    await call(staff_groups_cog.list_, staff_groups_cog, interaction, "Lab 1")
 
     embed = world.answer(interaction).embed
     assert embed is not None

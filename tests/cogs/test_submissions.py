@@ -22,8 +22,9 @@ from bot.tree import HandinTree, render_error, report
 from cogs.submissions import SubmissionsCog
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
-from tests.cogs.conftest import Cdn, World, refused
+from tests.cogs.conftest import Cdn, World, call, complete, refused
 from tests.conftest import GUILD, incoming, make_assignment, sha, student
+from tests.filestore import stored_path
 from tests.snapshot import unchanged
 
 PDF = b"%PDF-1.7 the report " * 100
@@ -59,11 +60,11 @@ async def test_upload_streams_the_attachment_stores_it_and_acknowledges_privatel
     interaction = world.interaction(world.student(1))
     file = cdn.attachment("report.pdf", PDF)
 
-    await submissions_cog.upload.callback(submissions_cog, interaction, "Lab 1", file)
+    await call(submissions_cog.upload, submissions_cog, interaction, "Lab 1", file)
 
     assert interaction.response.defer.await_count == 1
     assert await _uploads(world, group_id) == [("report.pdf", 101, sha(PDF))]
-    assert world.services.files.path_for(sha(PDF)).read_bytes() == PDF
+    assert stored_path(world.services.files, sha(PDF)).read_bytes() == PDF
     reply = world.answer(interaction)
     assert reply.via == "followup"
     assert sha(PDF)[:12] in (reply.content or "") and "1234" in (reply.content or "")
@@ -79,7 +80,7 @@ async def test_upload_over_the_size_limit_is_refused_before_downloading(
 
     async with unchanged(world.services.db, world.services.files):
         error = await refused(
-            submissions_cog.upload.callback(submissions_cog, interaction, "Lab 1", file),
+            call(submissions_cog.upload, submissions_cog, interaction, "Lab 1", file),
             FileTooLargeError,
         )
     assert cdn.fetched == []
@@ -98,8 +99,12 @@ async def test_upload_without_a_group_in_predefined_mode_tells_to_contact_staff(
 
     async with unchanged(world.services.db, world.services.files):
         await refused(
-            submissions_cog.upload.callback(
-                submissions_cog, interaction, "Lab 1", cdn.attachment("a.pdf", PDF)
+            call(
+                submissions_cog.upload,
+                submissions_cog,
+                interaction,
+                "Lab 1",
+                cdn.attachment("a.pdf", PDF),
             ),
             NotAssignedError,
         )
@@ -117,7 +122,7 @@ async def test_handin_records_the_latest_upload(
     world.clock.advance(60)
     interaction = world.interaction(world.student(1))
 
-    await submissions_cog.handin.callback(submissions_cog, interaction, "Lab 1")
+    await call(submissions_cog.handin, submissions_cog, interaction, "Lab 1")
 
     async with world.services.db.reading() as conn:
         handins = await upload_repo.handins_of(conn, group_id)
@@ -134,7 +139,7 @@ async def test_handin_with_nothing_uploaded_is_refused(
 
     async with unchanged(world.services.db, world.services.files):
         await refused(
-            submissions_cog.handin.callback(submissions_cog, interaction, "Lab 1"),
+            call(submissions_cog.handin, submissions_cog, interaction, "Lab 1"),
             NothingToHandInError,
         )
 
@@ -149,7 +154,7 @@ async def test_release_gives_up_the_edit_lease(
     )
     interaction = world.interaction(world.student(1))
 
-    await submissions_cog.release.callback(submissions_cog, interaction, "Lab 1")
+    await call(submissions_cog.release, submissions_cog, interaction, "Lab 1")
 
     async with world.services.db.reading() as conn:
         group = await group_repo.group(conn, group_id)
@@ -168,7 +173,7 @@ async def test_release_without_the_lease_is_refused(
     interaction = world.interaction(world.student(1))
 
     await refused(
-        submissions_cog.release.callback(submissions_cog, interaction, "Lab 1"), NoLeaseError
+        call(submissions_cog.release, submissions_cog, interaction, "Lab 1"), NoLeaseError
     )
 
 
@@ -182,7 +187,7 @@ async def test_status_lists_the_uploads_and_what_will_be_handed_in(
     )
     interaction = world.interaction(world.student(1))
 
-    await submissions_cog.status.callback(submissions_cog, interaction, "Lab 1")
+    await call(submissions_cog.status, submissions_cog, interaction, "Lab 1")
 
     reply = world.answer(interaction)
     assert reply.via == "followup"
@@ -200,7 +205,7 @@ async def test_status_without_a_group_is_refused(
     interaction = world.interaction(world.student(1))
 
     await refused(
-        submissions_cog.status.callback(submissions_cog, interaction, "Lab 1"), NotInGroupError
+        call(submissions_cog.status, submissions_cog, interaction, "Lab 1"), NotInGroupError
     )
 
 
@@ -214,7 +219,7 @@ async def test_download_attaches_the_groups_file(
     )
     interaction = world.interaction(world.student(1))
 
-    await submissions_cog.download.callback(submissions_cog, interaction, "Lab 1")
+    await call(submissions_cog.download, submissions_cog, interaction, "Lab 1")
 
     reply = world.answer(interaction)
     assert isinstance(reply.file, discord.File)
@@ -230,7 +235,7 @@ async def test_download_with_nothing_uploaded_is_refused(
     interaction = world.interaction(world.student(1))
 
     await refused(
-        submissions_cog.download.callback(submissions_cog, interaction, "Lab 1"),
+        call(submissions_cog.download, submissions_cog, interaction, "Lab 1"),
         NothingToDownloadError,
     )
 
@@ -245,7 +250,7 @@ async def test_assignments_lists_current_ones_and_the_archive(
     await world.services.finalizer.finalize_due()
     interaction = world.interaction(world.student(1))
 
-    await submissions_cog.assignments.callback(submissions_cog, interaction)
+    await call(submissions_cog.assignments, submissions_cog, interaction)
 
     reply = world.answer(interaction)
     current = reply.field(t("en", "assignments.current"))
@@ -259,7 +264,7 @@ async def test_commands_in_dms_are_refused_before_any_handler(world: World) -> N
     interaction.guild_id = None
     interaction.guild = None
 
-    allowed = await HandinTree.interaction_check(MagicMock(spec=HandinTree), interaction)
+    allowed = await HandinTree.interaction_check(MagicMock(spec_set=HandinTree), interaction)
 
     assert allowed is False
     reply = world.answer(interaction)
@@ -276,7 +281,7 @@ async def test_upload_whose_download_fails_stores_nothing_and_says_upload_again(
 
     async with unchanged(world.services.db, world.services.files):
         await refused(
-            submissions_cog.upload.callback(submissions_cog, interaction, "Lab 1", file),
+            call(submissions_cog.upload, submissions_cog, interaction, "Lab 1", file),
             DownloadFailedError,
         )
     assert cdn.fetched == ["expired"]
@@ -289,6 +294,6 @@ async def test_assignment_autocomplete_offers_what_the_student_may_act_on(
     await make_assignment(world.services, "Lab 2", role_id=77)
     interaction = world.interaction(world.student(1))
 
-    choices = await submissions_cog._assignment(interaction, "lab")
+    choices = await complete(submissions_cog._assignment, interaction, "lab")
 
     assert [c.value for c in choices] == ["Lab 1"]

@@ -8,7 +8,6 @@ import hashlib
 import re
 import sqlite3
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from sandbox import (
     StoredFile,
 )
 from storage.timefmt import from_db
+from tests import waiting
 from tests.modes import exposed
 
 # Generous: the suite runs on 2 shared cores next to other work.
@@ -123,12 +123,9 @@ def receipt_sha(message: SandboxMessage) -> str:
 async def eventually(
     predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
 ) -> None:
-    """Poll until `predicate()` holds; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.1f}s waiting for {what}")
-        await asyncio.sleep(interval)
+    """Poll until `predicate()` holds; fail with `what` after `timeout` seconds (the database
+    is read from disk, so a coarser interval than the shared helper's)."""
+    await waiting.eventually(predicate, timeout, what, interval=interval)
 
 
 @dataclass
@@ -248,6 +245,12 @@ class Course:
             pin,
         )
         return {int(r[0]) for r in rows}
+
+    def recorded_final(self, assignment: str, pin: str) -> sqlite3.Row:
+        """The group's final submission, which must have been recorded."""
+        final = self.final_submission(assignment, pin)
+        assert final is not None, f"no final submission for group {pin} of {assignment}"
+        return final
 
     def final_submission(self, assignment: str, pin: str) -> sqlite3.Row | None:
         """The group's highest submission revision joined with its upload (None: none yet)."""

@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from bot.client import HandinBot
 from bot.services.downloads import DownloadPolicy
-from sandbox import StoredFile
+from sandbox import CdnFault, StoredFile
 from tests.e2e.conftest import Course, bot_config, eventually, pdf, sha256
 
 pytestmark = pytest.mark.e2e
@@ -42,15 +42,22 @@ async def solo(course: Course, name: str, pin: str) -> None:
     await course.run(student, "group create", assignment=LAB, pin=pin)
 
 
-def faulty(course: Course, label: str, faults: Iterable[str]) -> tuple[bytes, StoredFile]:
+def faulty(course: Course, label: str, faults: Iterable[CdnFault]) -> tuple[bytes, StoredFile]:
     spec = pdf(label, 200_000)
     stored = course.sandbox.attachment(course.guild.default_channel, spec, faults=faults)
     return spec[1], stored
 
 
-@pytest.mark.parametrize("faults", [["500", "500"], ["cut"], ["cut", "500"]])
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [CdnFault.SERVER_ERROR, CdnFault.SERVER_ERROR],
+        [CdnFault.CUT],
+        [CdnFault.CUT, CdnFault.SERVER_ERROR],
+    ],
+)
 async def test_passing_cdn_faults_are_retried_and_the_exact_bytes_stored(
-    weather: Course, faults: list[str]
+    weather: Course, faults: list[CdnFault]
 ) -> None:
     await solo(weather, "ada", "1111")
     ada = weather.sandbox.user("ada")
@@ -68,15 +75,17 @@ async def test_passing_cdn_faults_are_retried_and_the_exact_bytes_stored(
 @pytest.mark.parametrize(
     "faults",
     [
-        pytest.param(["500", "500", "500"], id="three-5xx"),
-        pytest.param(["cut", "cut", "cut"], id="three-cuts"),
-        pytest.param(["short"], id="short-body"),
-        pytest.param(["long"], id="body-longer-than-declared"),
-        pytest.param(["stall"], id="stalled-half-way"),
+        pytest.param(
+            [CdnFault.SERVER_ERROR, CdnFault.SERVER_ERROR, CdnFault.SERVER_ERROR], id="three-5xx"
+        ),
+        pytest.param([CdnFault.CUT, CdnFault.CUT, CdnFault.CUT], id="three-cuts"),
+        pytest.param([CdnFault.SHORT], id="short-body"),
+        pytest.param([CdnFault.LONG], id="body-longer-than-declared"),
+        pytest.param([CdnFault.STALL], id="stalled-half-way"),
     ],
 )
 async def test_a_failed_download_is_not_stored_and_says_upload_again(
-    weather: Course, faults: list[str]
+    weather: Course, faults: list[CdnFault]
 ) -> None:
     await solo(weather, "ada", "1111")
     ada = weather.sandbox.user("ada")
@@ -98,7 +107,7 @@ async def test_a_stalled_download_holds_up_nobody_else(weather: Course) -> None:
     await solo(weather, "ada", "1111")
     await solo(weather, "brage", "2222")
     ada, brage = weather.sandbox.user("ada"), weather.sandbox.user("brage")
-    _, stalled = faulty(weather, "stalled", ["stall"])
+    _, stalled = faulty(weather, "stalled", [CdnFault.STALL])
 
     started = time.monotonic()
     waiting = asyncio.ensure_future(weather.upload(ada, LAB, stalled))

@@ -29,7 +29,7 @@ async def test_upload_after_the_deadline_is_refused(course: Course) -> None:
 
     await course.wait_for_receipts([ada, brage])
     before = course.snapshot(LAB)
-    assert course.final_submission(LAB, "1000")["sha256"] == sha256(on_time[1])
+    assert course.recorded_final(LAB, "1000")["sha256"] == sha256(on_time[1])
 
     late = await course.upload(brage, LAB, pdf("too-late"))
     assert late.says("error.deadline_passed"), late.text
@@ -46,7 +46,7 @@ async def test_upload_after_the_deadline_is_refused(course: Course) -> None:
     )
     assert accepted.says("upload.done"), accepted.text
     await course.wait_for_receipts([ada, brage], count=2)
-    final = course.final_submission(LAB, "1000")
+    final = course.recorded_final(LAB, "1000")
     assert final["sha256"] == sha256(delayed[1])
     assert final["revision"] == 2 and final["sub_late"] == 0
     for member in (ada, brage):
@@ -84,7 +84,7 @@ async def test_manual_handin_hands_in_the_handed_in_upload(course: Course) -> No
     closed = await course.run(course.staff, "assignment close", name=LAB)
     assert course.scalar("SELECT count(*) FROM submissions") == 1, closed.text
     await course.wait_for_receipts([ada, brage])
-    final = course.final_submission(LAB, "2000")
+    final = course.recorded_final(LAB, "2000")
     assert final["sha256"] == sha256(chosen[1])
     assert final["handin_id"] is not None
     for member in (ada, brage):
@@ -116,7 +116,7 @@ async def test_late_window_accepts_and_flags_a_late_upload(course: Course) -> No
     assert course.scalar("SELECT min(finalized_at) FROM groups") >= course.scalar(
         "SELECT late_until FROM assignments"
     )
-    final = course.final_submission(LAB, "3000")
+    final = course.recorded_final(LAB, "3000")
     assert final["sha256"] == sha256(revised[1]) and final["sub_late"] == 1
     for member in (ada, brage):
         [receipt] = course.receipts(member)

@@ -3,6 +3,8 @@ Discord that says "slow down" or fails for a moment, and each receipt arrives ex
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from bot.i18n import t
@@ -23,6 +25,11 @@ async def handed_in_pair(course: Course) -> tuple[SandboxUser, SandboxUser]:
     await course.upload(ada, LAB, pdf("report"))
     await eventually(lambda: len(course.sandbox.dms(brage)) == 1, 10, "brage's upload notice")
     return ada, brage
+
+
+def tried(course: Course, user: SandboxUser, attempts: int) -> bool:
+    """The receipt to `user` has been tried `attempts` times."""
+    return receipt_row(course, user)["attempts"] == attempts
 
 
 def receipt_row(course: Course, user: SandboxUser) -> dict[str, object]:
@@ -110,9 +117,7 @@ async def test_another_refusal_is_tried_a_few_times_then_shown_to_staff(course: 
     await course.run(course.staff, "assignment close", name=LAB)
     await course.wait_for_receipts([ada])
     for attempt in (1, 2, 3):
-        await eventually(
-            lambda n=attempt: receipt_row(course, brage)["attempts"] == n, 10, f"try {attempt}"
-        )
+        await eventually(functools.partial(tried, course, brage, attempt), 10, f"try {attempt}")
         assert receipt_row(course, brage)["status"] == "pending"
         await retry_now(course, brage)
     await eventually(

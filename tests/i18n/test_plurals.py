@@ -13,7 +13,7 @@ from bot.tree import render_error
 NBSP = "\xa0"  # Norwegian groups digits with a no-break space
 
 # Every plural message, rendered for 0, 1, 2 and 5, in every language. Other parameters:
-PARAMS = {
+PARAMS: dict[str, dict[str, object]] = {
     "error.group_full": {"pin": "0427"},
     "csv.group_too_large": {"group": "A"},
     "cli.export.progress": {"done": 0},

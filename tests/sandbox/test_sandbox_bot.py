@@ -13,18 +13,9 @@ import pytest
 from bot.endpoints import point_client_at, restore_client
 from sandbox import EventKind, Sandbox, SandboxError, format_event
 from tests.sandbox.conftest import HandInTestBot, World
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-async def eventually(check: object, timeout: float = 2.0) -> None:
-    """Poll ``check()`` until truthy; the bot processes dispatches asynchronously."""
-    assert callable(check)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.asyncio

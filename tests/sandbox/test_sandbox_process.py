@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox, SandboxError
+from tests.waiting import eventually
 
 ECHO_BOT = Path(__file__).with_name("echo_bot.py")
 
@@ -42,10 +42,9 @@ async def test_process_can_be_killed_and_restarted(tmp_path: Path) -> None:
         # on_ready runs after the 0.05 s guild wait; the marker shows the data dir arrived.
         marker = tmp_path / "data" / "ready"
         # The first process wrote it too, and a write may be caught half-done: wait for ours.
-        for _ in range(500):
-            if marker.exists() and marker.read_text() == str(bot.pid):
-                break
-            await asyncio.sleep(0.01)
-        assert marker.read_text() == str(bot.pid)
+        await eventually(
+            lambda: marker.exists() and marker.read_text() == str(bot.pid),
+            what="the restarted process's ready marker",
+        )
         assert await bot.terminate() == -signal.SIGTERM
         assert sandbox.unknown_routes == []

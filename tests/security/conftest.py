@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,7 +125,7 @@ class Course:
         user: SandboxUser,
         command: str,
         *,
-        files: dict[str, tuple[str, bytes] | tuple[str, bytes, str]] | None = None,
+        files: Mapping[str, tuple[str, bytes] | tuple[str, bytes, str]] | None = None,
         check_permissions: bool = True,
         created_at: Any = None,
         **options: Any,

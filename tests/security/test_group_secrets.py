@@ -3,7 +3,6 @@ any student command, any autocomplete, any DM or any public post."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
@@ -23,6 +22,7 @@ from tests.security.conftest import (
     reply_of,
     walk_commands,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -182,11 +182,12 @@ async def sweep(lab: Lab, user: SandboxUser, commands: list[AppCommand]) -> None
 
 
 async def wait_for_receipts(lab: Lab, users: list[SandboxUser]) -> None:
-    for _ in range(500):
-        if all(any("SHA-256" in str(m.embeds) for m in lab.course.sandbox.dms(u)) for u in users):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("receipts did not arrive")
+    await eventually(
+        lambda: all(
+            any("SHA-256" in str(m.embeds) for m in lab.course.sandbox.dms(u)) for u in users
+        ),
+        what="the receipts",
+    )
 
 
 async def test_no_student_command_shows_another_groups_secrets(course: Course) -> None:

@@ -177,8 +177,8 @@ async def test_hostile_names_never_escape_the_data_dir(
     assert sent[0].data == archive_path.read_bytes()
     with zipfile.ZipFile(archive_path) as archive:
         names = archive.namelist()
-        problems = {n: unsafe_entry(n) for n in names if unsafe_entry(n)}
-        assert problems == {}
+        unsafe = {n: unsafe_entry(n) for n in names if unsafe_entry(n)}
+        assert unsafe == {}
         folders = [n for n in names if "/" in n]
         assert len(folders) == len(HOSTILE_FILE_NAMES)
         assert all(re.fullmatch(r"\d{4}/[^/]+", n) for n in folders), folders

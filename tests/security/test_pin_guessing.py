@@ -4,6 +4,7 @@ for ten minutes from the fifth failure, even with the right PIN and password."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ async def join(
     course: Course, user: SandboxUser, at: datetime, pin: str = PIN, password: str | None = None
 ) -> tuple[str, datetime]:
     """`user` runs /group join at `at`; returns the reply and the interaction's time."""
-    options = {"assignment": LAB, "pin": pin}
+    options: dict[str, Any] = {"assignment": LAB, "pin": pin}
     if password is not None:
         options["password"] = password
     handle = await course.run(user, "group join", created_at=at, **options)

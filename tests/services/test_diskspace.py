@@ -10,6 +10,7 @@ import pytest
 
 from bot.domain.errors import DiskLowError
 from bot.domain.quotas import DiskUsage, FreeSpaceReserve
+from bot.services.ports import FreeSpace
 from bot.services.registry import Services, build_services
 from storage.db import Database
 from storage.files import FileStore
@@ -34,6 +35,10 @@ class SmallDisk:
     def usage(self) -> DiskUsage:
         used = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
         return DiskUsage(total=self.total, free=max(self.total - used, 0))
+
+
+# The fake stands in for the FreeSpace port: mypy checks here that it still matches it.
+_FREE_SPACE_CONFORMS: FreeSpace = SmallDisk(Path(), 0)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from bot.services.registry import Services
 from storage.files import FileStore
 from tests.clock import FakeClock
 from tests.conftest import GUILD, LIMIT, STAFF, incoming, later, make_assignment, sha, student
+from tests.filestore import stored_path
 
 # Snowflake-sized ids and unusual names: neither can turn up in a hash or a size by chance.
 ALICE = Actor(user_id=734_512_349_876_543_210, display_name="Alice Quixotewood")
@@ -297,7 +298,7 @@ async def test_overwritten_stored_file_is_reported_corrupt(
 ) -> None:
     await course(services, clock)
     await close(services, clock)
-    services.files.path_for(sha(b"%PDF final")).write_bytes(b"%PDF tampered")
+    stored_path(services.files, sha(b"%PDF final")).write_bytes(b"%PDF tampered")
 
     unpacked = await export(exports, tmp_path)
 
@@ -314,7 +315,7 @@ async def test_missing_stored_file_is_reported_corrupt_not_skipped(
 ) -> None:
     await course(services, clock)
     await close(services, clock)
-    services.files.path_for(sha(b"%PDF final")).unlink()
+    stored_path(services.files, sha(b"%PDF final")).unlink()
 
     unpacked = await export(exports, tmp_path)
 

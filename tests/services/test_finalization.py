@@ -19,7 +19,7 @@ from bot.domain.errors import (
     GroupNotFoundError,
     TimeFormatError,
 )
-from bot.domain.models import Receipt, Unreached
+from bot.domain.models import Actor, Receipt, Unreached
 from bot.services.assignments import AssignmentOptions
 from bot.services.registry import Services, build_services
 from bot.services.submissions import IncomingFile
@@ -38,20 +38,21 @@ from tests.conftest import (
     student,
 )
 from tests.snapshot import unchanged
+from tests.waiting import DEFAULT_TIMEOUT, Calls
 
 ALICE, BOB, CAROL = student(1), student(2), student(3)
 HOUR = 3600
 
 
-async def group(services: Services, pin: str, *members: object) -> None:
+async def group(services: Services, pin: str, *members: Actor) -> None:
     now = services.clock.now()
     first, *rest = members
-    await services.groups.create(GUILD, first, "Lab 1", pin, sent_at=now)  # type: ignore[arg-type]
+    await services.groups.create(GUILD, first, "Lab 1", pin, sent_at=now)
     for member in rest:
-        await services.groups.join(GUILD, member, "Lab 1", pin, sent_at=now)  # type: ignore[arg-type]
+        await services.groups.join(GUILD, member, "Lab 1", pin, sent_at=now)
 
 
-async def upload(services: Services, who: object, data: bytes, at: float) -> int:
+async def upload(services: Services, who: Actor, data: bytes, at: float) -> int:
     result = await services.submissions.upload(
         GUILD,
         who,
@@ -77,7 +78,7 @@ async def receipt_rows(db: Database) -> list[tuple[int, int, str, int]]:
     rows = await fetch_all(
         db.conn, "SELECT user_id, revision, status, replaces FROM receipts ORDER BY id"
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 async def close(services: Services, clock: FakeClock, seconds: float) -> list[object]:
@@ -656,10 +657,11 @@ async def test_upload_whose_bytes_arrive_after_finalization_is_recorded_and_corr
     await make_assignment(services, closes="+1h")
     await group(services, "1234", ALICE, BOB)
     await upload(services, ALICE, b"v1", 60)
-    release = asyncio.Event()
+    release, arriving = asyncio.Event(), asyncio.Event()
 
     async def slow() -> AsyncIterator[bytes]:
         yield b"v2 "
+        arriving.set()
         await release.wait()
         yield b"slow"
 
@@ -669,7 +671,8 @@ async def test_upload_whose_bytes_arrive_after_finalization_is_recorded_and_corr
             GUILD, BOB, "Lab 1", IncomingFile("v2.pdf", 7, None, slow), sent_at=clock.now()
         )
     )
-    await asyncio.sleep(0.01)
+    # The upload is in flight: its checks passed and its first bytes were taken.
+    await asyncio.wait_for(arriving.wait(), DEFAULT_TIMEOUT)
     [first] = await close(services, clock, 2)
     assert first.upload.sha256 == sha(b"v1")  # type: ignore[attr-defined]
     await services.receipts.deliver_pending()
@@ -692,10 +695,11 @@ async def test_upload_arriving_while_finalization_waits_is_in_the_first_receipt(
     await make_assignment(services, closes="+1h")
     await group(services, "1234", ALICE)
     await upload(services, ALICE, b"v1", 60)
-    release = asyncio.Event()
+    release, arriving = asyncio.Event(), asyncio.Event()
 
     async def slow() -> AsyncIterator[bytes]:
         yield b"v2"
+        arriving.set()
         await release.wait()
 
     clock.advance(HOUR - 1)
@@ -704,10 +708,13 @@ async def test_upload_arriving_while_finalization_waits_is_in_the_first_receipt(
             GUILD, ALICE, "Lab 1", IncomingFile("v2.pdf", 2, None, slow), sent_at=clock.now()
         )
     )
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(arriving.wait(), DEFAULT_TIMEOUT)
     clock.advance(2)
+    waits = Calls(services.inflight, "wait_for")
     finalizing = asyncio.create_task(services.finalizer.finalize_due())
-    await asyncio.sleep(0.01)
+    # The bytes arrive while finalization waits for them (not before it looked).
+    await asyncio.wait_for(waits.entered.wait(), DEFAULT_TIMEOUT)
+    assert not finalizing.done()
     release.set()
     [change] = await finalizing
     result = await pending

@@ -46,7 +46,7 @@ class GroupSpec:
     pin: str
     extension: int | None = None  # the group's own deadline, minutes after START
     members: int = 1
-    uploads: list[int] = field(default_factory=list)  # sent_at, minutes after START
+    uploads: list[float] = field(default_factory=list)  # sent_at, minutes after START
     # (index into uploads, minutes after that upload was sent)
     handins: list[tuple[int, int]] = field(default_factory=list)
     # A reopened group: revision 1 recorded earlier (upload index or None), receipts `status`.
@@ -141,14 +141,14 @@ async def build(db: Database, assignments: list[AssignmentSpec]) -> None:
                     (group_id, upload_ids[index], 1, to_db(at(group.uploads[index] + after))),
                 )
             if group.prior is not None:
-                index, status = group.prior
+                prior_upload, status = group.prior
                 await execute(
                     conn,
                     "INSERT INTO submissions (group_id, revision, upload_id, late, recorded_at)"
                     " VALUES (?, 1, ?, 0, ?)",
-                    (group_id, None if index is None else upload_ids[index], created),
+                    (group_id, None if prior_upload is None else upload_ids[prior_upload], created),
                 )
-                for member in users if index is not None else []:
+                for member in users if prior_upload is not None else []:
                     await execute(
                         conn,
                         "INSERT INTO receipts (group_id, revision, user_id, status, created_at)"
@@ -195,7 +195,8 @@ async def finalize(
             statements.clear()
             changes.append(await finalizer.finalize_due())
             counts.append(len(statements))
-        await db.conn.set_trace_callback(None)
+        # sqlite3 takes None to remove the callback; aiosqlite's annotation leaves it out.
+        await db.conn.set_trace_callback(None)  # type: ignore[arg-type]
         tables = {
             name: [tuple(row) for row in await fetch_all(db.conn, sql)]
             for name, sql in TABLES.items()

@@ -25,6 +25,7 @@ from tests.conftest import (
     sha,
     student,
 )
+from tests.waiting import DEFAULT_TIMEOUT, Calls
 
 ALICE, BOB = student(1), student(2)
 SLOW = b"the real final version"
@@ -80,8 +81,10 @@ async def test_finalization_waits_for_upload_in_flight_so_first_receipt_is_right
     upload = await _start_slow_upload(services, assignment, gate)
     clock.advance(3600)
 
+    waits = Calls(services.inflight, "wait_for")
     finalizing = asyncio.create_task(services.finalizer.finalize_due())
-    await asyncio.sleep(0.05)
+    # Finalization is waiting for the upload, which cannot end before the gate opens.
+    await asyncio.wait_for(waits.entered.wait(), DEFAULT_TIMEOUT)
     assert not finalizing.done()
     gate.release.set()
     changes = await asyncio.wait_for(finalizing, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from bot.domain.models import Assignment, Person, ReminderReason, Unreached
 from bot.services.assignments import AssignmentOptions
@@ -24,7 +25,7 @@ from tests.conftest import (
 ALICE, BOB, CAROL, DAVE, ERIN = (student(n) for n in range(1, 6))
 
 
-async def _setup(services: Services, clock: FakeClock, **options: object) -> Assignment:
+async def _setup(services: Services, clock: FakeClock, **options: Any) -> Assignment:
     """Group 1111 (Alice, Bob) uploaded; group 2222 (Carol) did not; Dave has no group."""
     assignment = await make_assignment(services, closes="+2h", reminders="1h", **options)
     await services.groups.create(GUILD, ALICE, "Lab 1", "1111", sent_at=clock.now())

@@ -18,7 +18,7 @@ from bot.domain.errors import (
     StaffOnlyError,
 )
 from bot.domain.models import GroupMode, Person
-from bot.services.groups import CsvSource
+from bot.services.groups import CsvSource, ImportResult
 from bot.services.registry import Services
 from storage.db import Database, fetch_all
 from storage.files import FileStore
@@ -166,7 +166,9 @@ async def test_predefined_member_uploads_for_the_group(services: Services) -> No
 
 
 # --- CSV import ----------------------------------------------------------------------------
-async def import_csv(services: Services, text: bytes, people: list[Person] = PEOPLE) -> object:
+async def import_csv(
+    services: Services, text: bytes, people: list[Person] = PEOPLE
+) -> ImportResult:
     return await services.groups.staff_import(GUILD, STAFF, "Lab 1", CsvSource.of(text), people)
 
 
@@ -182,7 +184,7 @@ async def test_csv_import_creates_groups_with_members(services: Services, db: Da
         "Team A": {student(1).user_id, student(2).user_id},
         "Team B": {student(3).user_id},
     }
-    assert result == type(result)(groups_created=2, members_placed=3, unchanged=0)
+    assert result == ImportResult(groups_created=2, members_placed=3, unchanged=0)
 
 
 @pytest.mark.usefixtures("predefined")
@@ -322,7 +324,7 @@ async def test_csv_import_again_leaves_existing_members_unchanged(services: Serv
     data = b"Team A,student1\nTeam A,student2\n"
     await import_csv(services, data)
     result = await import_csv(services, data)
-    assert result == type(result)(groups_created=0, members_placed=0, unchanged=2)
+    assert result == ImportResult(groups_created=0, members_placed=0, unchanged=2)
 
 
 # --- random split --------------------------------------------------------------------------

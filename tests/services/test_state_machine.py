@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Awaitable
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -250,7 +250,7 @@ class HandInMachine(RuleBasedStateMachine):
         self.clock.advance(1)
 
     # --- invariants ----------------------------------------------------------------------
-    def rows(self, sql: str) -> list[tuple[object, ...]]:
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self.run(fetch_all(self.db.conn, sql))]
 
     @invariant()
@@ -261,7 +261,7 @@ class HandInMachine(RuleBasedStateMachine):
         for pin, user in self.rows(
             "SELECT g.pin, m.user_id FROM memberships m JOIN groups g ON g.id = m.group_id"
         ):
-            members[str(pin)].add(int(user) - 100)  # type: ignore[call-overload]
+            members[str(pin)].add(int(user) - 100)
         assert members == self.groups
 
     @invariant()
@@ -272,7 +272,7 @@ class HandInMachine(RuleBasedStateMachine):
     @invariant()
     def no_group_exceeds_the_size_limit(self) -> None:
         sizes = self.rows("SELECT count(*) FROM memberships GROUP BY group_id")
-        assert all(int(n) <= MAX_SIZE for (n,) in sizes)  # type: ignore[call-overload]
+        assert all(int(n) <= MAX_SIZE for (n,) in sizes)
 
     @invariant()
     def pins_are_unique(self) -> None:

@@ -40,6 +40,7 @@ from tests.conftest import (
 )
 from tests.filestore import intact
 from tests.snapshot import snapshot, unchanged
+from tests.waiting import DEFAULT_TIMEOUT
 
 MIB = 1024 * 1024
 ALICE, BOB = student(1), student(2)
@@ -392,8 +393,12 @@ async def test_single_editor_holder_keeps_working(services: Services, clock: Fak
     await pair(services, single_editor=True)
     await services.submissions.upload(GUILD, ALICE, "Lab 1", incoming(b"a"), sent_at=clock.now())
     clock.advance(60)
-    await services.submissions.upload(GUILD, ALICE, "Lab 1", incoming(b"b"), sent_at=clock.now())
-    await services.submissions.handin(GUILD, ALICE, "Lab 1", sent_at=clock.now())
+    second = await services.submissions.upload(
+        GUILD, ALICE, "Lab 1", incoming(b"b"), sent_at=clock.now()
+    )
+    handed = await services.submissions.handin(GUILD, ALICE, "Lab 1", sent_at=clock.now())
+    assert second.upload.user_id == ALICE.user_id
+    assert handed.upload.id == second.upload.id
 
 
 async def test_single_editor_lease_ends_ten_minutes_after_the_last_action(
@@ -438,7 +443,11 @@ async def test_leaving_member_gives_up_the_lease(services: Services, clock: Fake
     await pair(services, single_editor=True)
     await services.submissions.upload(GUILD, ALICE, "Lab 1", incoming(b"a"), sent_at=clock.now())
     await services.groups.leave(GUILD, ALICE, "Lab 1", sent_at=clock.now())
-    await services.submissions.upload(GUILD, BOB, "Lab 1", incoming(b"b"), sent_at=clock.now())
+    result = await services.submissions.upload(
+        GUILD, BOB, "Lab 1", incoming(b"b"), sent_at=clock.now()
+    )
+    assert result.upload.user_id == BOB.user_id
+    assert [m.user_id for m in result.view.members] == [BOB.user_id]
 
 
 # --- download ------------------------------------------------------------------------------
@@ -487,10 +496,11 @@ async def test_upload_refused_after_its_bytes_arrived_leaves_no_stored_file(
 ) -> None:
     await make_assignment(services)
     await services.groups.create(GUILD, ALICE, "Lab 1", "1234", sent_at=services.clock.now())
-    release = asyncio.Event()
+    release, arriving = asyncio.Event(), asyncio.Event()
 
     async def slow() -> AsyncIterator[bytes]:
         yield b"%PDF first half "
+        arriving.set()
         await release.wait()
         yield b"second half"
 
@@ -504,7 +514,7 @@ async def test_upload_refused_after_its_bytes_arrived_leaves_no_stored_file(
             sent_at=services.clock.now(),
         )
     )
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(arriving.wait(), DEFAULT_TIMEOUT)
     # While the bytes are still arriving, Alice leaves (her empty group is deleted).
     await services.groups.leave(GUILD, ALICE, "Lab 1", sent_at=services.clock.now())
     release.set()

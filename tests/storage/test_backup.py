@@ -19,6 +19,7 @@ from storage.db import Database, fetch_all
 from storage.files import FileStore
 from tests.clock import FakeClock
 from tests.conftest import GUILD, STAFF, RecordingNotifier, incoming, make_assignment, sha, student
+from tests.filestore import stored_path
 from tests.modes import exposed
 from tests.snapshot import unchanged
 
@@ -122,7 +123,7 @@ async def test_a_damaged_stored_file_is_left_out_and_named(
     await with_groups(services)
     await upload_all(services, 1)
     [row] = await fetch_all(db.conn, "SELECT sha256 FROM uploads LIMIT 1")
-    damaged = services.files.path_for(row["sha256"])
+    damaged = stored_path(services.files, row["sha256"])
     damaged.write_bytes(b"bit rot")
     report = backup(db.path, services.files.root, tmp_path / "backup")  # type: ignore[arg-type]
     assert report.damaged == [row["sha256"]]

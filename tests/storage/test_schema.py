@@ -65,8 +65,12 @@ async def test_duplicate_pin_is_refused_by_the_schema(db: Database) -> None:
 
 async def test_same_pin_in_another_assignment_is_allowed(db: Database) -> None:
     a, b = await insert_assignment(db, "Lab 1"), await insert_assignment(db, "Lab 2")
-    await insert_group(db, a, "1234")
-    await insert_group(db, b, "1234")
+    in_a, in_b = await insert_group(db, a, "1234"), await insert_group(db, b, "1234")
+    async with db.conn.execute(
+        "SELECT id, assignment_id FROM groups WHERE pin = '1234' ORDER BY id"
+    ) as cursor:
+        rows = [tuple(row) for row in await cursor.fetchall()]
+    assert rows == [(in_a, a), (in_b, b)]
 
 
 @pytest.mark.parametrize("pin", ["123", "12345", "12a4", "abcd"])
