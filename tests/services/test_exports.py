@@ -113,6 +113,8 @@ async def test_closed_export_has_one_row_per_group_then_candidates_without_group
             "late": "no",
             "handed_in_by": "",
             "status": "submitted",
+            "part": "",
+            "same_file_as": "",
         },
         {
             "assignment": "Lab 1",
@@ -121,6 +123,8 @@ async def test_closed_export_has_one_row_per_group_then_candidates_without_group
             "candidate_numbers": carol,
             **dict.fromkeys(RESULTS_HEADER[4:11], ""),
             "status": "no submission",
+            "part": "",
+            "same_file_as": "",
         },
         {
             "assignment": "Lab 1",
@@ -128,6 +132,8 @@ async def test_closed_export_has_one_row_per_group_then_candidates_without_group
             "candidate_numbers": dave,
             **dict.fromkeys(RESULTS_HEADER[4:11], ""),
             "status": "no group",
+            "part": "",
+            "same_file_as": "",
         },
     ]
 
