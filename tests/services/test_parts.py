@@ -19,6 +19,7 @@ from bot.domain.errors import (
     AlreadySubmittedError,
     DomainError,
     FileTypeError,
+    LeaseHeldError,
     NoPartsError,
     NothingToHandInError,
     PartDuplicateError,
@@ -521,3 +522,47 @@ async def test_students_status_shows_only_their_own_group(
     status = await services.submissions.status(GUILD, CAROL, "Lab 1")
     assert {u.filename for u in status.uploads} == {"b.pdf"}
     assert not hasattr(status, "identical")
+
+
+async def test_the_edit_lease_covers_every_part(
+    services: Services, db: Database, files: FileStore, clock: FakeClock
+) -> None:
+    await two_parts(services, single_editor=True)
+    await put(services, b"%PDF", "r.pdf", "report", 60)
+    async with unchanged(db, files):
+        with pytest.raises(LeaseHeldError):
+            await services.submissions.upload(
+                GUILD, BOB, "Lab 1", incoming(b"PK", "c.zip"), sent_at=later(clock, 70),
+                part="code",
+            )  # fmt: skip
+
+
+async def test_an_upload_sent_in_time_but_stored_after_finalizing_corrects_the_receipt(
+    services: Services, clock: FakeClock, notifier: RecordingNotifier
+) -> None:
+    created = await two_parts(services)
+    await put(services, b"%PDF", "r.pdf", "report", 60)
+    await close(services, clock)
+    await services.receipts.deliver_pending()
+    delayed = await services.submissions.upload(
+        GUILD, BOB, "Lab 1", incoming(b"PK", "c.zip"),
+        sent_at=created.closes_at - timedelta(seconds=1), part="code",
+    )  # fmt: skip
+    assert delayed.correction is not None and delayed.correction.replaces
+    await services.receipts.deliver_pending()
+    latest = notifier.receipts[-1]
+    assert latest.replaces and latest.revision == 2
+    assert [p.upload and p.upload.filename for p in latest.parts] == ["r.pdf", "c.zip"]
+
+
+async def test_an_extended_group_keeps_its_parts_open(
+    services: Services, clock: FakeClock, notifier: RecordingNotifier
+) -> None:
+    created = await two_parts(services)
+    await services.assignments.extend(GUILD, STAFF, "Lab 1", "1234", "+3h", sent_at=clock.now())
+    clock.advance((created.closes_at - clock.now()).total_seconds() + 60)
+    await services.finalizer.finalize_due()
+    result = await services.submissions.upload(
+        GUILD, ALICE, "Lab 1", incoming(b"PK", "c.zip"), sent_at=clock.now(), part="code"
+    )
+    assert not result.upload.late
