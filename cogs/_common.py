@@ -67,6 +67,7 @@ async def respond(
     *,
     embed: discord.Embed | None = None,
     file: discord.File | None = None,
+    files: list[discord.File] | None = None,
     ephemeral: bool = True,
 ) -> None:
     """Answer the interaction whether or not it was deferred (a follow-up after a defer)."""
@@ -75,6 +76,8 @@ async def respond(
         kwargs["embed"] = embed
     if file is not None:
         kwargs["file"] = file
+    if files:
+        kwargs["files"] = files
     if interaction.response.is_done():
         await interaction.followup.send(**kwargs)
     else:

@@ -44,6 +44,12 @@ def rules_text(locale: str, assignment: Assignment) -> str:
     )
     if assignment.file_types:
         lines.append(t(locale, "rules.file_types", types=", ".join(assignment.file_types)))
+    if assignment.parts:
+        listed = ", ".join(
+            f"`{p.name}`" + (f" ({', '.join(p.file_types)})" if p.file_types else "")
+            for p in assignment.parts
+        )
+        lines.append(t(locale, "rules.parts", parts=listed))
     if assignment.max_group_size:
         lines.append(tn(locale, "rules.max_group_size", assignment.max_group_size))
     lines.append(t(locale, "rules.auto_submit" if assignment.auto_submit else "rules.manual"))
@@ -127,8 +133,12 @@ def group_embed(
     return embed
 
 
-def upload_line(locale: str, upload: Upload, numbers: dict[int, int]) -> str:
-    return t(
+def upload_line(
+    locale: str, upload: Upload, numbers: dict[int, int], assignment: Assignment | None = None
+) -> str:
+    part = None if assignment is None else assignment.part_by_id(upload.part_id)
+    prefix = "" if part is None else f"`{part.name}` · "
+    return prefix + t(
         locale,
         "status.upload_line",
         filename=upload.filename,
@@ -147,7 +157,7 @@ def status_embed(locale: str, status: StatusView) -> discord.Embed:
         colour=INFO,
     )
     recent = status.uploads[-10:]
-    lines = [upload_line(locale, u, status.numbers) for u in reversed(recent)]
+    lines = [upload_line(locale, u, status.numbers, assignment) for u in reversed(recent)]
     if len(status.uploads) > len(recent):
         lines.append(tn(locale, "status.more", len(status.uploads) - len(recent)))
     embed.add_field(
@@ -180,6 +190,8 @@ def status_embed(locale: str, status: StatusView) -> discord.Embed:
 
 
 def _final_text(locale: str, status: StatusView) -> str:
+    if status.assignment.parts:
+        return _clip("\n".join(_final_part_lines(locale, status)))
     if status.finalized and status.submission is not None and status.submission.upload:
         upload, late = status.submission.upload, status.submission.late
         key = "status.final_recorded"
@@ -192,7 +204,29 @@ def _final_text(locale: str, status: StatusView) -> str:
     return t(locale, key, filename=upload.filename, sha=upload.sha256[:12], late=tag)
 
 
+def _final_part_lines(locale: str, status: StatusView) -> list[str]:
+    """Each part's final: recorded once finalized, else the one it would hand in now."""
+    recorded = status.submission
+    if status.finalized and recorded is not None and not recorded.empty:
+        finals, key = recorded.parts, "status.final_recorded"
+    else:
+        finals, key = status.pending.parts, "status.final_pending"
+    lines = []
+    for final in finals:
+        if final.upload is None:
+            text = t(locale, "status.part_none")
+        else:
+            tag = t(locale, "status.late_tag") if final.late else ""
+            text = t(
+                locale, key, filename=final.upload.filename, sha=final.upload.sha256[:12], late=tag
+            )
+        lines.append(f"`{final.part.name}`: {text}")
+    return lines
+
+
 def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
+    if receipt.parts:
+        return _parts_receipt_embed(locale, receipt)
     upload = receipt.upload
     embed = discord.Embed(
         title=t(locale, "receipt.title", name=receipt.assignment.name),
@@ -210,6 +244,42 @@ def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
     embed.add_field(
         name=t(locale, "receipt.late"), value=t(locale, "yes" if receipt.late else "no")
     )
+    return embed
+
+
+def _parts_receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
+    """A receipt for a hand-in in parts: every part with its file, size and full SHA-256."""
+    embed = discord.Embed(
+        title=t(locale, "receipt.title", name=receipt.assignment.name),
+        description=t(locale, "receipt.replaces") if receipt.replaces else None,
+        colour=GOOD,
+    )
+    embed.add_field(name=t(locale, "group.pin"), value=f"`{receipt.group.pin}`")
+    embed.add_field(
+        name=t(locale, "receipt.late"), value=t(locale, "yes" if receipt.late else "no")
+    )
+    hashes = []
+    for final in receipt.parts:
+        upload = final.upload
+        if upload is None:
+            value = t(locale, "receipt.part_none")
+            hashes.append(f"`{final.part.name}`: —")
+        else:
+            value = t(
+                locale,
+                "receipt.part_file",
+                filename=upload.filename[:200],
+                size=f"{number(locale, upload.size)} B",
+                sent=timestamp(upload.sent_at),
+                number=receipt.numbers.get(upload.user_id, "?"),
+                late=t(locale, "status.late_tag") if final.late else "",
+            )
+            hashes.append(f"`{final.part.name}`: `{upload.sha256}`")
+        embed.add_field(
+            name=t(locale, "receipt.part", part=final.part.name), value=_clip(value), inline=False
+        )
+    # One field for the hashes, under the label no catalog translates (as a one-file receipt).
+    embed.add_field(name="SHA-256", value=_clip("\n".join(hashes)), inline=False)
     return embed
 
 
@@ -267,6 +337,23 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
         value=_clip(", ".join(no_group) or "—"),
         inline=False,
     )
+    if overview.identical:
+        # Staff only: which groups handed in the very same bytes (no file is shown).
+        same = [
+            t(
+                locale,
+                "overview.identical_line",
+                part=f"`{entry.part}` · " if entry.part else "",
+                pins=", ".join(f"`{pin}`" for pin in entry.pins),
+                sha=entry.sha256[:12],
+            )
+            for entry in overview.identical
+        ]
+        embed.add_field(
+            name=tn(locale, "overview.identical", len(same)),
+            value=_clip("\n".join(same)),
+            inline=False,
+        )
     if overview.undelivered:
         lines = [
             f"<@{user_id}>: {', '.join(_unreached(locale, u) for u in unreached)}"

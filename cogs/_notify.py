@@ -195,8 +195,11 @@ class DiscordNotifier:
 
     async def upload_notice(self, notice: UploadNotice) -> None:
         # Queued, not awaited: the uploader's acknowledgement must not wait for others' DMs.
+        part = notice.assignment.part_by_id(notice.upload.part_id)
+
         def render(locale: str) -> str:
-            return t(
+            prefix = "" if part is None else t(locale, "upload.part", part=part.name) + " "
+            return prefix + t(
                 locale,
                 "notice.upload",
                 name=notice.assignment.name,
@@ -231,6 +234,7 @@ class DiscordNotifier:
             f"reminder.dm.{reminder.reason.value}",
             name=assignment.name,
             deadline=reminder.deadline,
+            parts=", ".join(f"`{name}`" for name in reminder.parts),
         )
         return await self.send_dm(reminder.user_id, text)
 

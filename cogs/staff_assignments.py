@@ -47,6 +47,7 @@ def _options(
     reminders: str | None,
     max_uploads: int | None,
     max_storage_mb: float | None,
+    parts: str | None = None,
 ) -> AssignmentOptions:
     return AssignmentOptions(
         closes=closes,
@@ -65,6 +66,7 @@ def _options(
         reminders=reminders,
         max_uploads=max_uploads,
         max_storage_mb=max_storage_mb,
+        parts=parts,
     )
 
 
@@ -96,6 +98,7 @@ class StaffAssignmentsCog(HandinCog):
         role: discord.Role | None = None,
         channel: discord.TextChannel | None = None,
         reminders: str | None = None,
+        parts: str | None = None,
         max_uploads: app_commands.Range[int, 1, 100_000] | None = None,
         max_storage_mb: app_commands.Range[float, 0.01, None] | None = None,
     ) -> None:
@@ -117,13 +120,14 @@ class StaffAssignmentsCog(HandinCog):
             role: Only members with this role take part
             channel: Where announcements and reminders go (default: this channel)
             reminders: Reminders before the deadline, e.g. 24h,1h or off (default: 24h,1h)
+            parts: Hand-in parts with their file types, e.g. report:pdf; code:zip,tar.gz
             max_uploads: The most uploads per group (default: 200)
             max_storage_mb: The most MiB stored per group, every upload counted (default: 500)
         """
         options = _options(
             closes, opens, mode, auto_submit, submit_once, max_group_size, max_file_mb,
             file_types, late_until, single_editor, anonymous, role, channel, reminders,
-            max_uploads, max_storage_mb,
+            max_uploads, max_storage_mb, parts,
         )  # fmt: skip
         created = await self.services.assignments.create(
             guild_id_of(interaction),
@@ -155,6 +159,7 @@ class StaffAssignmentsCog(HandinCog):
         role: discord.Role | None = None,
         channel: discord.TextChannel | None = None,
         reminders: str | None = None,
+        parts: str | None = None,
         max_uploads: app_commands.Range[int, 1, 100_000] | None = None,
         max_storage_mb: app_commands.Range[float, 0.01, None] | None = None,
     ) -> None:
@@ -176,13 +181,14 @@ class StaffAssignmentsCog(HandinCog):
             role: Only members with this role take part
             channel: Where announcements and reminders go
             reminders: Reminders before the deadline, e.g. 24h,1h or off
+            parts: Hand-in parts, e.g. report:pdf; code:zip (none to remove; kept once used)
             max_uploads: The most uploads per group
             max_storage_mb: The most MiB stored per group, every upload counted
         """
         options = _options(
             closes, opens, mode, auto_submit, submit_once, max_group_size, max_file_mb,
             file_types, late_until, single_editor, anonymous, role, channel, reminders,
-            max_uploads, max_storage_mb,
+            max_uploads, max_storage_mb, parts,
         )  # fmt: skip
         edited = await self.services.assignments.edit(
             guild_id_of(interaction),
@@ -273,7 +279,7 @@ class StaffAssignmentsCog(HandinCog):
         closed, changes = await self.services.assignments.close_now(
             guild_id_of(interaction), actor_of(interaction), name, sent_at=interaction.created_at
         )
-        recorded = sum(1 for c in changes if c.upload is not None)
+        recorded = sum(1 for c in changes if not c.empty)
         locale = await self.locale(interaction)
         submissions = tn(locale, "count.submissions", recorded)
         await respond(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ from bot.domain.models import AssignmentState
 from bot.i18n import human_size, t, timestamp
 from bot.services.downloads import ByteSource, PermanentDownloadError, TransientDownloadError
 from bot.services.registry import Services
-from bot.services.submissions import IncomingFile
+from bot.services.submissions import DownloadFile, DownloadResult, IncomingFile
 from cogs._common import INFO, HandinCog, actor_of, assignment_choices, guild_id_of, respond
 from cogs._embeds import status_embed
 
@@ -55,13 +56,18 @@ class SubmissionsCog(HandinCog):
     @app_commands.command(name="upload")
     @app_commands.guild_only()
     async def upload(
-        self, interaction: discord.Interaction[Any], assignment: str, file: discord.Attachment
+        self,
+        interaction: discord.Interaction[Any],
+        assignment: str,
+        file: discord.Attachment,
+        part: str | None = None,
     ) -> None:
         """Upload a file for your group; it counts for the whole group.
 
         Args:
             assignment: The assignment
             file: The file to hand in
+            part: The part it is for (when the assignment has parts)
         """
         # First, before anything that can wait: Discord drops an interaction not answered in 3 s.
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -79,10 +85,13 @@ class SubmissionsCog(HandinCog):
             sent_at=interaction.created_at,
             upload_limit_bytes=interaction.filesize_limit,
             interaction_id=interaction.id,
+            part=part,
         )
         upload = result.upload
         locale = await self.locale(interaction)
-        text = t(
+        part_of = result.view.assignment.part_by_id(upload.part_id)
+        text = "" if part_of is None else t(locale, "upload.part", part=part_of.name) + "\n"
+        text += t(
             locale,
             "upload.done",
             filename=upload.filename,
@@ -114,6 +123,22 @@ class SubmissionsCog(HandinCog):
         )
         locale = await self.locale(interaction)
         key = "handin.final" if result.final is not None else "handin.done"
+        if result.parts:
+            lines = [
+                t(
+                    locale,
+                    "handin.part_line",
+                    part=f.part.name,
+                    filename=f.upload.filename,
+                    sha=f.upload.sha256,
+                )
+                if f.upload is not None
+                else t(locale, "handin.part_missing", part=f.part.name)
+                for f in result.parts
+            ]
+            head = t(locale, f"{key}_parts", pin=result.view.group.pin)
+            await respond(interaction, "\n".join([head, *lines]))
+            return
         await respond(
             interaction,
             t(
@@ -161,19 +186,71 @@ class SubmissionsCog(HandinCog):
             assignment: The assignment
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
-        upload, final = await self.services.submissions.download(
+        result = await self.services.submissions.download_files(
             guild_id_of(interaction), actor_of(interaction), assignment
         )
         locale = await self.locale(interaction)
-        if upload.size > interaction.filesize_limit:
-            await respond(
-                interaction, t(locale, "download.too_large", size=human_size(locale, upload.size))
-            )
+        if len(result.files) == 1 and result.files[0].part is None:
+            upload = result.files[0].upload
+            if upload.size > interaction.filesize_limit:
+                size = human_size(locale, upload.size)
+                await respond(interaction, t(locale, "download.too_large", size=size))
+                return
+            key = "download.final" if result.final else "download.latest"
+            text = t(locale, key, filename=upload.filename, sha=upload.sha256[:12])
+            async with self.services.submissions.local_copy(upload) as path:
+                await respond(interaction, text, file=discord.File(path, filename=upload.filename))
             return
-        key = "download.final" if final else "download.latest"
-        text = t(locale, key, filename=upload.filename, sha=upload.sha256[:12])
-        async with self.services.submissions.local_copy(upload) as path:
-            await respond(interaction, text, file=discord.File(path, filename=upload.filename))
+        await self._download_parts(interaction, locale, result)
+
+    async def _download_parts(
+        self, interaction: discord.Interaction[Any], locale: str, result: DownloadResult
+    ) -> None:
+        """Every part's file: as few replies as the guild's upload limit allows (a reply
+        holds at most 10 attachments); a file over the limit on its own is named, not sent."""
+        limit = interaction.filesize_limit
+        key = "download.final_part" if result.final else "download.latest_part"
+        lines = [
+            t(locale, key, part=f.part.name if f.part else "", filename=f.upload.filename,
+              sha=f.upload.sha256[:12])
+            for f in result.files
+        ]  # fmt: skip
+        lines += [t(locale, "download.part_missing", part=p.name) for p in result.missing]
+        too_large = [f for f in result.files if f.upload.size > limit]
+        lines += [
+            t(locale, "download.part_too_large", part=f.part.name if f.part else "",
+              size=human_size(locale, f.upload.size))
+            for f in too_large
+        ]  # fmt: skip
+        batches: list[list[DownloadFile]] = []
+        for f in result.files:
+            if f in too_large:
+                continue
+            last = batches[-1] if batches else None
+            if (
+                last
+                and len(last) < 10
+                and sum(x.upload.size for x in last) + f.upload.size <= limit
+            ):
+                last.append(f)
+            else:
+                batches.append([f])
+        text = "\n".join(lines)
+        if not batches:
+            await respond(interaction, text)
+            return
+        for index, batch in enumerate(batches):
+            async with contextlib.AsyncExitStack() as copies:
+                files = [
+                    discord.File(
+                        await copies.enter_async_context(
+                            self.services.submissions.local_copy(f.upload)
+                        ),
+                        filename=_part_filename(f),
+                    )
+                    for f in batch
+                ]
+                await respond(interaction, text if index == 0 else None, files=files)
 
     @app_commands.command(name="assignments")
     @app_commands.guild_only()
@@ -214,6 +291,18 @@ class SubmissionsCog(HandinCog):
             )
         await respond(interaction, embed=embed)
 
+    @upload.autocomplete("part")
+    async def _part(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        typed = getattr(interaction.namespace, "assignment", None)
+        names = await self.services.submissions.part_names(
+            interaction.guild_id, str(typed or ""), current
+        )
+        return [app_commands.Choice(name=name, value=name) for name in names[:25]]
+
     @upload.autocomplete("assignment")
     @handin.autocomplete("assignment")
     @release.autocomplete("assignment")
@@ -223,3 +312,8 @@ class SubmissionsCog(HandinCog):
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
         return await assignment_choices(self.services, interaction, current, staff=False)
+
+
+def _part_filename(file: DownloadFile) -> str:
+    """The attachment's name: prefixed with its part, so two parts' `main.pdf` stay apart."""
+    return file.upload.filename if file.part is None else f"{file.part.name}-{file.upload.filename}"

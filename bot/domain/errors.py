@@ -71,6 +71,47 @@ class FileTypesInvalidError(DomainError):
     key = "error.file_types_invalid"  # value
 
 
+# --- parts (SPEC §6) -----------------------------------------------------------------------
+class PartNameInvalidError(DomainError):
+    key = "error.part_name_invalid"  # name
+
+
+class PartDuplicateError(DomainError):
+    key = "error.part_duplicate"  # name
+
+
+class PartTypesInvalidError(DomainError):
+    key = "error.part_types_invalid"  # part, value
+
+
+class TooManyPartsError(DomainError):
+    key = "error.parts_too_many"  # limit
+
+
+class PartsInUseError(DomainError):
+    key = "error.parts_in_use"  # parts: the parts with uploads that the edit would remove
+
+
+class PartsAfterUploadsError(DomainError):
+    key = "error.parts_after_uploads"
+
+
+class PartFileTypeError(DomainError):
+    key = "error.part_file_type"  # filename, part, allowed
+
+
+class PartRequiredError(DomainError):
+    key = "error.part_required"  # parts
+
+
+class UnknownPartError(DomainError):
+    key = "error.part_unknown"  # part, parts
+
+
+class NoPartsError(DomainError):
+    key = "error.no_parts"  # name
+
+
 class RemindersInvalidError(DomainError):
     key = "error.reminders_invalid"  # value
 

@@ -54,6 +54,16 @@ class GuildSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a hand-in in several parts (SPEC §6): its name and its own file types
+    (empty: the assignment's apply)."""
+
+    id: int
+    name: str
+    file_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Assignment:
     id: int
     guild_id: int
@@ -82,6 +92,20 @@ class Assignment:
     max_storage_mb: float
     # When the reminder offsets were last set (None: at creation); see `reminders_since`.
     reminders_from: datetime | None = None
+    # The parts of the hand-in, in order; none: one file per hand-in, as before parts existed.
+    parts: tuple[Part, ...] = ()
+
+    def part_named(self, name: str) -> Part | None:
+        key = name.strip().lower()
+        return next((p for p in self.parts if p.name.lower() == key), None)
+
+    def part_by_id(self, part_id: int | None) -> Part | None:
+        return next((p for p in self.parts if p.id == part_id), None)
+
+    def types_for(self, part: Part | None) -> tuple[str, ...]:
+        """The file types an upload (to `part`) may have: the part's own, else the
+        assignment's."""
+        return part.file_types if part is not None and part.file_types else self.file_types
 
     @property
     def reminders_since(self) -> datetime:
@@ -199,6 +223,18 @@ class Upload:
     sent_at: datetime
     stored_at: datetime
     late: bool
+    # The part it is for (assignments with parts), else None.
+    part_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartFinal:
+    """One part's final (or would-be final) upload; `upload` None: nothing in that part."""
+
+    part: Part
+    upload: Upload | None
+    handin_id: int | None
+    late: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +257,13 @@ class Submission:
     handin_id: int | None
     late: bool
     recorded_at: datetime
+    # With parts: every part's final (the revision's own `upload` is None then).
+    parts: tuple[PartFinal, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing handed in: no upload, in no part."""
+        return self.upload is None and not any(p.upload for p in self.parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +289,9 @@ class Receipt:
     late: bool
     replaces: bool
     revision: int
+    # With parts: every part's final, and the uploaders' candidate numbers by user id.
+    parts: tuple[PartFinal, ...] = ()
+    numbers: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +328,8 @@ class UploadNotice:
 
 class ReminderReason(StrEnum):
     NO_UPLOAD = "no_upload"
+    # Parts: some part has no upload yet (the reminder names them).
+    MISSING_PART = "missing_part"
     NOT_HANDED_IN = "not_handed_in"
     NO_GROUP = "no_group"
 
@@ -294,3 +342,5 @@ class Reminder:
     user_id: int
     reason: ReminderReason
     deadline: datetime
+    # MISSING_PART: the names of the parts with no upload.
+    parts: tuple[str, ...] = ()

@@ -28,7 +28,10 @@ from bot.domain.errors import (
     MaxGroupSizeError,
     MaxStorageError,
     MaxUploadsError,
+    PartsAfterUploadsError,
+    PartsInUseError,
 )
+from bot.domain.identical import IdenticalFiles, identical_files
 from bot.domain.models import (
     Actor,
     Assignment,
@@ -39,6 +42,7 @@ from bot.domain.models import (
     GuildSettings,
     Member,
     Person,
+    Submission,
     Unreached,
     deadlines_for,
 )
@@ -49,7 +53,7 @@ from bot.domain.quotas import (
     GroupUsage,
     near_quota,
 )
-from bot.domain.rules import MIB, name_key, parse_file_types
+from bot.domain.rules import MIB, name_key, parse_file_types, parse_parts
 from bot.services.common import (
     find_assignment,
     find_assignment_exactly,
@@ -58,7 +62,7 @@ from bot.services.common import (
     register_role_members,
     require_staff,
 )
-from bot.services.finalization import FinalizationChange, Finalizer
+from bot.services.finalization import FinalizationChange, Finalizer, choose_final
 from bot.services.ports import Notifier, Wakeups
 from storage.db import Database
 from storage.repos import assignments as assignment_repo
@@ -95,6 +99,8 @@ class AssignmentOptions:
     new_name: str | None = None
     max_uploads: int | None = None
     max_storage_mb: float | None = None
+    # `report:pdf; code:zip,tar.gz`, or `none` (SPEC §6).
+    parts: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +135,8 @@ class Overview:
     undelivered: dict[int, list[Unreached]]
     # Set while uploads are refused for lack of disk space (bot/services/diskspace.py).
     disk_low_since: datetime | None
+    # Groups whose finals (recorded, or the ones they would hand in now) are the same file.
+    identical: tuple[IdenticalFiles, ...] = ()
 
 
 class AssignmentService:
@@ -174,6 +182,7 @@ class AssignmentService:
             assignment_id = await assignment_repo.insert(
                 conn, guild_id, fields, created_by=actor.user_id, created_at=sent_at
             )
+            await assignment_repo.save_parts(conn, assignment_id, fields.parts)
             created = await assignment_repo.get(conn, assignment_id)
         assert created is not None
         log.info("assignment %d created in guild %d", created.id, guild_id)
@@ -204,6 +213,8 @@ class AssignmentService:
             )
             await self._check_edit(conn, current, fields, sent_at)
             await assignment_repo.update(conn, current.id, fields)
+            if options.parts is not None:
+                await assignment_repo.save_parts(conn, current.id, fields.parts)
             if (fields.closes_at, fields.reminders) != (current.closes_at, current.reminders):
                 # Offsets already past for the new deadline are skipped, not sent at once.
                 await assignment_repo.set_reminders_from(conn, current.id, sent_at)
@@ -245,6 +256,7 @@ class AssignmentService:
                 raise GroupSizeBelowCurrentError(value=fields.max_group_size, largest=largest)
         if fields.anonymous != current.anonymous and current.exported_at is not None:
             raise AnonymityLockedError()
+        await _check_parts_edit(conn, current, fields)
 
     # --- reading ---------------------------------------------------------------------------
     async def for_staff(self, guild_id: int, actor: Actor, name: str) -> Assignment:
@@ -264,7 +276,7 @@ class AssignmentService:
             await require_staff(conn, guild_id, actor)
             result = []
             for assignment in await assignment_repo.in_guild(conn, guild_id):
-                result.append((assignment, await _counts(conn, assignment.id)))
+                result.append((assignment, await _counts(conn, assignment)))
             return result
 
     async def names_for(self, guild_id: int, actor: Actor, typed: str, *, staff: bool) -> list[str]:
@@ -442,7 +454,25 @@ def _fields_of(assignment: Assignment) -> AssignmentFields:
         reminders=assignment.reminders,
         max_uploads=assignment.max_uploads,
         max_storage_mb=assignment.max_storage_mb,
+        parts=tuple((p.name, p.file_types) for p in assignment.parts),
     )
+
+
+async def _check_parts_edit(
+    conn: aiosqlite.Connection, current: Assignment, fields: AssignmentFields
+) -> None:
+    """Parts cannot be removed or renamed once a group uploaded to them (SPEC §6), and an
+    assignment that has uploads without parts cannot get parts (they would belong to none)."""
+    kept = {name.lower() for name, _ in fields.parts}
+    dropped = [p for p in current.parts if p.name.lower() not in kept]
+    if dropped:
+        used = set(await upload_repo.parts_with_uploads(conn, [p.id for p in dropped]))
+        in_use = [p.name for p in dropped if p.id in used]
+        if in_use:
+            raise PartsInUseError(parts=", ".join(f"`{name}`" for name in in_use))
+    adding = bool(fields.parts) and not current.parts
+    if adding and await upload_repo.assignment_has_uploads(conn, current.id):
+        raise PartsAfterUploadsError()
 
 
 def _build_fields(
@@ -492,6 +522,8 @@ def _build_fields(
         changes["file_types"] = parse_file_types(options.file_types)
     if options.reminders is not None:
         changes["reminders"] = timeparse.parse_reminders(options.reminders)
+    if options.parts is not None:
+        changes["parts"] = parse_parts(options.parts)
     plain = {
         "group_mode": options.mode,
         "auto_submit": options.auto_submit,
@@ -544,13 +576,14 @@ async def _extended(conn: aiosqlite.Connection, assignment: Assignment, now: dat
     )
 
 
-async def _counts(conn: aiosqlite.Connection, assignment_id: int) -> AssignmentCounts:
+async def _counts(conn: aiosqlite.Connection, assignment: Assignment) -> AssignmentCounts:
+    assignment_id = assignment.id
     uploads = await upload_repo.upload_counts(conn, assignment_id)
     groups = await group_repo.groups(conn, assignment_id)
     submissions = 0
     for group in groups:
-        current = await upload_repo.current_submission(conn, group.id)
-        submissions += int(current is not None and current.upload is not None)
+        current = await upload_repo.current_submission(conn, group.id, assignment.parts)
+        submissions += int(current is not None and not current.empty)
     return AssignmentCounts(
         candidates=len(await group_repo.candidates(conn, assignment_id)),
         groups=len(groups),
@@ -565,11 +598,13 @@ async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: dat
     rows: list[GroupOverview] = []
     handins = 0
     submissions = 0
+    finals: list[tuple[str, str | None, str]] = []
     for group in await group_repo.groups(conn, assignment.id):
         group_handins = await upload_repo.handins_of(conn, group.id)
         handins += len(group_handins)
-        current = await upload_repo.current_submission(conn, group.id)
-        submissions += int(current is not None and current.upload is not None)
+        current = await upload_repo.current_submission(conn, group.id, assignment.parts)
+        submissions += int(current is not None and not current.empty)
+        finals.extend(await _final_hashes(conn, assignment, group, current))
         used = usage.get(group.id, NO_USAGE)
         rows.append(
             GroupOverview(
@@ -593,4 +628,25 @@ async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: dat
         submissions=submissions,
         undelivered=await misc_repo.undelivered(conn, assignment.id),
         disk_low_since=await quota_repo.disk_low_since(conn),
+        identical=identical_files(finals),
     )
+
+
+async def _final_hashes(
+    conn: aiosqlite.Connection,
+    assignment: Assignment,
+    group: Group,
+    current: Submission | None,
+) -> list[tuple[str, str | None, str]]:
+    """(PIN, part, SHA-256) of the group's finals: recorded once finalized, else what it would
+    hand in now (as the export shows it)."""
+    if group.finalized_at is not None:
+        if current is None:
+            return []
+        if not assignment.parts:
+            return [] if current.upload is None else [(group.pin, None, current.upload.sha256)]
+        return [(group.pin, f.part.name, f.upload.sha256) for f in current.parts if f.upload]
+    choice = await choose_final(conn, assignment, group)
+    if not assignment.parts:
+        return [] if choice.upload is None else [(group.pin, None, choice.upload.sha256)]
+    return [(group.pin, f.part.name, f.upload.sha256) for f in choice.parts if f.upload]

@@ -23,6 +23,7 @@ from typing import BinaryIO
 import aiosqlite
 
 from bot.domain.clock import Clock
+from bot.domain.identical import identical_files, same_file_as
 from bot.domain.models import (
     Actor,
     Assignment,
@@ -30,6 +31,7 @@ from bot.domain.models import (
     Candidate,
     Group,
     Member,
+    Part,
     Person,
     Upload,
     deadlines_for,
@@ -63,6 +65,8 @@ RESULTS_HEADER = (
     "late",
     "handed_in_by",
     "status",
+    "part",
+    "same_file_as",
 )
 CANDIDATES_HEADER = ("candidate_number", "user_id", "display_name")
 CHUNK_BYTES = 1 << 20
@@ -124,6 +128,8 @@ class ResultRow:
     late: str = ""
     handed_in_by: str = ""
     status: str = ""
+    part: str = ""
+    same_file_as: str = ""
 
     def cells(self) -> list[str]:
         return [csv_cell(getattr(self, column)) for column in RESULTS_HEADER]
@@ -239,13 +245,18 @@ class ExportService:
         rows: list[ResultRow] = []
         jobs: list[_FileJob] = []
         for group in groups:
-            final = await _final_of(conn, assignment, group, now)
-            job = None if final.upload is None else self._job(len(rows), group, final.upload)
-            if job is not None:
-                jobs.append(job)
             group_members = members.get(group.id, [])
-            arcname = "" if job is None else job.arcname
-            rows.append(_group_row(assignment, group, group_members, final, arcname, people))
+            # One row per part (one row, part empty, without parts); a group's folder holds a
+            # subfolder per part.
+            for part, final in await _finals_of(conn, assignment, group, now):
+                job = None
+                if final.upload is not None:
+                    job = self._job(len(rows), group, final.upload, part)
+                    jobs.append(job)
+                arcname = "" if job is None else job.arcname
+                row = _group_row(assignment, group, group_members, final, arcname, people)
+                rows.append(row if part is None else dataclasses.replace(row, part=part.name))
+        rows = _mark_same_files(rows)
         for lone in await group_repo.candidates_without_group(conn, assignment.id):
             rows.append(_no_group_row(assignment, lone))
         pending = any(row.status == ExportStatus.PENDING for row in rows)
@@ -259,13 +270,15 @@ class ExportService:
             snapshot=pending or assignment.state(now) is not AssignmentState.CLOSED,
         )
 
-    def _job(self, row: int, group: Group, upload: Upload) -> _FileJob:
-        # One final file per group folder today; UniqueNames keeps the folder rule in one place.
+    def _job(self, row: int, group: Group, upload: Upload, part: Part | None) -> _FileJob:
+        # Part names are letters, digits, `-` and `_` (the schema says so): a safe folder name.
+        folder = group.pin if part is None else f"{group.pin}/{part.name}"
+        # One final file per folder; UniqueNames keeps the folder rule in one place.
         name = UniqueNames().claim(safe_filename(upload.filename))
         return _FileJob(
             row=row,
             pin=group.pin,
-            arcname=f"{group.pin}/{name}",
+            arcname=f"{folder}/{name}",
             source=functools.partial(self._files.open_read, upload.sha256),
             sha256=upload.sha256,
             size=upload.size,
@@ -274,6 +287,39 @@ class ExportService:
 
 
 # --- reading -------------------------------------------------------------------------------
+async def _finals_of(
+    conn: aiosqlite.Connection, assignment: Assignment, group: Group, now: datetime
+) -> list[tuple[Part | None, _Final]]:
+    """The group's final per part (one entry, part None, without parts)."""
+    if not assignment.parts:
+        return [(None, await _final_of(conn, assignment, group, now))]
+    if group.finalized_at is not None:
+        recorded = await upload_repo.current_submission(conn, group.id, assignment.parts)
+        finals = () if recorded is None else recorded.parts
+        by_part = {f.part.id: f for f in finals}
+        return [
+            (part, _Final(f.upload, f.handin_id, f.late, pending=False))
+            if (f := by_part.get(part.id)) is not None
+            else (part, _Final(None, None, False, pending=False))
+            for part in assignment.parts
+        ]
+    choice = await choose_final(conn, assignment, group)
+    pending = deadlines_for(assignment, group).final > now
+    return [(f.part, _Final(f.upload, f.handin_id, f.late, pending=pending)) for f in choice.parts]
+
+
+def _mark_same_files(rows: list[ResultRow]) -> list[ResultRow]:
+    """Fill `same_file_as`: the other groups whose final in the same part has this SHA-256."""
+    shared = identical_files((r.group_pin, r.part, r.sha256) for r in rows if r.sha256)
+    others = same_file_as(shared)
+    return [
+        dataclasses.replace(r, same_file_as=";".join(pins))
+        if (pins := others.get((r.group_pin, r.part))) and r.sha256
+        else r
+        for r in rows
+    ]
+
+
 async def _final_of(
     conn: aiosqlite.Connection, assignment: Assignment, group: Group, now: datetime
 ) -> _Final:

@@ -17,6 +17,8 @@ from bot.domain.models import (
     Assignment,
     Group,
     HandIn,
+    Part,
+    PartFinal,
     Receipt,
     ReceiptDue,
     Upload,
@@ -46,6 +48,13 @@ class FinalChoice:
     upload: Upload | None
     handin_id: int | None
     late: bool
+    # With parts: each part's choice (`upload` and `handin_id` are None then).
+    parts: tuple[PartFinal, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to hand in, in any part."""
+        return self.upload is None and not any(p.upload for p in self.parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +68,11 @@ class FinalizationChange:
     late: bool
     replaces: bool
     receipts: int
+    parts: tuple[PartFinal, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self.upload is None and not any(p.upload for p in self.parts)
 
 
 async def choose_final(
@@ -76,7 +90,36 @@ def choose_final_among(
     """The rule for a group's final submission, over its uploads and hand-ins (each sorted as
     `uploads_of` and `handins_of` give them: by `sent_at`, then id). The set-based first
     finalization (storage/repos/finalize.py) implements the auto_submit branch in SQL; a
-    differential test keeps the two equal."""
+    differential test keeps the two equal.
+
+    With parts, the same rule holds in each part on its own uploads and on the hand-ins of
+    them (`/handin` hands in every part's latest upload at once, so a hand-in of the whole is
+    one hand-in row per part)."""
+    if assignment.parts:
+        finals = tuple(
+            _choose_part(assignment, group, part, uploads, handins) for part in assignment.parts
+        )
+        late = any(f.late for f in finals if f.upload is not None)
+        return FinalChoice(None, None, late, finals)
+    return _choose_one(assignment, group, uploads, handins)
+
+
+def _choose_part(
+    assignment: Assignment,
+    group: Group,
+    part: Part,
+    uploads: Sequence[Upload],
+    handins: Sequence[HandIn],
+) -> PartFinal:
+    mine = [u for u in uploads if u.part_id == part.id]
+    ids = {u.id for u in mine}
+    choice = _choose_one(assignment, group, mine, [h for h in handins if h.upload_id in ids])
+    return PartFinal(part, choice.upload, choice.handin_id, choice.late)
+
+
+def _choose_one(
+    assignment: Assignment, group: Group, uploads: Sequence[Upload], handins: Sequence[HandIn]
+) -> FinalChoice:
     deadlines = deadlines_for(assignment, group)
     if assignment.auto_submit and not assignment.submit_once:
         upload = _last_sent_before(uploads, deadlines.final)
@@ -122,11 +165,14 @@ async def record_final(
     and no receipt.
     """
     choice = await choose_final(conn, assignment, group)
-    current = await upload_repo.current_submission(conn, group.id)
+    current = await upload_repo.current_submission(conn, group.id, assignment.parts)
     await group_repo.set_finalized(conn, group.id, now)
     current_upload_id = None if current is None or current.upload is None else current.upload.id
     chosen_upload_id = None if choice.upload is None else choice.upload.id
-    if current_upload_id == chosen_upload_id and (current is None or current.late == choice.late):
+    if assignment.parts:
+        if _parts_key(current.parts if current else ()) == _parts_key(choice.parts):
+            return None
+    elif current_upload_id == chosen_upload_id and (current is None or current.late == choice.late):
         return None
     revision = 1 if current is None else current.revision + 1
     await upload_repo.insert_submission(
@@ -138,8 +184,9 @@ async def record_final(
         late=choice.late,
         recorded_at=now,
     )
+    await upload_repo.insert_submission_parts(conn, group.id, revision, choice.parts)
     await upload_repo.supersede_pending_receipts(conn, group.id)
-    members = await group_repo.members(conn, group.id) if choice.upload is not None else []
+    members = await group_repo.members(conn, group.id) if not choice.empty else []
     replaced = await upload_repo.members_with_sent_receipt(conn, group.id)
     for member in members:
         # Only a member who actually got an earlier receipt is told this one replaces it.
@@ -160,7 +207,13 @@ async def record_final(
         late=choice.late,
         replaces=replaces,
         receipts=len(members),
+        parts=choice.parts,
     )
+
+
+def _parts_key(finals: Sequence[PartFinal]) -> frozenset[tuple[int, int, bool]]:
+    """What a revision hands in, part by part (parts with nothing left out)."""
+    return frozenset((f.part.id, f.upload.id, f.late) for f in finals if f.upload is not None)
 
 
 async def _record_first_finals(
@@ -277,7 +330,8 @@ class Finalizer:
         """
         one_by_one: set[int] = {group.id for group in due}
         first: dict[int, FinalizationChange] = {}
-        if assignment.auto_submit and not assignment.submit_once:
+        # With parts each part has its own final: the per-group path decides those.
+        if not assignment.parts and assignment.auto_submit and not assignment.submit_once:
             one_by_one &= await finalize_repo.groups_with_submission(conn, assignment.id)
             fresh = [group for group in due if group.id not in one_by_one]
             first = await _record_first_finals(conn, assignment, fresh, now)
@@ -340,24 +394,37 @@ class ReceiptDispatcher:
 
     async def _load(self, conn: aiosqlite.Connection, row: ReceiptDue) -> Receipt | None:
         group = await group_repo.group(conn, row.group_id)
-        submission = await upload_repo.submission_at(conn, row.group_id, row.revision)
-        if group is None or submission is None or submission.upload is None:
+        if group is None:
             return None
         assignment = await assignment_repo.get(conn, group.assignment_id)
         if assignment is None:
             return None
-        uploader = await group_repo.candidate(conn, assignment.id, submission.upload.user_id)
+        submission = await upload_repo.submission_at(
+            conn, row.group_id, row.revision, assignment.parts
+        )
+        if submission is None or submission.empty:
+            return None
+        shown = submission.upload or next(p.upload for p in submission.parts if p.upload)
+        numbers: dict[int, int] = {}
+        for part in submission.parts:
+            if part.upload is not None and part.upload.user_id not in numbers:
+                found = await group_repo.candidate(conn, assignment.id, part.upload.user_id)
+                if found is not None:
+                    numbers[part.upload.user_id] = found.number
+        uploader = await group_repo.candidate(conn, assignment.id, shown.user_id)
         return Receipt(
             id=row.id,
             assignment=assignment,
             group=group,
             user_id=row.user_id,
-            upload=submission.upload,
+            upload=shown,
             uploader_number=None if uploader is None else uploader.number,
             late=submission.late,
             # Decided now, not when recorded: an earlier receipt may have gone out since.
             replaces=row.user_id in await upload_repo.members_with_sent_receipt(conn, group.id),
             revision=row.revision,
+            parts=submission.parts,
+            numbers=numbers,
         )
 
     async def deliver_pending(self) -> int:

@@ -128,11 +128,11 @@ async def _recipients(conn: aiosqlite.Connection, assignment: Assignment) -> lis
     deadline = assignment.closes_at
     reminders: list[Reminder] = []
     for group in await group_repo.groups(conn, assignment.id):
-        reason = await _group_reason(conn, assignment, group)
+        reason, missing = await _group_reason(conn, assignment, group)
         if reason is None:
             continue
         for member in await group_repo.members(conn, group.id):
-            reminders.append(Reminder(assignment, member.user_id, reason, deadline))
+            reminders.append(Reminder(assignment, member.user_id, reason, deadline, missing))
     for candidate in await group_repo.candidates_without_group(conn, assignment.id):
         reminders.append(Reminder(assignment, candidate.user_id, ReminderReason.NO_GROUP, deadline))
     return reminders
@@ -140,16 +140,27 @@ async def _recipients(conn: aiosqlite.Connection, assignment: Assignment) -> lis
 
 async def _group_reason(
     conn: aiosqlite.Connection, assignment: Assignment, group: Group
-) -> ReminderReason | None:
-    """Why the group's members need a reminder, or None when they are done or not due yet."""
+) -> tuple[ReminderReason | None, tuple[str, ...]]:
+    """Why the group's members need a reminder (None when they are done or not due yet), and
+    the parts with no upload."""
     # A group with an extension is not due at this deadline; a finalized one has nothing to do.
     own = deadlines_for(assignment, group).closes_at
     if own != assignment.closes_at or group.finalized_at is not None:
-        return None
+        return None, ()
     uploads = await upload_repo.uploads_of(conn, group.id)
     if not uploads:
-        return ReminderReason.NO_UPLOAD
+        return ReminderReason.NO_UPLOAD, ()
+    if assignment.parts:
+        latest = {u.part_id: u for u in uploads}
+        missing = tuple(p.name for p in assignment.parts if p.id not in latest)
+        if missing:
+            return ReminderReason.MISSING_PART, missing
+        last = list(latest.values())
+    else:
+        last = [uploads[-1]]
     if assignment.auto_submit:
-        return None
+        return None, ()
     handed_in = {handin.upload_id for handin in await upload_repo.handins_of(conn, group.id)}
-    return None if uploads[-1].id in handed_in else ReminderReason.NOT_HANDED_IN
+    if all(u.id in handed_in for u in last):
+        return None, ()
+    return ReminderReason.NOT_HANDED_IN, ()

@@ -21,11 +21,15 @@ from bot.domain.errors import (
     FileTypeError,
     LeaseHeldError,
     NoLeaseError,
+    NoPartsError,
     NothingToDownloadError,
     NothingToHandInError,
     NotOpenYetError,
+    PartFileTypeError,
+    PartRequiredError,
     RestartingError,
     StoredFileUnreadableError,
+    UnknownPartError,
 )
 from bot.domain.models import (
     Actor,
@@ -34,6 +38,8 @@ from bot.domain.models import (
     GroupDeadlines,
     GroupView,
     HandIn,
+    Part,
+    PartFinal,
     Submission,
     Upload,
     UploadNotice,
@@ -97,6 +103,24 @@ class HandInResult:
     view: GroupView
     # submit_once: the hand-in was recorded as final at once.
     final: FinalizationChange | None
+    # With parts: what was handed in for each part (`upload` None: nothing in that part).
+    parts: tuple[PartFinal, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadFile:
+    """One file of a `/download` reply: the part it is for (None without parts)."""
+
+    part: Part | None
+    upload: Upload
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult:
+    files: tuple[DownloadFile, ...]
+    final: bool
+    # Parts with nothing to download (the reply names them).
+    missing: tuple[Part, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +138,23 @@ class StatusView:
 
     @property
     def latest_not_handed_in(self) -> bool:
-        """auto_submit off and the latest upload is not handed in: the group must act."""
+        """auto_submit off and the latest upload (of some part) is not handed in: the group
+        must act."""
         if self.assignment.auto_submit or not self.uploads:
             return False
-        latest = self.uploads[-1]
-        return not any(h.upload_id == latest.id for h in self.handins)
+        handed = {h.upload_id for h in self.handins}
+        if self.assignment.parts:
+            return any(latest.id not in handed for latest in self.latest_by_part.values())
+        return self.uploads[-1].id not in handed
+
+    @property
+    def latest_by_part(self) -> dict[int, Upload]:
+        """Each part's latest upload, by part id."""
+        latest: dict[int, Upload] = {}
+        for upload in self.uploads:
+            if upload.part_id is not None:
+                latest[upload.part_id] = upload
+        return latest
 
 
 class SubmissionService:
@@ -169,12 +205,15 @@ class SubmissionService:
         sent_at: datetime,
         upload_limit_bytes: int | None = None,
         interaction_id: int | None = None,
+        part: str | None = None,
     ) -> UploadResult:
-        """Check, store durably, then record. Returns only once bytes and row are durable."""
+        """Check, store durably, then record. Returns only once bytes and row are durable.
+
+        `part`: the part it is for, required when the assignment has parts (SPEC §6)."""
         if not self._accepting:
             raise RestartingError()
         request = _UploadRequest(
-            guild_id, actor, name, incoming, sent_at, upload_limit_bytes, interaction_id
+            guild_id, actor, name, incoming, sent_at, upload_limit_bytes, interaction_id, part
         )
         with self._counted():
             return await self._store_and_record(request)
@@ -242,8 +281,9 @@ class SubmissionService:
             # not use what was read ahead for this user or their group.
             batch.touch(standing, actor.user_id)
         group = await self._upload_target(conn, assignment, actor, request.sent_at, standing)
+        part = part_for(assignment, request.part)
         limit = _limit_bytes(assignment, request.upload_limit_bytes)
-        _check_file(incoming.filename, incoming.declared_size, limit, assignment)
+        _check_file(incoming.filename, incoming.declared_size, limit, assignment, part)
         # Early, on the declared size: a refusal now costs no download.
         await check_upload_quotas(
             conn, assignment, group, actor.user_id, incoming.declared_size, request.sent_at
@@ -284,6 +324,9 @@ class SubmissionService:
         group = await self._upload_target(
             conn, assignment, actor, sent_at, standing, register=False
         )
+        # Staff may have edited the parts (or their types) while the bytes were arriving.
+        part = part_for(assignment, request.part)
+        _check_file(request.incoming.filename, received.size, received.size, assignment, part)
         # What decides: the bytes received, against what is recorded by now (other uploads of
         # the group may have landed during the download). Raises before anything is written.
         await check_upload_quotas(conn, assignment, group, actor.user_id, received.size, sent_at)
@@ -295,6 +338,7 @@ class SubmissionService:
             group=assignment.single_editor or group.finalized_at is not None,
         )
         upload = _new_upload(request, received, group, now, deadlines_for(assignment, group))
+        upload = replace(upload, part_id=None if part is None else part.id)
         # Built, not read back: one round trip less inside the batch (the row holds the same).
         upload_id = await upload_repo.insert_upload(conn, upload, request.interaction_id)
         upload = replace(upload, id=upload_id)
@@ -374,18 +418,24 @@ class SubmissionService:
             assignment = await find_assignment(conn, guild_id, name)
             standing = await group_repo.standing(conn, assignment.id, actor.user_id)
             group = await self._upload_target(conn, assignment, actor, sent_at, standing)
-            upload = await upload_repo.latest_upload_before(conn, group.id, _just_after(sent_at))
-            if upload is None:
+            handed = await _latest_per_part(conn, assignment, group, _just_after(sent_at))
+            present = [(final.upload, final) for final in handed if final.upload is not None]
+            if not present:
                 raise NothingToHandInError()
             deadlines = deadlines_for(assignment, group)
-            handin_id = await upload_repo.insert_handin(
-                conn,
-                group_id=group.id,
-                upload_id=upload.id,
-                user_id=actor.user_id,
-                sent_at=sent_at,
-                late=deadlines.is_late(sent_at),
-            )
+            # With parts, every part's latest upload at once: one hand-in row per part.
+            handin_ids = [
+                await upload_repo.insert_handin(
+                    conn,
+                    group_id=group.id,
+                    upload_id=upload.id,
+                    user_id=actor.user_id,
+                    sent_at=sent_at,
+                    late=deadlines.is_late(sent_at),
+                )
+                for upload, _ in present
+            ]
+            upload, handin_id = present[0][0], handin_ids[0]
             if assignment.single_editor:
                 await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
             final = None
@@ -399,7 +449,8 @@ class SubmissionService:
             view = view_of(assignment, group, standing.members)
         if final is not None and final.receipts:
             self._wakeups.receipts_waiting()
-        return HandInResult(handin, upload, view, final)
+        parts = handed if assignment.parts else ()
+        return HandInResult(handin, upload, view, final, parts)
 
     async def release(self, guild_id: int, actor: Actor, name: str) -> Group:
         """Give up the edit lease early (single_editor)."""
@@ -427,7 +478,7 @@ class SubmissionService:
             handins = tuple(await upload_repo.handins_of(conn, group.id))
             # From the rows just read: the same choice as `choose_final`, without its queries.
             pending = choose_final_among(assignment, group, uploads, handins)
-            if pending.handin_id is not None and pending.upload is None:
+            if not assignment.parts and pending.handin_id is not None and pending.upload is None:
                 pending = await choose_final(conn, assignment, group)
             # Only the uploaders' numbers are shown: the members' are in the view already, and
             # loading every candidate of the assignment per /status cost most of its time at
@@ -445,7 +496,7 @@ class SubmissionService:
                 handins=handins,
                 numbers=numbers,
                 pending=pending,
-                submission=await upload_repo.current_submission(conn, group.id),
+                submission=await upload_repo.current_submission(conn, group.id, assignment.parts),
                 finalized=group.finalized_at is not None,
                 lease_user_id=group.lease_user_id if lease_held else None,
                 lease_until=group.lease_until if lease_held else None,
@@ -453,19 +504,67 @@ class SubmissionService:
 
     async def download(self, guild_id: int, actor: Actor, name: str) -> tuple[Upload, bool]:
         """The group's final file once recorded, else the one that would be handed in now, else
-        its latest upload. Returns (upload, is_final); `local_copy` gives its bytes."""
+        its latest upload. Returns (upload, is_final); `local_copy` gives its bytes. For an
+        assignment in parts, see `download_files`."""
         async with self._db.reading() as conn:
             assignment = await find_assignment(conn, guild_id, name)
+            return await self._one_download(conn, assignment, actor)
+
+    async def download_files(
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        *,
+        part: str | None = None,
+    ) -> DownloadResult:
+        """`/download`: the final file of each part (or only `part`'s), chosen per part as
+        `download` chooses the one file of an assignment without parts."""
+        async with self._db.reading() as conn:
+            assignment = await find_assignment(conn, guild_id, name)
+            if not assignment.parts:
+                if part is not None:
+                    raise NoPartsError(name=assignment.name)
+                chosen, final = await self._one_download(conn, assignment, actor)
+                return DownloadResult((DownloadFile(None, chosen),), final)
+            wanted = part_for(assignment, part) if part is not None else None
             group = await own_group(conn, assignment, actor.user_id)
-            submission = await upload_repo.current_submission(conn, group.id)
-            chosen: Upload | None
-            if submission is not None and submission.upload is not None:
-                chosen, final = submission.upload, group.finalized_at is not None
+            submission = await upload_repo.current_submission(conn, group.id, assignment.parts)
+            final = submission is not None and group.finalized_at is not None
+            if submission is not None and not submission.empty:
+                finals = submission.parts
             else:
-                pending = await choose_final(conn, assignment, group)
-                uploads = await upload_repo.uploads_of(conn, group.id)
-                chosen = pending.upload or (uploads[-1] if uploads else None)
+                finals = (await choose_final(conn, assignment, group)).parts
                 final = False
+            uploads = await upload_repo.uploads_of(conn, group.id)
+        files: list[DownloadFile] = []
+        missing: list[Part] = []
+        for each in finals:
+            if wanted is not None and each.part.id != wanted.id:
+                continue
+            latest = [u for u in uploads if u.part_id == each.part.id]
+            chosen_upload = each.upload or (latest[-1] if latest else None)
+            if chosen_upload is None:
+                missing.append(each.part)
+            else:
+                files.append(DownloadFile(each.part, chosen_upload))
+        if not files:
+            raise NothingToDownloadError()
+        return DownloadResult(tuple(files), final, tuple(missing))
+
+    async def _one_download(
+        self, conn: aiosqlite.Connection, assignment: Assignment, actor: Actor
+    ) -> tuple[Upload, bool]:
+        group = await own_group(conn, assignment, actor.user_id)
+        submission = await upload_repo.current_submission(conn, group.id)
+        chosen: Upload | None
+        if submission is not None and submission.upload is not None:
+            chosen, final = submission.upload, group.finalized_at is not None
+        else:
+            pending = await choose_final(conn, assignment, group)
+            uploads = await upload_repo.uploads_of(conn, group.id)
+            chosen = pending.upload or (uploads[-1] if uploads else None)
+            final = False
         if chosen is None:
             raise NothingToDownloadError()
         return chosen, final
@@ -483,6 +582,17 @@ class SubmissionService:
                 raise StoredFileUnreadableError() from exc
             yield path
 
+    async def part_names(self, guild_id: int, name: str, typed: str) -> list[str]:
+        """Autocomplete for `/upload part:`: the assignment's parts starting with `typed`
+        (none when the assignment is unknown or has no parts)."""
+        async with self._db.reading() as conn:
+            try:
+                assignment = await find_assignment(conn, guild_id, name)
+            except DomainError:
+                return []
+        lowered = typed.strip().lower()
+        return [p.name for p in assignment.parts if p.name.lower().startswith(lowered)]
+
 
 # --- helpers -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
@@ -496,6 +606,7 @@ class _UploadRequest:
     sent_at: datetime
     upload_limit_bytes: int | None
     interaction_id: int | None
+    part: str | None = None
 
     @property
     def hint(self) -> UploadHint:
@@ -537,13 +648,53 @@ def _limit_bytes(assignment: Assignment, upload_limit_bytes: int | None) -> int:
     return limit if upload_limit_bytes is None else min(limit, upload_limit_bytes)
 
 
-def _check_file(filename: str, declared_size: int, limit: int, assignment: Assignment) -> None:
+def part_for(assignment: Assignment, name: str | None) -> Part | None:
+    """The part an upload names: required when the assignment has parts, refused otherwise."""
+    listed = ", ".join(f"`{p.name}`" for p in assignment.parts)
+    if not assignment.parts:
+        if name is not None and name.strip():
+            raise NoPartsError(name=assignment.name)
+        return None
+    if name is None or not name.strip():
+        raise PartRequiredError(parts=listed)
+    part = assignment.part_named(name)
+    if part is None:
+        raise UnknownPartError(part=name.strip(), parts=listed)
+    return part
+
+
+def _check_file(
+    filename: str,
+    declared_size: int,
+    limit: int,
+    assignment: Assignment,
+    part: Part | None = None,
+) -> None:
     if declared_size <= 0:
         raise EmptyFileError()
     if declared_size > limit:
         raise FileTooLargeError(size_mb=mib(declared_size), limit_mb=mib(limit))
-    if not file_type_allowed(filename, assignment.file_types):
-        raise FileTypeError(filename=filename, allowed=", ".join(assignment.file_types))
+    allowed = assignment.types_for(part)
+    if not file_type_allowed(filename, allowed):
+        if part is not None and part.file_types:
+            raise PartFileTypeError(filename=filename, part=part.name, allowed=", ".join(allowed))
+        raise FileTypeError(filename=filename, allowed=", ".join(allowed))
+
+
+async def _latest_per_part(
+    conn: aiosqlite.Connection, assignment: Assignment, group: Group, before: datetime
+) -> tuple[PartFinal, ...]:
+    """What `/handin` hands in: the latest upload sent before `before`, in each part (one
+    entry with no part when the assignment has none)."""
+    if not assignment.parts:
+        upload = await upload_repo.latest_upload_before(conn, group.id, before)
+        return (PartFinal(Part(0, ""), upload, None, False),)
+    uploads = await upload_repo.uploads_of(conn, group.id)
+    finals = []
+    for part in assignment.parts:
+        mine = [u for u in uploads if u.part_id == part.id and u.sent_at < before]
+        finals.append(PartFinal(part, mine[-1] if mine else None, None, False))
+    return tuple(finals)
 
 
 def _check_window(assignment: Assignment, group: Group, sent_at: datetime) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from bot.domain.models import Assignment, GroupMode, GuildSettings
+from bot.domain.models import Assignment, GroupMode, GuildSettings, Part
 from storage.db import execute, fetch_all, fetch_one
 from storage.timefmt import from_db, opt_from_db, opt_to_db, to_db
 
@@ -35,6 +36,23 @@ class AssignmentFields:
     reminders: tuple[int, ...]
     max_uploads: int
     max_storage_mb: float
+    # Kept in `assignment_parts` (see `save_parts`), not in the assignments row.
+    parts: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+
+
+# The parts travel with the row (one round trip): a JSON array of [id, name, file_types].
+_SELECT = (
+    "SELECT a.*, (SELECT json_group_array(json_array(p.id, p.name, p.file_types)) FROM"
+    " (SELECT id, name, file_types FROM assignment_parts WHERE assignment_id = a.id"
+    " ORDER BY position, id) p) AS parts_json FROM assignments a"
+)
+
+
+def _parts_of(text: str | None) -> tuple[Part, ...]:
+    return tuple(
+        Part(id=part_id, name=name, file_types=tuple(t for t in (types or "").split(",") if t))
+        for part_id, name, types in json.loads(text or "[]")
+    )
 
 
 def _row_to_assignment(row: aiosqlite.Row) -> Assignment:
@@ -63,6 +81,7 @@ def _row_to_assignment(row: aiosqlite.Row) -> Assignment:
         reminders_from=opt_from_db(row["reminders_from"]),
         max_uploads=row["max_uploads"],
         max_storage_mb=float(row["max_storage_mb"]),
+        parts=_parts_of(row["parts_json"]),
     )
 
 
@@ -121,27 +140,60 @@ async def update(conn: aiosqlite.Connection, assignment_id: int, fields: Assignm
 
 
 async def get(conn: aiosqlite.Connection, assignment_id: int) -> Assignment | None:
-    row = await fetch_one(conn, "SELECT * FROM assignments WHERE id = ?", (assignment_id,))
+    row = await fetch_one(conn, f"{_SELECT} WHERE a.id = ?", (assignment_id,))
     return None if row is None else _row_to_assignment(row)
 
 
 async def by_name_key(conn: aiosqlite.Connection, guild_id: int, key: str) -> Assignment | None:
     row = await fetch_one(
-        conn, "SELECT * FROM assignments WHERE guild_id = ? AND name_key = ?", (guild_id, key)
+        conn, f"{_SELECT} WHERE a.guild_id = ? AND a.name_key = ?", (guild_id, key)
     )
     return None if row is None else _row_to_assignment(row)
 
 
 async def in_guild(conn: aiosqlite.Connection, guild_id: int) -> list[Assignment]:
     rows = await fetch_all(
-        conn, "SELECT * FROM assignments WHERE guild_id = ? ORDER BY closes_at, id", (guild_id,)
+        conn, f"{_SELECT} WHERE a.guild_id = ? ORDER BY a.closes_at, a.id", (guild_id,)
     )
     return [_row_to_assignment(row) for row in rows]
 
 
 async def all_assignments(conn: aiosqlite.Connection) -> list[Assignment]:
-    rows = await fetch_all(conn, "SELECT * FROM assignments ORDER BY id")
+    rows = await fetch_all(conn, f"{_SELECT} ORDER BY a.id")
     return [_row_to_assignment(row) for row in rows]
+
+
+async def save_parts(
+    conn: aiosqlite.Connection,
+    assignment_id: int,
+    parts: tuple[tuple[str, tuple[str, ...]], ...],
+) -> None:
+    """Make the assignment's parts `parts` (in that order): a part keeps its id (and uploads)
+    when its name stays (ignoring case); one left out is deleted, which the schema refuses
+    while it holds uploads (the service checks first, to say so clearly)."""
+    rows = await fetch_all(
+        conn, "SELECT id, name_key FROM assignment_parts WHERE assignment_id = ?", (assignment_id,)
+    )
+    existing = {row["name_key"]: row["id"] for row in rows}
+    wanted = {name.lower() for name, _ in parts}
+    for key, part_id in existing.items():
+        if key not in wanted:
+            await execute(conn, "DELETE FROM assignment_parts WHERE id = ?", (part_id,))
+    for position, (name, types) in enumerate(parts):
+        part_id = existing.get(name.lower())
+        if part_id is None:
+            await execute(
+                conn,
+                "INSERT INTO assignment_parts (assignment_id, position, name, name_key,"
+                " file_types) VALUES (?, ?, ?, ?, ?)",
+                (assignment_id, position, name, name.lower(), ",".join(types) or None),
+            )
+        else:
+            await execute(
+                conn,
+                "UPDATE assignment_parts SET position = ?, name = ?, file_types = ? WHERE id = ?",
+                (position, name, ",".join(types) or None, part_id),
+            )
 
 
 async def set_reminders_from(

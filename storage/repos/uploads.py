@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import aiosqlite
 
-from bot.domain.models import HandIn, ReceiptDue, Submission, Upload
+from bot.domain.models import HandIn, Part, PartFinal, ReceiptDue, Submission, Upload
 from storage.db import execute, fetch_all, fetch_one
 from storage.timefmt import from_db, to_db
 
@@ -23,6 +24,7 @@ def _row_to_upload(row: aiosqlite.Row, prefix: str = "") -> Upload:
         sent_at=from_db(row[f"{prefix}sent_at"]),
         stored_at=from_db(row[f"{prefix}stored_at"]),
         late=bool(row[f"{prefix}late"]),
+        part_id=row[f"{prefix}part_id"],
     )
 
 
@@ -45,7 +47,7 @@ async def insert_upload(
     return await execute(
         conn,
         "INSERT INTO uploads (group_id, user_id, filename, size, sha256, content_type, sent_at,"
-        " stored_at, late, interaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " stored_at, late, interaction_id, part_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             upload.group_id,
             upload.user_id,
@@ -57,6 +59,7 @@ async def insert_upload(
             to_db(upload.stored_at),
             int(upload.late),
             interaction_id,
+            upload.part_id,
         ),
     )
 
@@ -138,21 +141,84 @@ _SUBMISSION = (
 )
 
 
-async def current_submission(conn: aiosqlite.Connection, group_id: int) -> Submission | None:
-    """The group's latest recorded revision (its final submission), if any."""
+async def current_submission(
+    conn: aiosqlite.Connection, group_id: int, parts: tuple[Part, ...] = ()
+) -> Submission | None:
+    """The group's latest recorded revision (its final submission), if any; with the
+    assignment's `parts`, each part's final."""
     row = await fetch_one(
         conn, f"{_SUBMISSION} WHERE s.group_id = ? ORDER BY s.revision DESC LIMIT 1", (group_id,)
     )
-    return _row_to_submission(row)
+    return await _with_parts(conn, _row_to_submission(row), parts)
 
 
 async def submission_at(
-    conn: aiosqlite.Connection, group_id: int, revision: int
+    conn: aiosqlite.Connection, group_id: int, revision: int, parts: tuple[Part, ...] = ()
 ) -> Submission | None:
     row = await fetch_one(
         conn, f"{_SUBMISSION} WHERE s.group_id = ? AND s.revision = ?", (group_id, revision)
     )
-    return _row_to_submission(row)
+    return await _with_parts(conn, _row_to_submission(row), parts)
+
+
+async def _with_parts(
+    conn: aiosqlite.Connection, submission: Submission | None, parts: tuple[Part, ...]
+) -> Submission | None:
+    if submission is None or not parts:
+        return submission
+    rows = await fetch_all(
+        conn,
+        "SELECT sp.part_id AS sp_part_id, sp.handin_id AS sp_handin_id, sp.late AS sp_late, u.*"
+        " FROM submission_parts sp JOIN uploads u ON u.id = sp.upload_id"
+        " WHERE sp.group_id = ? AND sp.revision = ?",
+        (submission.group_id, submission.revision),
+    )
+    found = {row["sp_part_id"]: row for row in rows}
+    finals = []
+    for part in parts:
+        row = found.get(part.id)
+        if row is None:
+            finals.append(PartFinal(part, None, None, False))
+        else:
+            upload = _row_to_upload(row)
+            finals.append(PartFinal(part, upload, row["sp_handin_id"], bool(row["sp_late"])))
+    return replace(submission, parts=tuple(finals))
+
+
+async def insert_submission_parts(
+    conn: aiosqlite.Connection, group_id: int, revision: int, finals: tuple[PartFinal, ...]
+) -> None:
+    """Each part's final of a revision (parts with no upload get no row)."""
+    for final in finals:
+        if final.upload is None:
+            continue
+        await execute(
+            conn,
+            "INSERT INTO submission_parts (group_id, revision, part_id, upload_id, handin_id,"
+            " late) VALUES (?, ?, ?, ?, ?, ?)",
+            (group_id, revision, final.part.id, final.upload.id, final.handin_id, int(final.late)),
+        )
+
+
+async def parts_with_uploads(conn: aiosqlite.Connection, part_ids: list[int]) -> list[int]:
+    """Of `part_ids`, those that hold an upload."""
+    if not part_ids:
+        return []
+    marks = ", ".join("?" for _ in part_ids)
+    rows = await fetch_all(
+        conn, f"SELECT DISTINCT part_id FROM uploads WHERE part_id IN ({marks})", part_ids
+    )
+    return [row["part_id"] for row in rows]
+
+
+async def assignment_has_uploads(conn: aiosqlite.Connection, assignment_id: int) -> bool:
+    row = await fetch_one(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM uploads u JOIN groups g ON g.id = u.group_id"
+        " WHERE g.assignment_id = ?) AS found",
+        (assignment_id,),
+    )
+    return bool(row and row["found"])
 
 
 def _row_to_submission(row: aiosqlite.Row | None) -> Submission | None:

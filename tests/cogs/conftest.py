@@ -348,11 +348,11 @@ def call(
 
 
 async def complete(
-    autocomplete: Callable[..., Awaitable[list[app_commands.Choice[str]]]],
-    interaction: discord.Interaction[Any],
-    current: str,
+    cog: object, name: str, interaction: discord.Interaction[Any], current: str
 ) -> list[app_commands.Choice[str]]:
-    """Run an autocomplete callback, bound to its cog (`cog._name`), on what was typed so far.
+    """Run the cog's autocomplete callback `name` on what was typed so far.
 
-    The decorator types it as a union of the bound and unbound forms, which mypy cannot call."""
+    Looked up by name: discord.py's decorator types the callback as a function of the cog's
+    command group, and mypy refuses it as an attribute of a cog that defines several."""
+    autocomplete: Callable[..., Awaitable[list[app_commands.Choice[str]]]] = getattr(cog, name)
     return await autocomplete(interaction, current)

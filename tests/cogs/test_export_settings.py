@@ -167,6 +167,6 @@ async def test_the_locale_menu_offers_every_language_by_its_own_name(
 ) -> None:
     interaction = world.interaction(world.staff())
 
-    choices = await complete(settings_cog._locale, interaction, "")
+    choices = await complete(settings_cog, "_locale", interaction, "")
 
     assert [(c.name, c.value) for c in choices] == [("English", "en"), ("Norsk", "no")]

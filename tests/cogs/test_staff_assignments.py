@@ -365,7 +365,7 @@ async def test_staff_autocomplete_offers_nothing_to_students(
     await make_assignment(world.services)
     cog = staff_assignments_cog
 
-    assert [c.value for c in await complete(cog._name, world.interaction(world.staff()), "")] == [
-        "Lab 1"
-    ]
-    assert await complete(cog._name, world.interaction(world.student(1)), "") == []
+    assert [
+        c.value for c in await complete(cog, "_name", world.interaction(world.staff()), "")
+    ] == ["Lab 1"]
+    assert await complete(cog, "_name", world.interaction(world.student(1)), "") == []

@@ -294,6 +294,6 @@ async def test_assignment_autocomplete_offers_what_the_student_may_act_on(
     await make_assignment(world.services, "Lab 2", role_id=77)
     interaction = world.interaction(world.student(1))
 
-    choices = await complete(submissions_cog._assignment, interaction, "lab")
+    choices = await complete(submissions_cog, "_assignment", interaction, "lab")
 
     assert [c.value for c in choices] == ["Lab 1"]

@@ -30,6 +30,16 @@ def _same(pattern: str) -> tuple[str, ...]:
 
 
 EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
+    "overview.identical": {
+        "en": tuple(
+            f"Identical files handed in by different groups ({n})"
+            for n in ("0 files", "1 file", "2 files", "5 files")
+        ),
+        "no": tuple(
+            f"Identiske filer levert av ulike grupper ({n})"
+            for n in ("0 filer", "1 fil", "2 filer", "5 filer")
+        ),
+    },
     "count.candidates": {
         "en": ("0 candidates", "1 candidate", "2 candidates", "5 candidates"),
         "no": ("0 kandidater", "1 kandidat", "2 kandidater", "5 kandidater"),

@@ -114,6 +114,8 @@ async def test_closed_export_has_one_row_per_group_then_candidates_without_group
             "late": "no",
             "handed_in_by": "",
             "status": "submitted",
+            "part": "",
+            "same_file_as": "",
         },
         {
             "assignment": "Lab 1",
@@ -122,6 +124,8 @@ async def test_closed_export_has_one_row_per_group_then_candidates_without_group
             "candidate_numbers": carol,
             **dict.fromkeys(RESULTS_HEADER[4:11], ""),
             "status": "no submission",
+            "part": "",
+            "same_file_as": "",
         },
         {
             "assignment": "Lab 1",
@@ -129,6 +133,8 @@ async def test_closed_export_has_one_row_per_group_then_candidates_without_group
             "candidate_numbers": dave,
             **dict.fromkeys(RESULTS_HEADER[4:11], ""),
             "status": "no group",
+            "part": "",
+            "same_file_as": "",
         },
     ]
 

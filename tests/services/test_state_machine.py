@@ -4,6 +4,11 @@ One open-mode assignment, four students, `max_group_size` 2. The model knows whi
 who is in them and what each group uploaded (and when); after every step the database must
 agree with it, and once the assignment is closed every group's final submission must be the
 model's latest upload.
+
+The same machine runs on an assignment in two parts (SPEC §6), with `auto_submit` on and off:
+uploads name a part (or none, or one that does not exist, or a file of the wrong type), and
+each part's final must be that part's latest upload, or with `auto_submit` off the upload that
+the group's latest hand-in took for that part.
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ from bot.domain.errors import (
     MembershipLockedError,
     NothingToHandInError,
     NotInGroupError,
+    PartFileTypeError,
+    PartRequiredError,
     PinTakenError,
     TooManyAttemptsError,
+    UnknownPartError,
 )
 from bot.domain.grouping import lockout_until
 from bot.domain.models import GroupMode
@@ -48,9 +56,14 @@ STUDENTS = [1, 2, 3, 4]
 PINS = ["1111", "2222", "3333"]
 MAX_SIZE = 2
 NAME = "Lab 1"
+EXTS = ["pdf", "zip"]
 
 
 class HandInMachine(RuleBasedStateMachine):
+    # Part names with the one file type each takes; none: one file per hand-in.
+    parts: tuple[tuple[str, str], ...] = ()
+    auto_submit = True
+
     def __init__(self) -> None:
         super().__init__()
         # A sync state machine driving async services: one private loop per example.
@@ -69,7 +82,13 @@ class HandInMachine(RuleBasedStateMachine):
                 GUILD,
                 STAFF,
                 NAME,
-                AssignmentOptions(closes="+1h", mode=GroupMode.OPEN, max_group_size=MAX_SIZE),
+                AssignmentOptions(
+                    closes="+1h",
+                    mode=GroupMode.OPEN,
+                    max_group_size=MAX_SIZE,
+                    auto_submit=self.auto_submit,
+                    parts="; ".join(f"{name}:{ext}" for name, ext in self.parts) or None,
+                ),
                 sent_at=self.clock.now(),
                 upload_limit_bytes=LIMIT,
             )
@@ -79,6 +98,9 @@ class HandInMachine(RuleBasedStateMachine):
         self.member_of: dict[int, str | None] = dict.fromkeys(STUDENTS)
         self.groups: dict[str, set[int]] = {}
         self.uploads: dict[str, list[tuple[datetime, str]]] = {}
+        # With parts: per (PIN, part) the uploads; per (PIN, part) what each hand-in took.
+        self.part_uploads: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
+        self.handed: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
         self.closed = False
         self.counter = 0
         # Failed attempts per user: a create asking for a taken PIN counts as a guess.
@@ -197,26 +219,42 @@ class HandInMachine(RuleBasedStateMachine):
             self.remove(user)
             assert left.deleted == (pin not in self.groups)
 
-    @rule(user=st.sampled_from(STUDENTS))
-    def upload(self, user: int) -> None:
+    @rule(user=st.sampled_from(STUDENTS), which=st.integers(0, 3), ext=st.sampled_from(EXTS))
+    def upload(self, user: int, which: int, ext: str) -> None:
         self.counter += 1
         data = f"upload {self.counter}".encode()
         sent_at = self.clock.now()
         pin = self.member_of[user]
+        # With parts: one of them, none, or one that does not exist.
+        names = [name for name, _ in self.parts]
+        part = ([*names, None, "slides"][which % (len(names) + 2)]) if self.parts else None
         refusals: set[type[DomainError]] = set()
         if pin is None:
             refusals.add(NotInGroupError)
         elif not self.open_now():
             refusals.add(DeadlinePassedError)
+        elif self.parts and part is None:
+            refusals.add(PartRequiredError)
+        elif self.parts and part not in names:
+            refusals.add(UnknownPartError)
+        elif self.parts and dict(self.parts)[str(part)] != ext:
+            refusals.add(PartFileTypeError)
         done = self.attempt(
             self.services.submissions.upload(
-                GUILD, student(user), NAME, incoming(data), sent_at=sent_at
+                GUILD,
+                student(user),
+                NAME,
+                incoming(data, f"file.{ext}"),
+                sent_at=sent_at,
+                part=part,
             ),
             refusals,
         )
         if done is not None:
             assert pin is not None
             self.uploads.setdefault(pin, []).append((sent_at, sha(data)))
+            if part is not None:
+                self.part_uploads.setdefault((pin, part), []).append((sent_at, sha(data)))
 
     @rule(user=st.sampled_from(STUDENTS))
     def handin(self, user: int) -> None:
@@ -228,10 +266,17 @@ class HandInMachine(RuleBasedStateMachine):
             refusals.add(DeadlinePassedError)
         elif not self.uploads.get(pin):
             refusals.add(NothingToHandInError)
-        self.attempt(
-            self.services.submissions.handin(GUILD, student(user), NAME, sent_at=self.clock.now()),
+        now = self.clock.now()
+        done = self.attempt(
+            self.services.submissions.handin(GUILD, student(user), NAME, sent_at=now),
             refusals,
         )
+        if done is not None and pin is not None:
+            # Every part's latest upload at once.
+            for name, _ in self.parts:
+                latest = self.part_uploads.get((pin, name))
+                if latest:
+                    self.handed.setdefault((pin, name), []).append((now, latest[-1][1]))
 
     @rule(seconds=st.integers(min_value=1, max_value=900))
     def wait(self, seconds: int) -> None:
@@ -256,7 +301,7 @@ class HandInMachine(RuleBasedStateMachine):
     @invariant()
     def groups_and_members_match_the_model(self) -> None:
         members: dict[str, set[int]] = {
-            pin: set() for (pin,) in self.rows("SELECT pin FROM groups")
+            str(pin): set() for (pin,) in self.rows("SELECT pin FROM groups")
         }
         for pin, user in self.rows(
             "SELECT g.pin, m.user_id FROM memberships m JOIN groups g ON g.id = m.group_id"
@@ -280,18 +325,45 @@ class HandInMachine(RuleBasedStateMachine):
         assert len(pins) == len(set(pins))
 
     @invariant()
-    def after_close_the_final_submission_is_the_latest_upload(self) -> None:
-        if not self.closed:
+    def after_close_each_parts_final_is_its_latest_upload_or_hand_in(self) -> None:
+        if not self.closed or not self.parts:
             return
-        finals = dict(
-            self.rows(
+        finals = {
+            (str(pin), str(part)): digest
+            for pin, part, digest in self.rows(
+                "SELECT g.pin, p.name, u.sha256 FROM groups g"
+                " JOIN submission_parts sp ON sp.group_id = g.id"
+                " AND sp.revision = (SELECT max(revision) FROM submissions WHERE group_id = g.id)"
+                " JOIN assignment_parts p ON p.id = sp.part_id"
+                " JOIN uploads u ON u.id = sp.upload_id"
+            )
+        }
+        source = self.part_uploads if self.auto_submit else self.handed
+        expected = {}
+        for key, items in source.items():
+            eligible = [
+                (at, i, digest) for i, (at, digest) in enumerate(items) if at < self.deadline
+            ]
+            if eligible:
+                expected[key] = max(eligible)[2]
+        assert finals == expected
+        # No part of a parts assignment is ever recorded in the revision's own upload column.
+        assert self.rows("SELECT count(*) FROM submissions WHERE upload_id IS NOT NULL") == [(0,)]
+
+    @invariant()
+    def after_close_the_final_submission_is_the_latest_upload(self) -> None:
+        if not self.closed or self.parts:
+            return
+        finals: dict[object, object] = {
+            pin: digest
+            for pin, digest in self.rows(
                 "SELECT g.pin, u.sha256 FROM groups g"
                 " JOIN submissions s ON s.group_id = g.id"
                 " AND s.revision = (SELECT max(revision) FROM submissions WHERE group_id = g.id)"
                 " LEFT JOIN uploads u ON u.id = s.upload_id"
             )
-        )
-        expected = {}
+        }
+        expected: dict[object, object] = {}
         for pin, uploads in self.uploads.items():
             eligible = [
                 (at, i, digest) for i, (at, digest) in enumerate(uploads) if at < self.deadline
@@ -308,3 +380,18 @@ HandInMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestHandInMachine = HandInMachine.TestCase
+
+
+class PartsHandInMachine(HandInMachine):
+    parts = (("report", "pdf"), ("code", "zip"))
+
+
+class PartsHandInOnlyMachine(HandInMachine):
+    parts = (("report", "pdf"), ("code", "zip"))
+    auto_submit = False
+
+
+for machine in (PartsHandInMachine, PartsHandInOnlyMachine):
+    machine.TestCase.settings = HandInMachine.TestCase.settings
+TestPartsHandInMachine = PartsHandInMachine.TestCase
+TestPartsHandInOnlyMachine = PartsHandInOnlyMachine.TestCase
