@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from storage.files import fsync_path
 from storage.private import DIR_MODE, FILE_MODE, make_private_dir, tighten
 
 MANIFEST = "manifest.json"
@@ -67,7 +68,7 @@ def backup(database: Path, files_root: Path, dest: Path) -> BackupReport:
         "damaged": report.damaged,
     }
     _write_private(dest / MANIFEST, json.dumps(manifest, indent=1).encode())
-    _fsync(dest)
+    fsync_path(dest)
     return report
 
 
@@ -94,7 +95,7 @@ def restore(source: Path, database: Path, files_root: Path) -> int:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _fsync(data_dir.parent)
+    fsync_path(data_dir.parent)
     return len(manifest.files)
 
 
@@ -161,7 +162,7 @@ def _copy_database(database: Path, copy: Path) -> None:
     finally:
         target.close()
         source.close()
-    _fsync(copy)
+    fsync_path(copy)
 
 
 def _referenced_files(database: Path) -> list[str]:
@@ -234,11 +235,3 @@ def _hash(path: Path) -> str:
 
 def _relative(sha256: str) -> Path:
     return Path(sha256[:2]) / sha256[2:]
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

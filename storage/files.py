@@ -183,11 +183,12 @@ def _publish_many(temps: list[Path], finals: list[Path]) -> None:
         os.replace(temp, final)
         touched[final.parent] = None
     for directory in touched:
-        _fsync_dir(directory)
+        fsync_path(directory)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder: so the names in it are durable)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
