@@ -113,6 +113,9 @@ class FileStore:
         handle.close()
         return ReceivedFile(temp=temp, sha256=digest.hexdigest(), size=size)
 
+    async def stage(self, received: ReceivedFile) -> None:
+        """Nothing to do: the bytes are on this disk, fsynced; `publish_many` names them."""
+
     async def publish_many(self, received: list[ReceivedFile]) -> list[StoredFile]:
         """Move received bytes under their final names, durably, in one thread hop: rename all,
         then fsync each directory once (the first fsync commits the journal holding every

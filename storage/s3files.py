@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
@@ -24,11 +25,18 @@ import obstore
 from obstore.exceptions import AlreadyExistsError
 from obstore.store import S3Store
 
+from bot.domain.errors import StorageUnavailableError
 from storage.files import DamagedFileError, FileStore, ReceivedFile
 from storage.private import open_private
 
-# Puts in flight at once while a batch of uploads is published.
-PUT_CONCURRENCY = 8
+log = logging.getLogger(__name__)
+
+# Puts in flight at once (uploads staging their bytes).
+PUT_CONCURRENCY = 16
+# Files up to this size go in one conditional put (held in memory meanwhile); larger ones in
+# parts of PART_BYTES (at most 4 in flight).
+SINGLE_PUT_BYTES = 8 * 1024 * 1024
+PART_BYTES = 5 * 1024 * 1024
 # A read buffers this much per request (a stored file is read in order, once).
 READ_BUFFER = 4 * 1024 * 1024
 
@@ -39,6 +47,9 @@ class S3FileStore:
         # Only its temp folder is used: the bytes on their way in, and copies on their way out.
         self._spool = FileStore(spool)
         self.root = spool
+        self._puts = asyncio.Semaphore(PUT_CONCURRENCY)
+        # Received files already put by `stage` (by their temp path, unique per upload).
+        self._staged: set[Path] = set()
 
     @classmethod
     def from_url(cls, url: str, spool: Path, **config: Any) -> S3FileStore:
@@ -53,21 +64,49 @@ class S3FileStore:
         return await self._spool.receive(chunks, max_bytes=max_bytes)
 
     def discard(self, received: ReceivedFile) -> None:
+        self._staged.discard(received.temp)
         self._spool.discard(received)
 
+    async def stage(self, received: ReceivedFile) -> None:
+        """Put the bytes into the bucket now, outside the recording transaction: a put takes
+        milliseconds to seconds, and inside the batch it would hold the database's write lock
+        for every upload behind it. An upload refused after this leaves its object unnamed
+        by any row (content-addressed, so harmless; a later upload of the same bytes reuses
+        it)."""
+        async with self._puts:
+            try:
+                await self._put(received)
+            except (OSError, obstore.exceptions.BaseError) as exc:
+                log.warning("could not put %s into the bucket: %s", received.sha256[:12], exc)
+                raise StorageUnavailableError() from exc
+        self._staged.add(received.temp)
+
     async def publish_many(self, received: list[ReceivedFile]) -> None:
-        """Put every received file under its name (once), then drop the local copies. Raises
-        when a put fails: the batch's transaction then records none of them."""
-        limit = asyncio.Semaphore(PUT_CONCURRENCY)
-
-        async def put(one: ReceivedFile) -> None:
-            async with limit:
-                with contextlib.suppress(AlreadyExistsError):
-                    await obstore.put_async(self.bucket, _key(one.sha256), one.temp, mode="create")
-
-        await asyncio.gather(*(put(one) for one in received))
+        """Put what was not staged (raising when a put fails: the batch's transaction then
+        records none of them), then drop the local copies."""
+        await asyncio.gather(*(self._put(one) for one in received if one.temp not in self._staged))
         for one in received:
+            self._staged.discard(one.temp)
             self._spool.discard(one)
+
+    async def _put(self, one: ReceivedFile) -> None:
+        key = _key(one.sha256)
+        if one.size <= SINGLE_PUT_BYTES:
+            # Conditional on absence (If-None-Match: *): an object of this name holds these
+            # bytes already.
+            with contextlib.suppress(AlreadyExistsError):
+                await obstore.put_async(self.bucket, key, one.temp, mode="create")
+            return
+        # A conditional put is a single request, which would hold the whole file in memory:
+        # larger files go in parts, streamed from the spool, after a check that the name is
+        # free. A put racing this one under the same name writes the same bytes (the name is
+        # their hash), so nothing stored is ever changed.
+        with contextlib.suppress(FileNotFoundError):
+            await obstore.head_async(self.bucket, key)
+            return
+        await obstore.put_async(
+            self.bucket, key, one.temp, use_multipart=True, chunk_size=PART_BYTES, max_concurrency=4
+        )
 
     @contextlib.asynccontextmanager
     async def local_copy(self, sha256: str, size: int) -> AsyncIterator[Path]:

@@ -304,6 +304,12 @@ class DiskLowError(DomainError):
     key = "error.disk_low"
 
 
+class StorageUnavailableError(DomainError):
+    """The file store (a bucket) did not take the bytes; nothing was recorded."""
+
+    key = "error.storage_unavailable"
+
+
 class NothingToHandInError(DomainError):
     key = "error.nothing_to_hand_in"
 

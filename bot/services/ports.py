@@ -127,6 +127,12 @@ class StoredFiles(Protocol):
         """Take a byte stream into a temp file, hashing it; StoreLimitError past `max_bytes`."""
         ...
 
+    async def stage(self, received: ReceivedFile) -> None:
+        """Make received bytes durable where they will live, before the recording transaction
+        and outside its lock (a bucket's put; nothing for the local store, whose rename is
+        the publish). Raises StorageUnavailableError when the store does not take them."""
+        ...
+
     async def publish_many(self, received: list[ReceivedFile]) -> object:
         """Store received files under their names, durably (inside the recording transaction:
         raises when one cannot be stored, and then nothing is recorded)."""

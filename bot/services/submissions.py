@@ -294,6 +294,11 @@ class SubmissionService:
         self, request: _UploadRequest
     ) -> tuple[Upload, GroupView, FinalizationChange | None]:
         received = await self._receive(request.incoming)
+        try:
+            await self._files.stage(received)
+        except BaseException:
+            self._files.discard(received)
+            raise
         # The bytes get their final name inside the same transaction (the batch's `finish`),
         # after the row is written and before the commit: a refusal here keeps no stored
         # file, and no row ever names a missing file.

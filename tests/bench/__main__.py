@@ -25,6 +25,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the data dirs (printed)")
     p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
+    p.add_argument(
+        "--store",
+        choices=("local", "s3", "both"),
+        default="local",
+        help="our bot's files on the local disk, in SeaweedFS (S3), or each in turn",
+    )
 
     p = sub.add_parser("close", help="2,000 groups finalized at a deadline, receipts paced")
     p.add_argument("--groups", type=int, default=2000)
@@ -60,6 +66,7 @@ def main(argv: list[str]) -> int:
                 baseline=not args.no_baseline,
                 keep=args.keep,
                 profile=args.profile,
+                store=args.store,
             )
         )
     elif args.bench == "close":

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import obstore
 
 from sandbox import InteractionHandle
 from tests.bench.common import (
@@ -37,6 +40,7 @@ from tests.bench.common import (
     summary,
     temp_dir,
 )
+from tests.s3 import SeaweedFS, start_seaweedfs
 
 NAME = "Rush"
 PROBES: dict[int, dict[int, tuple[float, float]]] = {}
@@ -193,10 +197,16 @@ async def run_ours(
     data_dir: Path,
     timeout: float,
     profile: str | None = None,
+    bucket: SeaweedFS | None = None,
 ) -> RushRun:
+    """Our bot on the same rush; with `bucket`, its stored files in that S3 server."""
     sandbox = world.sandbox
     await prepare(world, data_dir)
     env = {"HANDIN_LOG_LEVEL": "WARNING"}
+    url = None
+    if bucket is not None:
+        url = bucket.fresh_url()
+        env |= bucket.environment | {"HANDIN_FILES_URL": url}
     proc = sandbox.bot_process(BOT_ARGV, data_dir=data_dir, env=env)
     await proc.start()
     try:
@@ -211,7 +221,11 @@ async def run_ours(
     finally:
         await proc.terminate(timeout=20)
     rows = db_query(data_dir, "SELECT count(*) FROM uploads")[0][0]
-    checked, bad = rehash_all(data_dir)
+    if bucket is None or url is None:
+        checked, bad = rehash_all(data_dir)
+    else:
+        shas = [r[0] for r in db_query(data_dir, "SELECT DISTINCT sha256 FROM uploads")]
+        checked, bad = await rehash_bucket(bucket.store(url), shas)
     run.stored_rows = rows
     run.stored_files = checked
     run.bad_files = len(bad)
@@ -235,8 +249,11 @@ async def rush(
     timeout: float = 90.0,
     keep: bool = False,
     profile: str | None = None,
+    store: str = "local",
 ) -> Report:
-    report = Report(f"rush-S{students}")
+    """`store`: where our bot keeps the files: `local`, `s3` (a SeaweedFS started here), or
+    `both` (each run: the baseline, ours on local files, ours on S3)."""
+    report = Report(f"rush-S{students}" + ("" if store == "local" else f"-{store}"))
     work = temp_dir("bench-rush-")
     all_runs: list[dict[str, Any]] = []
     try:
@@ -247,6 +264,8 @@ async def rush(
             files = file_payloads(students, int(size_mib * MIB), prefix="rush")
             ours_runs: list[RushRun] = []
             base_runs: list[RushRun] = []
+            s3_runs: list[RushRun] = []
+            bucket = start_seaweedfs(work / "seaweedfs") if store in ("s3", "both") else None
             for n in range(runs):
                 if baseline:
                     base = await run_baseline(world, files, work, timeout)
@@ -254,14 +273,28 @@ async def rush(
                     print(_line(f"run {n + 1} baseline", base), flush=True)
                     print(base.extra["phases"], flush=True)
                     all_runs.append(base.as_dict())
-                ours = await run_ours(world, files, work / f"ours-{n}", timeout, profile)
-                ours_runs.append(ours)
-                print(_line(f"run {n + 1} ours    ", ours), flush=True)
-                print(ours.extra["phases"], flush=True)
-                all_runs.append(ours.as_dict())
+                if store in ("local", "both"):
+                    ours = await run_ours(world, files, work / f"ours-{n}", timeout, profile)
+                    ours_runs.append(ours)
+                    print(_line(f"run {n + 1} ours    ", ours), flush=True)
+                    print(ours.extra["phases"], flush=True)
+                    all_runs.append(ours.as_dict())
+                if bucket is not None:
+                    on_s3 = await run_ours(
+                        world, files, work / f"s3-{n}", timeout, profile, bucket=bucket
+                    )
+                    on_s3.label = "ours-s3"
+                    s3_runs.append(on_s3)
+                    print(_line(f"run {n + 1} ours S3 ", on_s3), flush=True)
+                    all_runs.append(on_s3.as_dict())
                 if not keep:
                     shutil.rmtree(work / f"ours-{n}", ignore_errors=True)
-            _table(report, ours_runs, base_runs)
+                    shutil.rmtree(work / f"s3-{n}", ignore_errors=True)
+            if bucket is not None:
+                bucket.stop()
+            _table(report, ours_runs or s3_runs, base_runs)
+            if ours_runs and s3_runs:
+                _against_local(report, s3_runs, ours_runs)
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -343,6 +376,55 @@ def _table(report: Report, ours: list[RushRun], base: list[RushRun]) -> None:
             and run.acknowledged == run.stored_rows == run.stored_files
             and run.acknowledged == run.students,
         )
+
+
+def _against_local(report: Report, s3: list[RushRun], local: list[RushRun]) -> None:
+    """Files in the bucket against files on the local disk, run by run."""
+    for n, (bucket, disk) in enumerate(zip(s3, local, strict=True)):
+        tag = f"run {n + 1} S3 vs local: "
+        c, lc = summary(bucket.done), summary(disk.done)
+        report.add(
+            tag + "completion p50 / p99 / max (s)",
+            _tri(c),
+            _tri(lc),
+            None if not lc["p99"] or c["p99"] is None else c["p99"] / lc["p99"],
+        )
+        report.add(
+            tag + "uploads/s",
+            bucket.throughput,
+            disk.throughput,
+            None if not disk.throughput else bucket.throughput / disk.throughput,
+        )
+        report.add(
+            tag + "peak RSS (MiB)",
+            bucket.peak_rss_mib,
+            disk.peak_rss_mib,
+            None
+            if not disk.peak_rss_mib or bucket.peak_rss_mib is None
+            else bucket.peak_rss_mib / disk.peak_rss_mib,
+        )
+        lost = bucket.extra.get("acknowledged_not_stored", 0) + (bucket.bad_files or 0)
+        report.add(
+            tag + "acknowledged / rows / objects",
+            f"{bucket.acknowledged} / {bucket.stored_rows} / {bucket.stored_files}",
+            target="equal, 0 lost",
+            ok=lost == 0 and bucket.acknowledged == bucket.stored_rows == bucket.stored_files,
+        )
+
+
+async def rehash_bucket(store: Any, shas: list[str]) -> tuple[int, list[str]]:
+    """(objects checked, names whose bytes do not hash to their name or are missing)."""
+    bad: list[str] = []
+    for sha in shas:
+        try:
+            result = await obstore.get_async(store, f"{sha[:2]}/{sha[2:]}")
+            data = bytes(await result.bytes_async())
+        except FileNotFoundError:
+            bad.append(sha)
+            continue
+        if hashlib.sha256(data).hexdigest() != sha:
+            bad.append(sha)
+    return len(shas) - len(bad), bad
 
 
 def _tri(s: dict[str, float | None] | None) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import obstore
 import pytest
 
+from bot.domain.errors import StorageUnavailableError
 from bot.services.ports import StoredFiles
 from storage.files import DamagedFileError, FileStore, StoreLimitError
 from storage.s3files import S3FileStore
@@ -42,8 +43,11 @@ def store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> StoredFi
     return made
 
 
-async def put(store: StoredFiles, data: bytes) -> str:
+async def put(store: StoredFiles, data: bytes, *, staged: bool = True) -> str:
+    """As an upload does: receive, stage (outside the transaction), publish (inside)."""
     received = await store.receive(chunks(data), max_bytes=len(data))
+    if staged:
+        await store.stage(received)
     await store.publish_many([received])
     return received.sha256
 
@@ -60,6 +64,13 @@ async def test_stored_bytes_come_back_intact(store: StoredFiles) -> None:
     with store.open_read(digest) as reader:
         assert b"".join(iter(lambda: reader.read(1 << 20), b"")) == BIG
     # Nothing of the way in or out is left in the spool.
+    assert temp_files(store) == []
+
+
+async def test_bytes_published_without_staging_are_stored_too(store: StoredFiles) -> None:
+    digest = await put(store, b"straight to publish", staged=False)
+    async with store.local_copy(digest, len(b"straight to publish")) as path:
+        assert path.read_bytes() == b"straight to publish"
     assert temp_files(store) == []
 
 
@@ -136,14 +147,20 @@ async def test_a_bucket_that_cannot_be_reached_fails_the_publish(tmp_path: Path)
     )
     unreachable.prepare()
     received = await unreachable.receive(chunks(b"bytes"), max_bytes=10)
+    with pytest.raises(StorageUnavailableError):
+        await unreachable.stage(received)
     with pytest.raises(Exception):  # noqa: B017 (obstore's own error class for the network)
         await unreachable.publish_many([received])
 
 
-async def test_a_stored_file_is_never_overwritten(store: StoredFiles) -> None:
-    digest = await put(store, b"the first bytes")
-    # Bytes that claim the same name (a put conditional on absence must keep the first).
-    forged = await store.receive(chunks(b"other bytes"), max_bytes=100)
+@pytest.mark.parametrize("size", [15, len(BIG)], ids=["one put", "in parts"])
+async def test_a_stored_file_is_never_overwritten(store: StoredFiles, size: int) -> None:
+    first = (b"the first bytes" * (size // 15 + 1))[:size]
+    digest = await put(store, first)
+    # Bytes that claim the same name: the stored ones must stay.
+    other = b"o" * size
+    forged = await store.receive(chunks(other), max_bytes=size)
+    await store.stage(dataclasses.replace(forged, sha256=digest))
     await store.publish_many([dataclasses.replace(forged, sha256=digest)])
-    async with store.local_copy(digest, len(b"the first bytes")) as path:
-        assert path.read_bytes() == b"the first bytes"
+    async with store.local_copy(digest, size) as path:
+        assert path.read_bytes() == first
