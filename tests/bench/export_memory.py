@@ -25,6 +25,8 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import obstore
+
 from bot import paths
 from bot.domain.models import (
     Actor,
@@ -38,7 +40,9 @@ from bot.services.submissions import IncomingFile
 from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
+from storage.s3files import S3FileStore
 from tests.clock import FakeClock
+from tests.s3 import SeaweedFS, start_seaweedfs
 
 GUILD = 1
 STAFF = Actor(user_id=1, display_name="staff", can_manage_guild=True)
@@ -46,7 +50,7 @@ NAME = "Bench"
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 MIB = 1024 * 1024
 TARGET_MIB = 50
-PHASES = ("export", "read_each", "zip_writestr", "read_all", "zip_in_memory")
+PHASES: tuple[str, ...] = ("export", "read_each", "zip_writestr", "read_all", "zip_in_memory")
 BASELINE_NOTES = {
     "read_each": "Path.read_bytes() + sha256, one file at a time",
     "zip_writestr": "ZipFile on disk, writestr(read_bytes()) per file",
@@ -114,6 +118,30 @@ def phase_export(data_dir: Path, out: Path) -> None:
     asyncio.run(run())
 
 
+def phase_export_s3(data_dir: Path, out: Path) -> None:
+    """The same export with the files read from the bucket (HANDIN_FILES_URL, AWS_* set)."""
+
+    async def run() -> None:
+        db = await Database.open(paths.database_path(data_dir), durable=False)
+        try:
+            clock = FakeClock(START + timedelta(hours=3))
+            files = S3FileStore.from_url(os.environ["HANDIN_FILES_URL"], out / "spool")
+            service = ExportService(db, files, clock)
+            result = await service.export(GUILD, None, NAME, out)
+            assert not result.problems and not result.snapshot, result
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
+def mirror_to_bucket(data_dir: Path, server: SeaweedFS, url: str) -> None:
+    """Put every stored file into the bucket under its key, as the S3 store names them."""
+    store = server.store(url)
+    for path in _stored(data_dir):
+        obstore.put(store, f"{path.parent.name}/{path.name}", path)
+
+
 def phase_read_each(data_dir: Path, out: Path) -> None:
     for path in _stored(data_dir):
         hashlib.sha256(path.read_bytes()).hexdigest()
@@ -142,6 +170,7 @@ def phase_zip_in_memory(data_dir: Path, out: Path) -> None:
 
 PHASE_FUNCTIONS: dict[str, Callable[[Path, Path], None]] = {
     "export": phase_export,
+    "export_s3": phase_export_s3,
     "read_each": phase_read_each,
     "read_all": phase_read_all,
     "zip_writestr": phase_zip_writestr,
@@ -190,7 +219,9 @@ def measure(phase: str, meter: str, data_dir: Path, out: Path) -> dict[str, obje
     }
 
 
-def _child(phase: str, meter: str, data_dir: Path, out: Path) -> dict[str, object]:
+def _child(
+    phase: str, meter: str, data_dir: Path, out: Path, env: dict[str, str] | None = None
+) -> dict[str, object]:
     command = [sys.executable, "-m", "tests.bench.export_memory", "--phase", phase]
     command += ["--meter", meter, "--data", str(data_dir), "--out", str(out)]
     done = subprocess.run(
@@ -198,12 +229,13 @@ def _child(phase: str, meter: str, data_dir: Path, out: Path) -> dict[str, objec
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, **(env or {})},
     )
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-def orchestrate(groups: int, size_mib: float, keep: Path | None) -> int:
+def orchestrate(groups: int, size_mib: float, keep: Path | None, *, s3: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="export-bench-") as temp:
         root = keep or Path(temp)
         data_dir = root / "data"
@@ -212,19 +244,33 @@ def orchestrate(groups: int, size_mib: float, keep: Path | None) -> int:
         asyncio.run(build(data_dir, groups, int(size_mib * MIB)))
         print(f"built {groups} groups x {size_mib:g} MiB in {time.perf_counter() - began:.1f} s")
         results: dict[tuple[str, str], dict[str, object]] = {}
-        for phase in PHASES:
-            for meter in ("rss", "tracemalloc"):
-                out = root / "out" / f"{phase}-{meter}"
-                results[phase, meter] = _child(phase, meter, data_dir, out)
-        return _report(results)
+        phases = PHASES
+        server = start_seaweedfs(root / "seaweedfs") if s3 else None
+        env: dict[str, str] = {}
+        try:
+            if server is not None:
+                url = server.fresh_url()
+                mirror_to_bucket(data_dir, server, url)
+                env = server.environment | {"HANDIN_FILES_URL": url}
+                phases = ("export", "export_s3", *PHASES[1:])
+            for phase in phases:
+                for meter in ("rss", "tracemalloc"):
+                    out = root / "out" / f"{phase}-{meter}"
+                    results[phase, meter] = _child(phase, meter, data_dir, out, env)
+        finally:
+            if server is not None:
+                server.stop()
+        return _report(results, phases)
 
 
-def _report(results: dict[tuple[str, str], dict[str, object]]) -> int:
+def _report(
+    results: dict[tuple[str, str], dict[str, object]], phases: tuple[str, ...] = PHASES
+) -> int:
     def mib(phase: str, meter: str) -> float:
         return float(results[phase, meter]["growth_mib"])  # type: ignore[arg-type]
 
     print(f"{'phase':<15}{'RSS growth':>12}{'tracemalloc':>13}{'time':>9}  what")
-    for phase in PHASES:
+    for phase in phases:
         seconds = float(results[phase, "rss"]["seconds"])  # type: ignore[arg-type]
         note = BASELINE_NOTES.get(phase, "ExportService.export (streamed, 1 MiB blocks)")
         print(
@@ -238,7 +284,7 @@ def _report(results: dict[tuple[str, str], dict[str, object]]) -> int:
             print(f"  {phase:<15}{meter:<12}{ratio:>7.1f}x")
     if not results["export", "rss"].get("peak_reset", False):
         print("note: VmHWM could not be reset; RSS growth is measured from process start")
-    worst = max(mib("export", "rss"), mib("export", "tracemalloc"))
+    worst = max(mib(p, m) for p in phases if p.startswith("export") for m in ("rss", "tracemalloc"))
     verdict = "PASS" if worst < TARGET_MIB else "FAIL"
     print(f"export peak growth {worst:.1f} MiB, target < {TARGET_MIB} MiB: {verdict}")
     return 0 if verdict == "PASS" else 1
@@ -249,7 +295,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--groups", type=int, default=300)
     parser.add_argument("--size-mib", type=float, default=1.0)
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
-    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    parser.add_argument("--s3", action="store_true", help="also export from SeaweedFS (S3)")
+    parser.add_argument("--phase", choices=tuple(PHASE_FUNCTIONS), help=argparse.SUPPRESS)
     parser.add_argument("--meter", choices=("rss", "tracemalloc"), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -257,7 +304,7 @@ def main(argv: list[str]) -> int:
     if args.phase:
         print(json.dumps(measure(args.phase, args.meter, args.data, args.out)))
         return 0
-    return orchestrate(args.groups, args.size_mib, args.keep)
+    return orchestrate(args.groups, args.size_mib, args.keep, s3=args.s3)
 
 
 if __name__ == "__main__":
