@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 # Puts in flight at once (uploads staging their bytes).
 PUT_CONCURRENCY = 16
 # Files up to this size go in one conditional put (held in memory meanwhile); larger ones in
-# parts of PART_BYTES (at most 4 in flight).
-SINGLE_PUT_BYTES = 8 * 1024 * 1024
+# parts of PART_BYTES, at most 4 in flight: no put holds more than 20 MiB, whatever the file.
+SINGLE_PUT_BYTES = 5 * 1024 * 1024
 PART_BYTES = 5 * 1024 * 1024
 # A read buffers this much per request (a stored file is read in order, once).
 READ_BUFFER = 4 * 1024 * 1024
