@@ -485,45 +485,13 @@ def _build_fields(
     name: str | None,
 ) -> AssignmentFields:
     """Apply the given options over `base`, validating each (times in the guild's zone)."""
-
-    def when(text: str | None, option: str, fallback: datetime | None) -> datetime | None:
-        if text is None:
-            return fallback
-        if option == "late_until" and text.strip().lower() in {"", "none", "off"}:
-            return None
-        return timeparse.parse_time(text, now=now, tz=settings.timezone, option=option)
-
     changes: dict[str, object] = {}
     if name is not None:
-        cleaned = " ".join(name.split())
-        if not cleaned or len(cleaned) > 100:
-            raise AssignmentNameInvalidError()
-        changes |= {"name": cleaned, "name_key": name_key(cleaned)}
-    opens = when(options.opens, "opens", base.opens_at)
-    closes = when(options.closes, "closes", base.closes_at)
-    late = when(options.late_until, "late_until", base.late_until)
-    assert opens is not None and closes is not None
-    if closes <= opens:
-        raise ClosesBeforeOpensError(opens=opens, closes=closes)
-    if late is not None and late <= closes:
-        raise LateBeforeCloseError(closes=closes, late_until=late)
-    changes |= {"opens_at": opens, "closes_at": closes, "late_until": late}
-    if options.max_group_size is not None:
-        if options.max_group_size < 1:
-            raise MaxGroupSizeError(value=options.max_group_size)
-        changes["max_group_size"] = options.max_group_size
-    if options.max_file_mb is not None:
-        limit_mb = upload_limit_bytes / MIB
-        if not 0 < options.max_file_mb <= limit_mb:
-            raise MaxFileSizeError(value=options.max_file_mb, limit_mb=round(limit_mb, 2))
-        changes["max_file_mb"] = options.max_file_mb
+        changes |= _name_changes(name)
+    changes |= _time_changes(base, options, settings, now)
+    changes |= _limit_changes(options, upload_limit_bytes)
     changes |= _quota_changes(options)
-    if options.file_types is not None:
-        changes["file_types"] = parse_file_types(options.file_types)
-    if options.reminders is not None:
-        changes["reminders"] = timeparse.parse_reminders(options.reminders)
-    if options.parts is not None:
-        changes["parts"] = parse_parts(options.parts)
+    changes |= _parsed_changes(options)
     plain = {
         "group_mode": options.mode,
         "auto_submit": options.auto_submit,
@@ -535,6 +503,62 @@ def _build_fields(
     }
     changes |= {key: value for key, value in plain.items() if value is not None}
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _name_changes(name: str) -> dict[str, object]:
+    cleaned = " ".join(name.split())
+    if not cleaned or len(cleaned) > 100:
+        raise AssignmentNameInvalidError()
+    return {"name": cleaned, "name_key": name_key(cleaned)}
+
+
+def _time_changes(
+    base: AssignmentFields, options: AssignmentOptions, settings: GuildSettings, now: datetime
+) -> dict[str, object]:
+    """Opens, closes and the late window, in order (a time not given keeps `base`'s)."""
+
+    def when(text: str | None, option: str, fallback: datetime | None) -> datetime | None:
+        if text is None:
+            return fallback
+        if option == "late_until" and text.strip().lower() in {"", "none", "off"}:
+            return None
+        return timeparse.parse_time(text, now=now, tz=settings.timezone, option=option)
+
+    opens = when(options.opens, "opens", base.opens_at)
+    closes = when(options.closes, "closes", base.closes_at)
+    late = when(options.late_until, "late_until", base.late_until)
+    assert opens is not None and closes is not None
+    if closes <= opens:
+        raise ClosesBeforeOpensError(opens=opens, closes=closes)
+    if late is not None and late <= closes:
+        raise LateBeforeCloseError(closes=closes, late_until=late)
+    return {"opens_at": opens, "closes_at": closes, "late_until": late}
+
+
+def _limit_changes(options: AssignmentOptions, upload_limit_bytes: int) -> dict[str, object]:
+    changes: dict[str, object] = {}
+    if options.max_group_size is not None:
+        if options.max_group_size < 1:
+            raise MaxGroupSizeError(value=options.max_group_size)
+        changes["max_group_size"] = options.max_group_size
+    if options.max_file_mb is not None:
+        limit_mb = upload_limit_bytes / MIB
+        if not 0 < options.max_file_mb <= limit_mb:
+            raise MaxFileSizeError(value=options.max_file_mb, limit_mb=round(limit_mb, 2))
+        changes["max_file_mb"] = options.max_file_mb
+    return changes
+
+
+def _parsed_changes(options: AssignmentOptions) -> dict[str, object]:
+    """The options written as small languages: file types, reminder offsets, parts."""
+    changes: dict[str, object] = {}
+    if options.file_types is not None:
+        changes["file_types"] = parse_file_types(options.file_types)
+    if options.reminders is not None:
+        changes["reminders"] = timeparse.parse_reminders(options.reminders)
+    if options.parts is not None:
+        changes["parts"] = parse_parts(options.parts)
+    return changes
 
 
 def _quota_changes(options: AssignmentOptions) -> dict[str, object]:
