@@ -16,6 +16,7 @@ from bot.domain.errors import (
     AssignmentNameInvalidError,
     AssignmentNameTakenError,
     AssignmentNotClosedError,
+    AssignmentNotFoundError,
     ClosedDeadlineEditError,
     ClosesBeforeOpensError,
     DeadlineInPastError,
@@ -129,6 +130,8 @@ class Overview:
     undelivered: dict[int, list[Unreached]]
     # Set while uploads are refused for lack of disk space (bot/services/diskspace.py).
     disk_low_since: datetime | None
+    # When each upload was sent, oldest first (the overview's chart).
+    upload_times: tuple[datetime, ...] = ()
 
 
 class AssignmentService:
@@ -257,6 +260,14 @@ class AssignmentService:
         async with self._db.reading() as conn:
             return await find_assignment(conn, guild_id, name)
 
+    async def by_id(self, guild_id: int, assignment_id: int) -> Assignment:
+        """The guild's assignment with this id (a button names it so: names can change)."""
+        async with self._db.reading() as conn:
+            assignment = await assignment_repo.get(conn, assignment_id)
+        if assignment is None or assignment.guild_id != guild_id:
+            raise AssignmentNotFoundError(name=str(assignment_id))
+        return assignment
+
     async def list_for_staff(
         self, guild_id: int, actor: Actor
     ) -> list[tuple[Assignment, AssignmentCounts]]:
@@ -339,18 +350,33 @@ class AssignmentService:
         self.schedule.assignment_changed(closed.id)
         return closed, changes
 
+    async def check_close(
+        self, guild_id: int, actor: Actor, name: str, *, sent_at: datetime
+    ) -> Assignment:
+        """What `close_now` would refuse, refused now (before staff are asked to confirm)."""
+        async with self._db.reading() as conn:
+            await require_staff(conn, guild_id, actor)
+            assignment = await find_assignment_exactly(conn, guild_id, name)
+            if assignment.state(sent_at) is AssignmentState.CLOSED and not await _extended(
+                conn, assignment, sent_at
+            ):
+                raise ClosedDeadlineEditError(name=assignment.name)
+            return assignment
+
+    async def check_reopen(
+        self, guild_id: int, actor: Actor, name: str, closes: str, *, sent_at: datetime
+    ) -> tuple[Assignment, datetime]:
+        """What `reopen` would refuse, refused now; else the assignment and its new deadline."""
+        async with self._db.reading() as conn:
+            return await _reopen_target(conn, guild_id, actor, name, closes, sent_at)
+
     async def reopen(
         self, guild_id: int, actor: Actor, name: str, closes: str, *, sent_at: datetime
     ) -> Assignment:
         async with self._db.transaction() as conn:
-            settings = await require_staff(conn, guild_id, actor)
-            assignment = await find_assignment_exactly(conn, guild_id, name)
-            if assignment.state(sent_at) is not AssignmentState.CLOSED:
-                raise AssignmentNotClosedError(name=assignment.name)
-            new_closes = timeparse.parse_time(
-                closes, now=sent_at, tz=settings.timezone, option="closes"
+            assignment, new_closes = await _reopen_target(
+                conn, guild_id, actor, name, closes, sent_at
             )
-            _check_deadline_future(new_closes, sent_at)
             window = assignment.late_window
             late_until = None if window is None else new_closes + window
             opens = min(assignment.opens_at, sent_at)
@@ -399,6 +425,23 @@ class AssignmentService:
 
 
 # --- helpers -------------------------------------------------------------------------------
+async def _reopen_target(
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    actor: Actor,
+    name: str,
+    closes: str,
+    sent_at: datetime,
+) -> tuple[Assignment, datetime]:
+    settings = await require_staff(conn, guild_id, actor)
+    assignment = await find_assignment_exactly(conn, guild_id, name)
+    if assignment.state(sent_at) is not AssignmentState.CLOSED:
+        raise AssignmentNotClosedError(name=assignment.name)
+    new_closes = timeparse.parse_time(closes, now=sent_at, tz=settings.timezone, option="closes")
+    _check_deadline_future(new_closes, sent_at)
+    return assignment, new_closes
+
+
 def _new_defaults(name: str, now: datetime, channel_id: int | None) -> AssignmentFields:
     return AssignmentFields(
         name=name,
@@ -593,4 +636,5 @@ async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: dat
         submissions=submissions,
         undelivered=await misc_repo.undelivered(conn, assignment.id),
         disk_low_since=await quota_repo.disk_low_since(conn),
+        upload_times=tuple(await upload_repo.sent_times(conn, assignment.id)),
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.domain.clock import Clock
 from bot.domain.quotas import DEFAULT_RESERVE, FreeSpaceReserve
 from bot.services.assignments import AssignmentService
+from bot.services.calendar import CalendarService
 from bot.services.diskspace import DiskSpaceGuard
 from bot.services.downloads import DownloadPolicy
 from bot.services.exports import ExportService
@@ -38,6 +39,7 @@ class Services:
     reminders: ReminderService
     inflight: InFlightUploads
     user_locales: UserLocales
+    calendar: CalendarService
 
 
 def build_services(
@@ -80,4 +82,5 @@ def build_services(
         reminders=ReminderService(db, clock, notifier),
         inflight=inflight,
         user_locales=UserLocales(db, clock),
+        calendar=CalendarService(db, clock),
     )

@@ -20,6 +20,7 @@ from bot.domain.errors import (
     FileTooLargeError,
     FileTypeError,
     LeaseHeldError,
+    NewerUploadError,
     NoLeaseError,
     NothingToDownloadError,
     NothingToHandInError,
@@ -363,9 +364,18 @@ class SubmissionService:
             log.exception("upload notice failed")
 
     async def handin(
-        self, guild_id: int, actor: Actor, name: str, *, sent_at: datetime
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        *,
+        sent_at: datetime,
+        upload_id: int | None = None,
     ) -> HandInResult:
-        """Hand in the group's latest upload (as of the moment the command was sent)."""
+        """Hand in the group's latest upload (as of the moment the command was sent).
+
+        `upload_id` (the "Hand in this file" button) must still be that latest upload: a
+        button under an older upload never hands in a newer file the member has not seen."""
         now = self._clock.now()
         async with self._db.transaction() as conn:
             assignment = await find_assignment(conn, guild_id, name)
@@ -374,6 +384,8 @@ class SubmissionService:
             upload = await upload_repo.latest_upload_before(conn, group.id, _just_after(sent_at))
             if upload is None:
                 raise NothingToHandInError()
+            if upload_id is not None and upload.id != upload_id:
+                raise NewerUploadError(filename=upload.filename)
             deadlines = deadlines_for(assignment, group)
             handin_id = await upload_repo.insert_handin(
                 conn,

@@ -274,3 +274,14 @@ async def retry_receipt_at(
         " WHERE id = ? AND status = 'pending'",
         (to_db(when), error, receipt_id),
     )
+
+
+async def sent_times(conn: aiosqlite.Connection, assignment_id: int) -> list[datetime]:
+    """When each of the assignment's uploads was sent, oldest first."""
+    rows = await fetch_all(
+        conn,
+        "SELECT u.sent_at FROM uploads u JOIN groups g ON g.id = u.group_id"
+        " WHERE g.assignment_id = ? ORDER BY u.sent_at",
+        (assignment_id,),
+    )
+    return [from_db(r["sent_at"]) for r in rows]
