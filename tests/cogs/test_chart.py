@@ -26,7 +26,7 @@ async def test_chart_counts_groups_by_state_and_every_upload(world: World) -> No
     data = chart_data("en", overview)
 
     assert len(data.times) == 3
-    assert [value for _, value in data.bars] == [1, 1, 0]
+    assert [value for _, value, _ in data.bars] == [1, 1, 0]
 
 
 async def test_the_png_is_drawn_on_a_worker_thread(
