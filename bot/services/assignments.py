@@ -605,21 +605,22 @@ async def _counts(conn: aiosqlite.Connection, assignment_id: int) -> AssignmentC
 async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> Overview:
     members = await group_repo.members_by_group(conn, assignment.id)
     usage = await quota_repo.usage_by_group(conn, assignment.id)
+    # A few queries for the whole assignment, not two per group (130 groups: the overview
+    # answers within the scale benchmark's 100 ms).
+    handin_counts = await upload_repo.handin_counts(conn, assignment.id)
+    with_file = await upload_repo.groups_with_final_file(conn, assignment.id)
     rows: list[GroupOverview] = []
-    handins = 0
+    handins = sum(handin_counts.values())
     submissions = 0
     for group in await group_repo.groups(conn, assignment.id):
-        group_handins = await upload_repo.handins_of(conn, group.id)
-        handins += len(group_handins)
-        current = await upload_repo.current_submission(conn, group.id)
-        submissions += int(current is not None and current.upload is not None)
+        submissions += int(group.id in with_file)
         used = usage.get(group.id, NO_USAGE)
         rows.append(
             GroupOverview(
                 group=group,
                 members=tuple(members.get(group.id, [])),
                 uploads=used.uploads,
-                handed_in=bool(group_handins),
+                handed_in=group.id in handin_counts,
                 final_deadline=deadlines_for(assignment, group).final,
                 usage=used,
                 near_quota=near_quota(assignment, used),
