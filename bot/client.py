@@ -206,7 +206,7 @@ class HandinBot(commands.Bot):
         db, self._db = self._db, None
         try:
             if hasattr(self, "services"):
-                await self.services.user_locales.flush()
+                await self.services.user_locales.stop()
         finally:
             await db.close()
 

@@ -322,10 +322,16 @@ class AssignmentService:
         the role but never used a command (registered here as candidates with no group).
         """
         now = self._clock.now()
+        async with self._db.reading() as conn:
+            await require_staff(conn, guild_id, actor)
+            assignment = await find_assignment_exactly(conn, guild_id, name)
+            if assignment.role_id is None or not people:
+                # Nothing to register: a read, with no commit (and no fsync) to wait for.
+                return await _overview(conn, assignment, now)
         async with self._db.transaction() as conn:
             await require_staff(conn, guild_id, actor)
             assignment = await find_assignment_exactly(conn, guild_id, name)
-            await register_role_members(conn, assignment, people or [], now)
+            await register_role_members(conn, assignment, people, now)
             return await _overview(conn, assignment, now)
 
     # --- deadlines -------------------------------------------------------------------------
