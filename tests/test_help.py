@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from unittest.mock import MagicMock
 
 from discord import app_commands
@@ -31,7 +32,7 @@ def test_every_command_has_one_help_entry_with_its_audience() -> None:
 
 
 def test_every_example_uses_options_the_command_has_and_all_it_requires() -> None:
-    leaves = {}
+    leaves: dict[str, app_commands.Command[Any, ..., Any]] = {}
     for cog in all_cogs(MagicMock(), MagicMock(), MagicMock()):
         for root in cog.get_app_commands():
             commands = root.walk_commands() if isinstance(root, app_commands.Group) else [root]
