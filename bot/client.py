@@ -101,10 +101,12 @@ class HandinBot(commands.Bot):
         )
         self.session = aiohttp.ClientSession()
         await self.tree.set_translator(HandinTranslator())
-        from cogs import all_cogs
+        from cogs import all_cogs, persistent_buttons
 
         for cog in all_cogs(self.services, self.session, paths.exports_dir(data_dir)):
             await self.add_cog(cog)
+        # Buttons on messages sent before a restart still work: dispatched by custom_id.
+        self.add_dynamic_items(*persistent_buttons())
         async with self._db.transaction() as conn:
             kept = await misc_repo.take_notices(conn)
             self.notifier.database_id = await misc_repo.database_id(conn)
@@ -227,7 +229,7 @@ class HandinBot(commands.Bot):
         db, self._db = self._db, None
         try:
             if hasattr(self, "services"):
-                await self.services.user_locales.flush()
+                await self.services.user_locales.stop()
         finally:
             await db.close()
 

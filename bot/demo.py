@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bot.config import Config
-from bot.i18n import tn
-from sandbox import Sandbox, SandboxUser, format_event
+from bot.i18n import t, tn
+from sandbox import Sandbox, SandboxGuild, SandboxMessage, SandboxUser, format_event
 from sandbox.transcript import EventKind, TranscriptEvent
 
 log = logging.getLogger(__name__)
@@ -64,21 +64,52 @@ async def play(sandbox: Sandbox, data_dir: Path, deadline_seconds: int) -> Path:
     )
     bot = HandinBot(config, guild_ready_timeout=0.1)
     async with sandbox.run_bot(bot):
-        await course(sandbox, ta, students, deadline_seconds)
+        await course(sandbox, ta, students, deadline_seconds, guild)
     exports = sorted((data_dir / "exports").glob("*.zip"))
     if not exports:
         raise RuntimeError("the export was not written")
     return exports[-1]
 
 
-async def run(sandbox: Sandbox, user: SandboxUser, command: str, **options: object) -> None:
+async def run(
+    sandbox: Sandbox, user: SandboxUser, command: str, **options: object
+) -> SandboxMessage:
     files = options.pop("files", None)
     handle = await sandbox.invoke(user, command, options, files=files)  # type: ignore[arg-type]
-    await handle.wait_done(timeout=20)
+    return await handle.wait_done(timeout=20)
+
+
+async def press(
+    sandbox: Sandbox, user: SandboxUser, message: SandboxMessage, label: str
+) -> SandboxMessage:
+    """`user` presses the button called `label` on `message`."""
+    [custom_id] = [
+        c["custom_id"]
+        for row in message.components
+        for c in row.get("components") or []
+        if c.get("label") == label
+    ]
+    handle = await sandbox.click(user, message, str(custom_id))
+    return await handle.wait_done(timeout=20)
+
+
+async def paged_list(sandbox: Sandbox, ta: SandboxUser, guild: SandboxGuild) -> None:
+    """A lab of 40 predefined groups: `/groups list` answers in pages; the TA turns one."""
+    others = [sandbox.add_member(guild, f"student{n:02d}") for n in range(40)]
+    await run(sandbox, ta, "assignment create", name="Lab 2", closes="+7d", mode="predefined")
+    table = "group_name,member\n" + "".join(f"Team {n:02d},{u.id}\n" for n, u in enumerate(others))
+    files = {"file": ("lab2-groups.csv", table.encode(), "text/csv")}
+    await run(sandbox, ta, "groups import", assignment="Lab 2", files=files)
+    listed = await run(sandbox, ta, "groups list", assignment="Lab 2")
+    await press(sandbox, ta, listed, t(LOCALE, "page.next"))
 
 
 async def course(
-    sandbox: Sandbox, ta: SandboxUser, students: dict[str, SandboxUser], deadline_seconds: int
+    sandbox: Sandbox,
+    ta: SandboxUser,
+    students: dict[str, SandboxUser],
+    deadline_seconds: int,
+    guild: SandboxGuild,
 ) -> None:
     say = Narrator.say
     say(tn(LOCALE, "cli.demo.deadline", deadline_seconds))
@@ -99,6 +130,8 @@ async def course(
     await run(sandbox, ada, "ready", assignment="Lab 1")
     await run(sandbox, ada, "group create", assignment="Lab 1", pin="2024")
     await run(sandbox, brage, "group join", assignment="Lab 1", pin="2024")
+    ready = await run(sandbox, brage, "ready", assignment="Lab 1")
+    await press(sandbox, brage, ready, t(LOCALE, "button.status"))
     await run(sandbox, cecilie, "group create", assignment="lab 1", pin="0815")
     await run(sandbox, dag, "group join", assignment="Lab 1", pin="0815")
     await run(sandbox, eva, "group create", assignment="Lab 1")
@@ -115,6 +148,8 @@ async def course(
     say("The TA looks at the overview and exports the results for grading")
     await run(sandbox, ta, "assignment overview", name="Lab 1")
     await run(sandbox, ta, "export", assignment="Lab 1")
+    say("A larger lab: the list of 40 groups comes in pages, with buttons")
+    await paged_list(sandbox, ta, guild)
 
 
 async def wait_for_receipts(sandbox: Sandbox, members: list[SandboxUser], limit: float) -> None:

@@ -18,6 +18,7 @@ from bot.domain.errors import (
     StaffOnlyError,
 )
 from bot.i18n import DEFAULT, catalog, pick_locale, t, tn
+from cogs._paging import CONTENT_LIMIT, split_text
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,12 @@ class HandinTree(app_commands.CommandTree[Any]):
         return True
 
     async def on_error(
-        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
+        self,
+        interaction: discord.Interaction[Any],
+        error: app_commands.AppCommandError | Exception,
+        /,
     ) -> None:
+        """Commands' errors, and (through cogs._paging.HandinView) views' and modals' too."""
         await report(interaction, error)
 
 
@@ -97,7 +102,7 @@ def render_error(locale: str, error: DomainError) -> str:
         if len(error.problems) > 20:
             lines.append(tn(locale, "csv.more", len(error.problems) - 20))
         text = "\n".join([text, *lines])
-    return text[:1990]
+    return text
 
 
 def _localized_params(locale: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -127,10 +132,12 @@ async def _locale(interaction: discord.Interaction[Any]) -> str:
 
 async def _send(interaction: discord.Interaction[Any], text: str) -> None:
     try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
+        # Long names in a message can pass Discord's 2,000 characters: the rest follows.
+        for part in split_text(text, CONTENT_LIMIT):
+            if interaction.response.is_done():
+                await interaction.followup.send(part, ephemeral=True)
+            else:
+                await interaction.response.send_message(part, ephemeral=True)
     except discord.HTTPException:
         # The interaction expired (15 minutes) or Discord refused: nothing more we can do here.
         log.warning("could not deliver an error reply for interaction %s", interaction.id)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import discord
 from discord.ext import commands
 
 from bot.services.registry import Services
@@ -17,6 +19,7 @@ def all_cogs(
     folder, for the export)."""
     from cogs.export import ExportCog
     from cogs.groups import GroupsCog
+    from cogs.help import HelpCog
     from cogs.settings import SettingsCog
     from cogs.staff_assignments import StaffAssignmentsCog
     from cogs.staff_groups import StaffGroupsCog
@@ -29,4 +32,12 @@ def all_cogs(
         StaffGroupsCog(services),
         ExportCog(services, exports_dir),
         SettingsCog(services),
+        HelpCog(services),
     ]
+
+
+def persistent_buttons() -> tuple[type[discord.ui.DynamicItem[Any]], ...]:
+    """The buttons that survive a restart (the bot registers them at start-up)."""
+    from cogs._buttons import DYNAMIC_ITEMS
+
+    return DYNAMIC_ITEMS

@@ -68,6 +68,7 @@ async def respond(
     embed: discord.Embed | None = None,
     file: discord.File | None = None,
     files: list[discord.File] | None = None,
+    view: discord.ui.View | None = None,
     ephemeral: bool = True,
 ) -> None:
     """Answer the interaction whether or not it was deferred (a follow-up after a defer)."""
@@ -78,6 +79,8 @@ async def respond(
         kwargs["file"] = file
     if files:
         kwargs["files"] = files
+    if view is not None:
+        kwargs["view"] = view
     if interaction.response.is_done():
         await interaction.followup.send(**kwargs)
     else:
@@ -109,4 +112,6 @@ async def assignment_choices(
     names = await services.assignments.names_for(
         interaction.guild_id, actor_of(interaction), current, staff=staff
     )
+    # Discord takes at most 25 choices of at most 100 characters: a longer name is offered
+    # by its first 100 (the lookup matches a unique prefix), never sent as a reply.
     return [app_commands.Choice(name=name[:100], value=name[:100]) for name in names[:25]]

@@ -22,13 +22,12 @@ from bot.services.assignments import GroupOverview, Overview
 from bot.services.groups import ReadyView
 from bot.services.submissions import StatusView
 from cogs._common import GOOD, INFO, WARN
-
-FIELD_LIMIT = 1024
+from cogs._paging import Section, add_long_field, field_pages
 
 
 def members_text(locale: str, members: Iterable[Member]) -> str:
     lines = [t(locale, "group.member_line", user_id=m.user_id, number=m.number) for m in members]
-    return _clip("\n".join(lines) or t(locale, "group.no_members"))
+    return "\n".join(lines) or t(locale, "group.no_members")
 
 
 def rules_text(locale: str, assignment: Assignment) -> str:
@@ -59,7 +58,7 @@ def rules_text(locale: str, assignment: Assignment) -> str:
         lines.append(t(locale, "rules.single_editor"))
     if assignment.late_until:
         lines.append(t(locale, "rules.late", late_until=assignment.late_until))
-    return _clip("\n".join(f"• {line}" for line in lines))
+    return "\n".join(f"• {line}" for line in lines)
 
 
 def deadline_text(locale: str, assignment: Assignment, view: GroupView | None = None) -> str:
@@ -84,10 +83,10 @@ def ready_embed(locale: str, ready: ReadyView) -> discord.Embed:
     )
     embed.add_field(name=t(locale, "ready.candidate"), value=f"**{ready.candidate.number}**")
     if ready.group is not None:
-        embed.add_field(
-            name=t(locale, "ready.group", pin=ready.group.group.label),
-            value=members_text(locale, ready.group.members),
-            inline=False,
+        add_long_field(
+            embed,
+            t(locale, "ready.group", pin=ready.group.group.label),
+            members_text(locale, ready.group.members),
         )
     else:
         embed.add_field(
@@ -100,9 +99,7 @@ def ready_embed(locale: str, ready: ReadyView) -> discord.Embed:
         value=deadline_text(locale, assignment, ready.group),
         inline=False,
     )
-    embed.add_field(
-        name=t(locale, "ready.rules"), value=rules_text(locale, assignment), inline=False
-    )
+    add_long_field(embed, t(locale, "ready.rules"), rules_text(locale, assignment))
     return embed
 
 
@@ -120,10 +117,8 @@ def group_embed(
         embed.add_field(
             name=t(locale, "group.password"), value=f"```\n{password}\n```", inline=False
         )
-    embed.add_field(
-        name=tn(locale, "group.members", len(view.members)),
-        value=members_text(locale, view.members),
-        inline=False,
+    add_long_field(
+        embed, tn(locale, "group.members", len(view.members)), members_text(locale, view.members)
     )
     embed.add_field(
         name=t(locale, "ready.deadline"),
@@ -150,48 +145,47 @@ def upload_line(
     )
 
 
-def status_embed(locale: str, status: StatusView) -> discord.Embed:
+def status_pages(locale: str, status: StatusView) -> list[discord.Embed]:
+    """The group's status; its whole upload history, newest first, over as many pages as it
+    needs."""
     assignment = status.assignment
-    embed = discord.Embed(
-        title=t(locale, "status.title", name=assignment.name, label=status.view.group.label),
-        colour=INFO,
-    )
-    recent = status.uploads[-10:]
-    lines = [upload_line(locale, u, status.numbers, assignment) for u in reversed(recent)]
-    if len(status.uploads) > len(recent):
-        lines.append(tn(locale, "status.more", len(status.uploads) - len(recent)))
-    embed.add_field(
-        name=tn(locale, "status.uploads", len(status.uploads)),
-        value=_clip("\n".join(lines) or t(locale, "status.no_uploads")),
-        inline=False,
-    )
-    embed.add_field(name=t(locale, "status.final"), value=_final_text(locale, status), inline=False)
+    title = t(locale, "status.title", name=assignment.name, label=status.view.group.label)
+    lines = [upload_line(locale, u, status.numbers, assignment) for u in reversed(status.uploads)]
+    sections = [
+        Section(t(locale, "status.final"), _final_text(locale, status)),
+    ]
     if status.latest_not_handed_in:
-        embed.add_field(name="⚠️", value=t(locale, "status.not_handed_in"), inline=False)
+        sections.append(Section("⚠️", t(locale, "status.not_handed_in")))
     if status.lease_user_id is not None and status.lease_until is not None:
-        embed.add_field(
-            name=t(locale, "status.lease"),
-            value=t(
-                locale, "status.lease_text", holder=status.lease_user_id, until=status.lease_until
-            ),
-            inline=False,
+        sections.append(
+            Section(
+                t(locale, "status.lease"),
+                t(
+                    locale,
+                    "status.lease_text",
+                    holder=status.lease_user_id,
+                    until=status.lease_until,
+                ),
+            )
         )
-    embed.add_field(
-        name=t(locale, "ready.deadline"),
-        value=deadline_text(locale, assignment, status.view),
-        inline=False,
-    )
-    embed.add_field(
-        name=tn(locale, "group.members", len(status.view.members)),
-        value=members_text(locale, status.view.members),
-        inline=False,
-    )
-    return embed
+    sections += [
+        Section(t(locale, "ready.deadline"), deadline_text(locale, assignment, status.view)),
+        Section(
+            tn(locale, "group.members", len(status.view.members)),
+            members_text(locale, status.view.members),
+        ),
+        # Last: the one part that grows, so the summary stays on the first page.
+        Section(
+            tn(locale, "status.uploads", len(status.uploads)),
+            "\n".join(lines) or t(locale, "status.no_uploads"),
+        ),
+    ]
+    return field_pages(title, sections, colour=INFO)
 
 
 def _final_text(locale: str, status: StatusView) -> str:
     if status.assignment.parts:
-        return _clip("\n".join(_final_part_lines(locale, status)))
+        return "\n".join(_final_part_lines(locale, status))
     if status.finalized and status.submission is not None and status.submission.upload:
         upload, late = status.submission.upload, status.submission.late
         key = "status.final_recorded"
@@ -234,7 +228,7 @@ def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
         colour=GOOD,
     )
     embed.add_field(name=t(locale, "group.pin"), value=f"`{receipt.group.pin}`")
-    embed.add_field(name=t(locale, "receipt.file"), value=upload.filename[:FIELD_LIMIT])
+    add_long_field(embed, t(locale, "receipt.file"), upload.filename, inline=True)
     embed.add_field(name=t(locale, "receipt.size"), value=f"{number(locale, upload.size)} B")
     embed.add_field(name="SHA-256", value=f"`{upload.sha256}`", inline=False)
     embed.add_field(name=t(locale, "receipt.sent"), value=timestamp(upload.sent_at), inline=False)
@@ -268,44 +262,47 @@ def _parts_receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
             value = t(
                 locale,
                 "receipt.part_file",
-                filename=upload.filename[:200],
+                filename=upload.filename,
                 size=f"{number(locale, upload.size)} B",
                 sent=timestamp(upload.sent_at),
                 number=receipt.numbers.get(upload.user_id, "?"),
                 late=t(locale, "status.late_tag") if final.late else "",
             )
             hashes.append(f"`{final.part.name}`: `{upload.sha256}`")
-        embed.add_field(
-            name=t(locale, "receipt.part", part=final.part.name), value=_clip(value), inline=False
-        )
+        add_long_field(embed, t(locale, "receipt.part", part=final.part.name), value)
     # One field for the hashes, under the label no catalog translates (as a one-file receipt).
-    embed.add_field(name="SHA-256", value=_clip("\n".join(hashes)), inline=False)
+    add_long_field(embed, "SHA-256", "\n".join(hashes))
     return embed
 
 
-def overview_embed(locale: str, overview: Overview) -> discord.Embed:
+def overview_pages(locale: str, overview: Overview) -> list[discord.Embed]:
+    """Counts and deadline first, then every group, who has no group and who could not be
+    reached, over as many pages as they need."""
     assignment = overview.assignment
-    embed = discord.Embed(
-        title=t(locale, "overview.title", name=assignment.name),
-        description=t(locale, f"state.{overview.state.value}"),
-        colour=INFO if overview.state is not AssignmentState.CLOSED else GOOD,
+    sections: list[Section] = []
+    if overview.disk_low_since is not None:
+        # Ahead of the lists: while it lasts, no group can upload.
+        sections.append(
+            Section(
+                t(locale, "overview.disk_low_title"),
+                t(locale, "overview.disk_low", since=overview.disk_low_since),
+            )
+        )
+    sections.append(
+        Section(
+            t(locale, "overview.counts"),
+            t(
+                locale,
+                "overview.counts_text",
+                candidates=tn(locale, "count.candidates", len(overview.candidates)),
+                groups=tn(locale, "count.groups", len(overview.groups)),
+                uploads=tn(locale, "count.uploads", overview.uploads),
+                handins=tn(locale, "count.handins", overview.handins),
+                submissions=tn(locale, "count.submissions", overview.submissions),
+            ),
+        )
     )
-    embed.add_field(
-        name=t(locale, "overview.counts"),
-        value=t(
-            locale,
-            "overview.counts_text",
-            candidates=tn(locale, "count.candidates", len(overview.candidates)),
-            groups=tn(locale, "count.groups", len(overview.groups)),
-            uploads=tn(locale, "count.uploads", overview.uploads),
-            handins=tn(locale, "count.handins", overview.handins),
-            submissions=tn(locale, "count.submissions", overview.submissions),
-        ),
-        inline=False,
-    )
-    embed.add_field(
-        name=t(locale, "ready.deadline"), value=deadline_text(locale, assignment), inline=False
-    )
+    sections.append(Section(t(locale, "ready.deadline"), deadline_text(locale, assignment)))
     group_lines = [
         t(
             locale,
@@ -318,24 +315,12 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
         + (" · " + _near_quota_text(locale, assignment, g) if g.near_quota else "")
         for g in overview.groups
     ]
-    embed.add_field(
-        name=tn(locale, "overview.groups", len(overview.groups)),
-        value=_clip("\n".join(group_lines) or "—"),
-        inline=False,
+    sections.append(
+        Section(tn(locale, "overview.groups", len(overview.groups)), "\n".join(group_lines) or "—")
     )
-    if overview.disk_low_since is not None:
-        # Ahead of the lists: while it lasts, no group can upload.
-        embed.insert_field_at(
-            0,
-            name=t(locale, "overview.disk_low_title"),
-            value=t(locale, "overview.disk_low", since=overview.disk_low_since),
-            inline=False,
-        )
     no_group = [f"<@{c.user_id}> ({c.number})" for c in overview.without_group]
-    embed.add_field(
-        name=tn(locale, "overview.without_group", len(no_group)),
-        value=_clip(", ".join(no_group) or "—"),
-        inline=False,
+    sections.append(
+        Section(tn(locale, "overview.without_group", len(no_group)), ", ".join(no_group) or "—")
     )
     if overview.identical:
         # Staff only: which groups handed in the very same bytes (no file is shown).
@@ -349,22 +334,19 @@ def overview_embed(locale: str, overview: Overview) -> discord.Embed:
             )
             for entry in overview.identical
         ]
-        embed.add_field(
-            name=tn(locale, "overview.identical", len(same)),
-            value=_clip("\n".join(same)),
-            inline=False,
-        )
+        sections.append(Section(tn(locale, "overview.identical", len(same)), "\n".join(same)))
     if overview.undelivered:
         lines = [
             f"<@{user_id}>: {', '.join(_unreached(locale, u) for u in unreached)}"
             for user_id, unreached in overview.undelivered.items()
         ]
-        embed.add_field(
-            name=tn(locale, "overview.undelivered", len(lines)),
-            value=_clip("\n".join(lines)),
-            inline=False,
-        )
-    return embed
+        sections.append(Section(tn(locale, "overview.undelivered", len(lines)), "\n".join(lines)))
+    return field_pages(
+        t(locale, "overview.title", name=assignment.name),
+        sections,
+        colour=INFO if overview.state is not AssignmentState.CLOSED else GOOD,
+        description=t(locale, f"state.{overview.state.value}"),
+    )
 
 
 def _unreached(locale: str, unreached: Unreached) -> str:
@@ -385,7 +367,3 @@ def _near_quota_text(locale: str, assignment: Assignment, group: GroupOverview) 
         stored_mb=mib(group.usage.bytes),
         max_storage_mb=assignment.max_storage_mb,
     )
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= FIELD_LIMIT else text[: FIELD_LIMIT - 2] + " …"

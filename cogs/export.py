@@ -18,8 +18,7 @@ from cogs._common import (
     people_of,
     respond,
 )
-
-MESSAGE_LIMIT = 1990
+from cogs._paging import CONTENT_LIMIT, split_text
 
 
 class ExportCog(HandinCog):
@@ -66,19 +65,22 @@ class ExportCog(HandinCog):
                 filename=p.filename,
                 sha=p.sha256[:12],
             )
-            for p in result.problems[:10]
+            for p in result.problems
         ]
         limit = interaction.guild.filesize_limit if interaction.guild else 0
         if result.size_bytes <= limit:
+            # Many problems with long file names pass Discord's 2,000: the rest follows.
+            first, *rest = split_text("\n".join(lines), CONTENT_LIMIT)
             await respond(
-                interaction,
-                "\n".join(lines)[:MESSAGE_LIMIT],  # ten long file names can pass Discord's 2,000
-                file=discord.File(result.path, filename=result.path.name),
+                interaction, first, file=discord.File(result.path, filename=result.path.name)
             )
+            for part in rest:
+                await respond(interaction, part)
             return
-        # Right after the summary: if the problems make it too long, they are cut, not the path.
+        # Right after the summary, so the path is in the first message.
         lines.insert(1, t(locale, "export.on_host", path=str(result.path)))
-        await respond(interaction, "\n".join(lines)[:MESSAGE_LIMIT])
+        for part in split_text("\n".join(lines), CONTENT_LIMIT):
+            await respond(interaction, part)
 
     @export.autocomplete("assignment")
     async def _assignment(

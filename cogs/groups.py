@@ -10,6 +10,7 @@ from discord import app_commands
 
 from bot.domain.models import GroupMode
 from bot.i18n import t
+from cogs._buttons import ShowStatus, view_of
 from cogs._common import HandinCog, actor_of, assignment_choices, guild_id_of, respond
 from cogs._embeds import group_embed, ready_embed
 from cogs._notify import send_direct
@@ -37,7 +38,14 @@ class GroupsCog(HandinCog):
         view = await self.services.groups.ready(
             guild_id_of(interaction), actor_of(interaction), assignment
         )
-        await respond(interaction, embed=ready_embed(await self.locale(interaction), view))
+        locale = await self.locale(interaction)
+        # With a group, the next step is to see its status: one press away.
+        buttons = (
+            view_of(ShowStatus(view.assignment.id, t(locale, "button.status")))
+            if view.group is not None
+            else None
+        )
+        await respond(interaction, embed=ready_embed(locale, view), view=buttons)
 
     @group.command(name="create")
     async def create(

@@ -3,7 +3,9 @@ announce."""
 
 from __future__ import annotations
 
+import io
 import logging
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import discord
@@ -11,9 +13,14 @@ from discord import app_commands
 
 from bot.domain.errors import CannotPostError
 from bot.domain.models import Assignment, GroupMode
+from bot.domain.sanitize import slug
 from bot.domain.timeparse import format_offset
 from bot.i18n import t, timestamp, tn
-from bot.services.assignments import AssignmentOptions
+from bot.services.assignments import AssignmentOptions, Overview
+from cogs._buttons import close_prompt, reopen_prompt
+from cogs._calendar import follow_deadline
+from cogs._chart import FILENAME as CHART_FILE
+from cogs._chart import chart_data, render_png
 from cogs._common import (
     INFO,
     HandinCog,
@@ -23,11 +30,56 @@ from cogs._common import (
     people_of,
     respond,
 )
-from cogs._embeds import deadline_text, overview_embed, rules_text
+from cogs._embeds import deadline_text, overview_pages, rules_text
+from cogs._paging import csv_file, line_pages, send_pages
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["predefined", "open", "password"]
+
+ANNOUNCE_LIMIT = 2000
+ASSIGNMENTS_CSV_HEADER = (
+    "assignment",
+    "state",
+    "closes_at",
+    "candidates",
+    "groups",
+    "groups_with_uploads",
+    "submissions",
+)
+OVERVIEW_CSV_HEADER = (
+    "group_pin",
+    "group_name",
+    "candidate_number",
+    "user_id",
+    "uploads",
+    "handed_in",
+)
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def overview_csv(overview: Overview) -> discord.File:
+    """Every group with its members, then every candidate with no group: one row each."""
+    rows: list[tuple[object, ...]] = []
+    for g in overview.groups:
+        handed_in = "yes" if g.handed_in else "no"
+        members = g.members or (None,)
+        for m in members:
+            rows.append(
+                (
+                    g.group.pin,
+                    g.group.label,
+                    "" if m is None else m.number,
+                    "" if m is None else m.user_id,
+                    g.uploads,
+                    handed_in,
+                )
+            )
+    rows += [("", "", c.number, c.user_id, "", "") for c in overview.without_group]
+    return csv_file(f"overview-{slug(overview.assignment.name)}.csv", OVERVIEW_CSV_HEADER, rows)
 
 
 def _options(
@@ -101,6 +153,7 @@ class StaffAssignmentsCog(HandinCog):
         parts: str | None = None,
         max_uploads: app_commands.Range[int, 1, 100_000] | None = None,
         max_storage_mb: app_commands.Range[float, 0.01, None] | None = None,
+        event: bool | None = None,
     ) -> None:
         """Create an assignment (times: YYYY-MM-DD HH:MM, ISO 8601, or +2h / in 90 minutes).
 
@@ -123,6 +176,7 @@ class StaffAssignmentsCog(HandinCog):
             parts: Hand-in parts with their file types, e.g. report:pdf; code:zip,tar.gz
             max_uploads: The most uploads per group (default: 200)
             max_storage_mb: The most MiB stored per group, every upload counted (default: 500)
+            event: Show the deadline in the server's Events calendar (default: true)
         """
         options = _options(
             closes, opens, mode, auto_submit, submit_once, max_group_size, max_file_mb,
@@ -138,7 +192,14 @@ class StaffAssignmentsCog(HandinCog):
             upload_limit_bytes=interaction.filesize_limit,
             default_channel_id=interaction.channel_id,
         )
-        await respond(interaction, embed=await self._summary(interaction, created, "created"))
+        if event is not None:
+            await self.services.calendar.want(created.id, event)
+        notice = await follow_deadline(
+            self.services, interaction.guild, created.id, await self.locale(interaction)
+        )
+        await respond(
+            interaction, notice, embed=await self._summary(interaction, created, "created")
+        )
 
     @assignment.command(name="edit")
     async def edit(
@@ -162,6 +223,7 @@ class StaffAssignmentsCog(HandinCog):
         parts: str | None = None,
         max_uploads: app_commands.Range[int, 1, 100_000] | None = None,
         max_storage_mb: app_commands.Range[float, 0.01, None] | None = None,
+        event: bool | None = None,
     ) -> None:
         """Change an assignment's settings; refuses changes that would break recorded data.
 
@@ -184,6 +246,7 @@ class StaffAssignmentsCog(HandinCog):
             parts: Hand-in parts, e.g. report:pdf; code:zip (none to remove; kept once used)
             max_uploads: The most uploads per group
             max_storage_mb: The most MiB stored per group, every upload counted
+            event: Show the deadline in the server's Events calendar
         """
         options = _options(
             closes, opens, mode, auto_submit, submit_once, max_group_size, max_file_mb,
@@ -198,7 +261,12 @@ class StaffAssignmentsCog(HandinCog):
             sent_at=interaction.created_at,
             upload_limit_bytes=interaction.filesize_limit,
         )
-        await respond(interaction, embed=await self._summary(interaction, edited, "edited"))
+        if event is not None:
+            await self.services.calendar.want(edited.id, event)
+        notice = await follow_deadline(
+            self.services, interaction.guild, edited.id, await self.locale(interaction)
+        )
+        await respond(interaction, notice, embed=await self._summary(interaction, edited, "edited"))
 
     async def _summary(
         self, interaction: discord.Interaction[Any], assignment: Assignment, what: str
@@ -248,12 +316,30 @@ class StaffAssignmentsCog(HandinCog):
             )
             for a, c in rows
         ]
-        embed = discord.Embed(
-            title=t(locale, "assignment.list_title"),
-            description="\n".join(lines)[:4000] or t(locale, "assignment.list_empty"),
+        pages = line_pages(
+            t(locale, "assignment.list_title"),
+            lines,
             colour=INFO,
+            empty=t(locale, "assignment.list_empty"),
         )
-        await respond(interaction, embed=embed)
+        csv_rows = [
+            (
+                a.name,
+                a.state(now).value,
+                iso_utc(a.closes_at),
+                c.candidates,
+                c.groups,
+                c.groups_with_uploads,
+                c.submissions,
+            )
+            for a, c in rows
+        ]
+        await send_pages(
+            interaction,
+            pages,
+            locale=locale,
+            file=csv_file("assignment-list.csv", ASSIGNMENTS_CSV_HEADER, csv_rows),
+        )
 
     @assignment.command(name="overview")
     async def overview(self, interaction: discord.Interaction[Any], name: str) -> None:
@@ -266,7 +352,16 @@ class StaffAssignmentsCog(HandinCog):
         overview = await self.services.assignments.overview(
             guild_id_of(interaction), actor_of(interaction), name, people_of(interaction.guild)
         )
-        await respond(interaction, embed=overview_embed(await self.locale(interaction), overview))
+        locale = await self.locale(interaction)
+        pages = overview_pages(locale, overview)
+        png = await render_png(chart_data(locale, overview))
+        pages[0].set_image(url=f"attachment://{CHART_FILE}")
+        await send_pages(
+            interaction,
+            pages,
+            locale=locale,
+            files=[overview_csv(overview), discord.File(io.BytesIO(png), filename=CHART_FILE)],
+        )
 
     @assignment.command(name="close")
     async def close(self, interaction: discord.Interaction[Any], name: str) -> None:
@@ -275,15 +370,15 @@ class StaffAssignmentsCog(HandinCog):
         Args:
             name: The assignment
         """
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        closed, changes = await self.services.assignments.close_now(
+        # Nothing changes yet: staff confirm with the button (cogs/_buttons.py closes).
+        assignment = await self.services.assignments.check_close(
             guild_id_of(interaction), actor_of(interaction), name, sent_at=interaction.created_at
         )
-        recorded = sum(1 for c in changes if not c.empty)
         locale = await self.locale(interaction)
-        submissions = tn(locale, "count.submissions", recorded)
         await respond(
-            interaction, t(locale, "assignment.closed", name=closed.name, submissions=submissions)
+            interaction,
+            t(locale, "confirm.close_prompt", name=assignment.name),
+            view=close_prompt(locale, assignment, interaction.user.id),
         )
 
     @assignment.command(name="reopen")
@@ -294,15 +389,19 @@ class StaffAssignmentsCog(HandinCog):
             name: The assignment
             closes: The new deadline
         """
-        reopened = await self.services.assignments.reopen(
+        # Nothing changes yet: staff confirm with the button (cogs/_buttons.py reopens).
+        assignment, new_closes = await self.services.assignments.check_reopen(
             guild_id_of(interaction),
             actor_of(interaction),
             name,
             closes,
             sent_at=interaction.created_at,
         )
-        await self.say(
-            interaction, "assignment.reopened", name=reopened.name, closes=reopened.closes_at
+        locale = await self.locale(interaction)
+        await respond(
+            interaction,
+            t(locale, "confirm.reopen_prompt", name=assignment.name, closes=new_closes),
+            view=reopen_prompt(locale, assignment, interaction.user.id, new_closes),
         )
 
     @assignment.command(name="extend")
@@ -335,7 +434,11 @@ class StaffAssignmentsCog(HandinCog):
 
     @assignment.command(name="announce")
     async def announce(
-        self, interaction: discord.Interaction[Any], name: str, message: str | None = None
+        self,
+        interaction: discord.Interaction[Any],
+        name: str,
+        # An embed's description holds 4,096; Discord's client refuses a longer option.
+        message: app_commands.Range[str, 1, ANNOUNCE_LIMIT] | None = None,
     ) -> None:
         """Post the deadline and the rules in the assignment's channel.
 
@@ -390,7 +493,7 @@ class StaffAssignmentsCog(HandinCog):
 def announcement_embed(locale: str, assignment: Assignment, message: str | None) -> discord.Embed:
     embed = discord.Embed(
         title=t(locale, "announce.title", name=assignment.name),
-        description=message[:2000] if message else None,
+        description=message or None,
         colour=INFO,
     )
     embed.add_field(

@@ -8,6 +8,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.domain.sanitize import slug
 from bot.i18n import t, tn
 from bot.services.groups import CsvSource
 from cogs._common import (
@@ -21,12 +22,11 @@ from cogs._common import (
     respond,
 )
 from cogs._embeds import members_text
+from cogs._paging import Section, csv_file, field_pages, send_pages
 
 log = logging.getLogger(__name__)
 
-MAX_FIELDS = 25
-# Below Discord's 6,000 characters per embed, leaving room for the footer.
-EMBED_BUDGET = 5800
+GROUPS_CSV_HEADER = ("group_pin", "group_name", "candidate_number", "user_id", "display_name")
 
 
 class StaffGroupsCog(HandinCog):
@@ -155,23 +155,33 @@ class StaffGroupsCog(HandinCog):
         )
         locale = await self.locale(interaction)
         name = views[0].assignment.name if views else assignment
-        embed = discord.Embed(
-            title=tn(locale, "groups.list_title", len(views), name=name), colour=INFO
+        title = tn(locale, "groups.list_title", len(views), name=name)
+        sections = [
+            Section(
+                t(locale, "groups.list_group", label=view.group.label, pin=view.group.pin),
+                members_text(locale, view.members),
+            )
+            for view in views
+        ]
+        pages = field_pages(
+            title,
+            sections,
+            colour=INFO,
+            description=None if views else t(locale, "groups.list_empty"),
         )
-        # Discord refuses an embed over 25 fields or 6,000 characters in all (HTTP 400).
-        shown = 0
-        for view in views[:MAX_FIELDS]:
-            field_name = t(locale, "groups.list_group", label=view.group.label, pin=view.group.pin)
-            value = members_text(locale, view.members)
-            if len(embed) + len(field_name) + len(value) > EMBED_BUDGET:
-                break
-            embed.add_field(name=field_name, value=value, inline=False)
-            shown += 1
-        if len(views) > shown:
-            embed.set_footer(text=tn(locale, "groups.list_more", len(views) - shown))
-        if not views:
-            embed.description = t(locale, "groups.list_empty")
-        await respond(interaction, embed=embed)
+        rows: list[tuple[object, ...]] = []
+        for v in views:
+            rows += [
+                (v.group.pin, v.group.label, m.number, m.user_id, m.display_name) for m in v.members
+            ]
+            if not v.members:
+                rows.append((v.group.pin, v.group.label, "", "", ""))
+        await send_pages(
+            interaction,
+            pages,
+            locale=locale,
+            file=csv_file(f"groups-{slug(name)}.csv", GROUPS_CSV_HEADER, rows),
+        )
 
     @add.autocomplete("assignment")
     @remove.autocomplete("assignment")

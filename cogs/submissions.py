@@ -16,8 +16,10 @@ from bot.i18n import human_size, t, timestamp
 from bot.services.downloads import ByteSource, PermanentDownloadError, TransientDownloadError
 from bot.services.registry import Services
 from bot.services.submissions import DownloadFile, DownloadResult, IncomingFile
+from cogs._buttons import HandInThisFile, view_of
 from cogs._common import INFO, HandinCog, actor_of, assignment_choices, guild_id_of, respond
-from cogs._embeds import status_embed
+from cogs._embeds import status_pages
+from cogs._paging import Section, field_pages, send_pages
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +104,14 @@ class SubmissionsCog(HandinCog):
         )
         if upload.late:
             text += "\n" + t(locale, "upload.late")
+        view = None
         if not result.view.assignment.auto_submit:
             text += "\n" + t(locale, "upload.remember_handin", name=result.view.assignment.name)
-        await respond(interaction, text)
+            # The next step, one press away: hand in exactly this file.
+            view = view_of(
+                HandInThisFile(result.view.assignment.id, upload.id, t(locale, "button.handin"))
+            )
+        await respond(interaction, text, view=view)
 
     @app_commands.command(name="handin")
     @app_commands.guild_only()
@@ -175,7 +182,8 @@ class SubmissionsCog(HandinCog):
         status = await self.services.submissions.status(
             guild_id_of(interaction), actor_of(interaction), assignment
         )
-        await respond(interaction, embed=status_embed(await self.locale(interaction), status))
+        locale = await self.locale(interaction)
+        await send_pages(interaction, status_pages(locale, status), locale=locale)
 
     @app_commands.command(name="download")
     @app_commands.guild_only()
@@ -261,7 +269,6 @@ class SubmissionsCog(HandinCog):
         )
         locale = await self.locale(interaction)
         now = self.services.clock.now()
-        embed = discord.Embed(title=t(locale, "assignments.title"), colour=INFO)
         current: list[str] = []
         archive: list[str] = []
         for assignment, _candidate, group in rows:
@@ -280,16 +287,16 @@ class SubmissionsCog(HandinCog):
                 group=where,
             )
             (archive if state is AssignmentState.CLOSED else current).append(line)
-        embed.add_field(
-            name=t(locale, "assignments.current"),
-            value="\n".join(current)[:1024] or t(locale, "assignments.none"),
-            inline=False,
-        )
-        if archive:
-            embed.add_field(
-                name=t(locale, "assignments.archive"), value="\n".join(archive)[:1024], inline=False
+        sections = [
+            Section(
+                t(locale, "assignments.current"),
+                "\n".join(current) or t(locale, "assignments.none"),
             )
-        await respond(interaction, embed=embed)
+        ]
+        if archive:
+            sections.append(Section(t(locale, "assignments.archive"), "\n".join(archive)))
+        pages = field_pages(t(locale, "assignments.title"), sections, colour=INFO)
+        await send_pages(interaction, pages, locale=locale)
 
     @upload.autocomplete("part")
     async def _part(

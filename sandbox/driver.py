@@ -367,6 +367,15 @@ class Sandbox:
         channel = self.world.dm_channels.get(user.id)
         return [] if channel is None else self.world.channel_messages(channel)
 
+    def scheduled_events(self, guild: SandboxGuild) -> list[JSON]:
+        """The guild's scheduled events, as Discord's JSON (sandbox/events.py)."""
+        return [e for e in self.world.scheduled_events.values() if e["guild_id"] == str(guild.id)]
+
+    def deny_bot(self, guild: SandboxGuild, permissions: int) -> None:
+        """Take `permissions` from the bot's managed role (e.g. MANAGE_EVENTS)."""
+        bot_role = guild.role(self.world.application_name)
+        bot_role.permissions &= ~permissions
+
     def channel_messages(self, channel: SandboxChannel) -> list[SandboxMessage]:
         """Visible messages in ``channel`` (bot posts and public interaction responses)."""
         return self.world.channel_messages(channel)

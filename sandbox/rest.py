@@ -207,6 +207,10 @@ class RestApi:
             ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}", self.webhook_edit),
             ("DELETE", "/webhooks/{app_id}/{token}/messages/{message_id}", self.webhook_delete),
         ]
+        # Imported here: the events module builds on this one's errors and responses.
+        from sandbox.events import ScheduledEvents
+
+        routes += ScheduledEvents(self).routes()
         for method, path, handler in routes:
             app.router.add_route(method, API_PREFIX + path, handler)
         app.router.add_get("/cdn/attachments/{channel_id}/{file_id}/{filename}", self.cdn)

@@ -90,6 +90,8 @@ class World:
         # (author id, nonce) -> the message created with it and when (monotonic seconds).
         self.nonces: dict[tuple[int, str], tuple[SandboxMessage, float]] = {}
         self.nonce_hits = 0
+        # Guild scheduled events by id (sandbox/events.py), as Discord's JSON.
+        self.scheduled_events: dict[str, JSON] = {}
 
     # -- time and events ------------------------------------------------------------
 

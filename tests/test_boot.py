@@ -35,6 +35,7 @@ TOP_LEVEL = {
     "status",
     "download",
     "assignments",
+    "help",
     "assignment",
     "groups",
     "export",
@@ -90,6 +91,7 @@ async def test_boot_wires_database_services_scheduler_and_cogs(tmp_path: Path) -
             "StaffGroupsCog",
             "ExportCog",
             "SettingsCog",
+            "HelpCog",
         }
         assert {c.name for c in bot.tree.get_commands()} == TOP_LEVEL
         bot.tree.sync.assert_awaited_once()  # type: ignore[attr-defined]

@@ -314,6 +314,14 @@ class NothingToHandInError(DomainError):
     key = "error.nothing_to_hand_in"
 
 
+class NewerUploadError(DomainError):
+    key = "error.newer_upload"  # filename: the group's latest upload
+
+
+class NotYourButtonError(DomainError):
+    key = "error.not_your_button"  # user_id: who the buttons belong to
+
+
 class LeaseHeldError(DomainError):
     key = "error.lease_held"  # holder: int (user id), until: datetime
 

@@ -54,7 +54,7 @@ async def find_assignment(conn: aiosqlite.Connection, guild_id: int, name: str) 
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise AmbiguousAssignmentError(name=name, matches=", ".join(a.name for a in matches[:5]))
+        raise AmbiguousAssignmentError(name=name, matches=", ".join(a.name for a in matches))
     raise AssignmentNotFoundError(name=name)
 
 

@@ -65,6 +65,7 @@ from bot.services.common import (
     register,
     require_not_submitted,
     require_staff,
+    view_of,
 )
 from storage.db import Database
 from storage.repos import assignments as assignment_repo
@@ -415,8 +416,10 @@ class GroupService:
         async with self._db.reading() as conn:
             await require_staff(conn, guild_id, actor)
             assignment = await find_assignment_exactly(conn, guild_id, name)
+            # Every member in one query, not one per group: 130 groups are one round trip.
+            members = await group_repo.members_by_group(conn, assignment.id)
             return [
-                await group_view(conn, assignment, g)
+                view_of(assignment, g, members.get(g.id, []))
                 for g in await group_repo.groups(conn, assignment.id)
             ]
 

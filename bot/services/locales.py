@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from bot.domain.clock import Clock
@@ -45,8 +46,23 @@ class UserLocales:
         unsaved, self._unsaved = self._unsaved, {}
         if not unsaved:
             return
-        async with self._db.transaction() as conn:
-            await misc_repo.save_user_locales(conn, unsaved, self._clock.now())
+        try:
+            async with self._db.transaction() as conn:
+                await misc_repo.save_user_locales(conn, unsaved, self._clock.now())
+        except BaseException:
+            # Not written (failed, or cancelled at a stop): kept for the next flush.
+            self._unsaved = unsaved | self._unsaved
+            raise
+
+    async def stop(self) -> None:
+        """At a clean stop: the delayed flush must not run after the database closed (it
+        would log a traceback); what it would have written is written now."""
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None and not flusher.done():
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        await self.flush()
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(FLUSH_DELAY)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.domain.clock import Clock
 from bot.domain.quotas import DEFAULT_RESERVE, FreeSpaceReserve
 from bot.services.assignments import AssignmentService
+from bot.services.calendar import CalendarService
 from bot.services.diskspace import DiskSpaceGuard
 from bot.services.downloads import DownloadPolicy
 from bot.services.exports import ExportService
@@ -41,6 +42,7 @@ class Services:
     # What the services tell the deadline scheduler (it listens from its construction on).
     wakeups: Wakeups
     health: HealthService
+    calendar: CalendarService
 
 
 def build_services(
@@ -86,4 +88,5 @@ def build_services(
         user_locales=UserLocales(db, clock),
         wakeups=wakeups,
         health=HealthService(db, clock),
+        calendar=CalendarService(db, clock),
     )

@@ -20,6 +20,7 @@ from bot.domain.errors import (
     FileTooLargeError,
     FileTypeError,
     LeaseHeldError,
+    NewerUploadError,
     NoLeaseError,
     NoPartsError,
     NothingToDownloadError,
@@ -415,9 +416,18 @@ class SubmissionService:
             log.exception("upload notice failed")
 
     async def handin(
-        self, guild_id: int, actor: Actor, name: str, *, sent_at: datetime
+        self,
+        guild_id: int,
+        actor: Actor,
+        name: str,
+        *,
+        sent_at: datetime,
+        upload_id: int | None = None,
     ) -> HandInResult:
-        """Hand in the group's latest upload (as of the moment the command was sent)."""
+        """Hand in the group's latest upload (as of the moment the command was sent).
+
+        `upload_id` (the "Hand in this file" button) must still be that latest upload: a
+        button under an older upload never hands in a newer file the member has not seen."""
         now = self._clock.now()
         async with self._db.transaction() as conn:
             assignment = await find_assignment(conn, guild_id, name)
@@ -427,6 +437,10 @@ class SubmissionService:
             present = [(final.upload, final) for final in handed if final.upload is not None]
             if not present:
                 raise NothingToHandInError()
+            if upload_id is not None and upload_id not in {u.id for u, _ in present}:
+                # The button's file is no longer its part's latest: name the newest upload.
+                newest = max((u for u, _ in present), key=lambda u: (u.sent_at, u.id))
+                raise NewerUploadError(filename=newest.filename)
             deadlines = deadlines_for(assignment, group)
             # With parts, every part's latest upload at once: one hand-in row per part.
             handin_ids = [

@@ -45,6 +45,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--users", type=int, default=50, help="concurrent users")
     p.add_argument("--requests", type=int, default=1000, help="requests per command")
     p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
+    p.add_argument("--list-candidates", type=int, default=400, help="the listed course")
+    p.add_argument("--list-groups", type=int, default=130)
+    p.add_argument("--list-requests", type=int, default=200, help="per list command")
+    p.add_argument("--lists-only", action="store_true", help="only the listed course")
 
     p = sub.add_parser("crash", help="kill -9 during a rush, restart, check nothing is lost")
     p.add_argument("--trials", type=int, default=10)
@@ -84,6 +88,10 @@ def main(argv: list[str]) -> int:
                 args.users,
                 args.requests,
                 profile=args.profile,
+                list_candidates=args.list_candidates,
+                list_groups=args.list_groups,
+                list_requests=args.list_requests,
+                lists_only=args.lists_only,
             )
         )
     else:

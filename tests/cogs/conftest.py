@@ -44,6 +44,7 @@ class Reply:
     file: discord.File | None
     ephemeral: bool
     via: str  # "response" or "followup"
+    view: discord.ui.View | None = None
 
     @property
     def text(self) -> str:
@@ -68,9 +69,10 @@ def _reply(via: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reply:
     return Reply(
         content=args[0] if args else kwargs.get("content"),
         embed=kwargs.get("embed"),
-        file=kwargs.get("file"),
+        file=kwargs.get("file") or next(iter(kwargs.get("files") or []), None),
         ephemeral=bool(kwargs.get("ephemeral", False)),
         via=via,
+        view=kwargs.get("view"),
     )
 
 
@@ -114,6 +116,14 @@ class World:
         self.guild.members = self.members
         self.guild.filesize_limit = LIMIT
         self.guild.get_channel.side_effect = lambda cid: self.channel if cid == CHANNEL_ID else None
+        # The deadline's scheduled event (the e2e tests check it through the sandbox).
+        self.event = MagicMock(spec_set=discord.ScheduledEvent)
+        self.event.id = 555_000_000_000_000_000
+        self.event.start_time = discord.utils.utcnow()
+        self.event.edit = AsyncMock(return_value=self.event)
+        self.event.delete = AsyncMock()
+        self.guild.create_scheduled_event = AsyncMock(return_value=self.event)
+        self.guild.fetch_scheduled_event = AsyncMock(return_value=self.event)
         self.client = FakeClient(self.services)
 
     # --- people ----------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+from unittest.mock import AsyncMock
 
 import discord
 import pytest
@@ -12,17 +14,20 @@ from bot.domain.errors import (
     ClosedDeadlineEditError,
     GroupModeLockedError,
     GroupNotFoundError,
+    NotYourButtonError,
     StaffOnlyError,
     TimeFormatError,
 )
 from bot.domain.models import AssignmentState, GroupMode
 from bot.i18n import t
 from bot.tree import render_error, report
+from cogs._buttons import Cancel, ConfirmClose, ConfirmReopen, HandinButton
 from cogs.staff_assignments import StaffAssignmentsCog
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
 from tests.cogs.conftest import CHANNEL_ID, World, call, complete, refused
 from tests.conftest import GUILD, STAFF, incoming, make_assignment, student
+from tests.snapshot import snapshot
 
 Cog = StaffAssignmentsCog
 
@@ -230,6 +235,19 @@ async def test_overview_by_a_student_is_refused_privately_after_the_defer(
 
 
 # --- close ---------------------------------------------------------------------------------
+async def press(world: World, user: Any, item: HandinButton) -> Any:
+    """`user` presses the button `item` (a component interaction)."""
+    click = world.interaction(user)
+    click.edit_original_response = AsyncMock()
+    click.response.edit_message = AsyncMock()
+    await item.run(click, world.services)
+    return click
+
+
+async def unchanged_snapshot(world: World) -> Any:
+    return await snapshot(world.services.db, world.services.files)
+
+
 async def test_close_now_records_the_final_submissions(
     world: World, staff_assignments_cog: Cog
 ) -> None:
@@ -240,15 +258,60 @@ async def test_close_now_records_the_final_submissions(
 
     await call(cog.close, cog, interaction, "Lab 1")
 
+    # First a question, and nothing closed yet.
+    prompt = world.answer(interaction)
+    assert prompt.content == t("en", "confirm.close_prompt", name="Lab 1")
+    assert prompt.view is not None
+    [confirm] = [b for b in prompt.view.children if isinstance(b, ConfirmClose)]
+    assignment = await world.services.assignments.get(GUILD, "Lab 1")
+    assert assignment.state(world.clock.now()) is AssignmentState.OPEN
+
+    click = await press(world, world.staff(), confirm)
+
     assignment = await world.services.assignments.get(GUILD, "Lab 1")
     assert assignment.state(world.clock.now()) is AssignmentState.CLOSED
     async with world.services.db.reading() as conn:
         [group] = await group_repo.groups(conn, assignment.id)
         submission = await upload_repo.current_submission(conn, group.id)
     assert submission is not None and submission.upload is not None
-    reply = world.answer(interaction)
-    assert reply.content is not None
-    assert reply.content.startswith("**Lab 1** is closed; 1 final submission recorded.")
+    content = click.edit_original_response.await_args.kwargs["content"]
+    assert content.startswith("**Lab 1** is closed; 1 final submission recorded.")
+
+
+async def test_close_confirmed_by_another_user_is_refused_and_changes_nothing(
+    world: World, staff_assignments_cog: Cog
+) -> None:
+    await _open_group_with_upload(world)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+    await call(cog.close, cog, interaction, "Lab 1")
+    view = world.answer(interaction).view
+    assert view is not None
+    [confirm] = [b for b in view.children if isinstance(b, ConfirmClose)]
+    before = await unchanged_snapshot(world)
+
+    with pytest.raises(NotYourButtonError):
+        await press(world, world.student(1), confirm)
+
+    assert await unchanged_snapshot(world) == before
+    assignment = await world.services.assignments.get(GUILD, "Lab 1")
+    assert assignment.state(world.clock.now()) is AssignmentState.OPEN
+
+
+async def test_cancel_leaves_the_assignment_open(world: World, staff_assignments_cog: Cog) -> None:
+    await _open_group_with_upload(world)
+    interaction = world.interaction(world.staff())
+    cog = staff_assignments_cog
+    await call(cog.close, cog, interaction, "Lab 1")
+    view = world.answer(interaction).view
+    assert view is not None
+    [cancel] = [b for b in view.children if isinstance(b, Cancel)]
+
+    click = await press(world, world.staff(), cancel)
+
+    assert click.response.edit_message.await_args.kwargs["content"] == t("en", "confirm.cancelled")
+    assignment = await world.services.assignments.get(GUILD, "Lab 1")
+    assert assignment.state(world.clock.now()) is AssignmentState.OPEN
 
 
 async def test_close_of_a_closed_assignment_is_refused(
@@ -273,10 +336,19 @@ async def test_reopen_gives_a_closed_assignment_a_new_deadline(
 
     await call(cog.reopen, cog, interaction, "Lab 1", "+1h")
 
+    prompt = world.answer(interaction)
+    assert "Lab 1" in (prompt.content or "")
+    assert prompt.view is not None
+    [confirm] = [b for b in prompt.view.children if isinstance(b, ConfirmReopen)]
+    closed = await world.services.assignments.get(GUILD, "Lab 1")
+    assert closed.state(world.clock.now()) is AssignmentState.CLOSED
+
+    click = await press(world, world.staff(), confirm)
+
     assignment = await world.services.assignments.get(GUILD, "Lab 1")
     assert assignment.closes_at == world.clock.now() + timedelta(hours=1)
     assert assignment.state(world.clock.now()) is AssignmentState.OPEN
-    assert "Lab 1" in (world.answer(interaction).content or "")
+    assert "Lab 1" in click.edit_original_response.await_args.kwargs["content"]
 
 
 async def test_reopen_of_an_open_assignment_is_refused(

@@ -13,6 +13,7 @@ from bot.domain.models import GroupMode
 from bot.i18n import t
 from bot.tree import report
 from cogs._common import person_of
+from cogs._paging import Pager
 from cogs.staff_groups import StaffGroupsCog
 from storage.repos import groups as group_repo
 from tests.cogs.conftest import Cdn, World, call, refused
@@ -240,8 +241,18 @@ async def test_list_of_many_large_groups_stays_within_discords_embed_limits(
 
     await call(staff_groups_cog.list_, staff_groups_cog, interaction, "Lab 1")
 
-    embed = world.answer(interaction).embed
-    assert embed is not None
-    assert len(embed) <= 6000 and len(embed.fields) <= 25
-    shown = len(embed.fields)
-    assert embed.footer.text == t("en", "groups.list_more", count=30 - shown)
+    reply = world.answer(interaction)
+    assert isinstance(reply.view, Pager)
+    pages = reply.view.pages
+    assert reply.embed is pages[0] and len(pages) > 1
+    for page in pages:
+        assert len(page) <= 6000 and len(page.fields) <= 25
+        assert all(len(f.value or "") <= 1024 for f in page.fields)
+    # Every group is on a page: nothing is cut off.
+    shown = [f.name for page in pages for f in page.fields]
+    views = await world.services.groups.staff_list(GUILD, STAFF, "Lab 1")
+    assert len(views) == 30
+    for view in views:
+        assert t("en", "groups.list_group", label=view.group.label, pin=view.group.pin) in shown
+    # And the whole list comes as a CSV file too.
+    assert reply.file is not None and reply.file.filename == "groups-lab-1.csv"

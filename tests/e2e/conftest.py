@@ -20,6 +20,7 @@ import pytest_asyncio
 from bot import paths
 from bot.client import HandinBot
 from bot.config import Config
+from bot.i18n import t
 from bot.i18n.catalogs import compiled
 from sandbox import (
     BotProcess,
@@ -186,6 +187,20 @@ class Course:
             user, command, files=files, created_at=created_at, locale=locale, **options
         )
         return await self.answer(handle)
+
+    async def close(self, assignment: str) -> Reply:
+        """`/assignment close` by staff, confirmed with its button: the closed message."""
+        prompt = await self.run(self.staff, "assignment close", name=assignment)
+        label = t("en", "confirm.close_button")
+        ids = [
+            c["custom_id"]
+            for row in prompt.message.components
+            for c in row.get("components") or []
+            if c.get("label") == label
+        ]
+        assert len(ids) == 1, f"no confirmation button: {prompt.text}"
+        handle = await self.sandbox.click(self.staff, prompt.message, str(ids[0]))
+        return Reply(handle, await handle.wait_done(timeout=REPLY_TIMEOUT))
 
     async def upload(
         self,

@@ -81,7 +81,7 @@ async def test_manual_handin_hands_in_the_handed_in_upload(course: Course) -> No
     )
     assert tuple(handin) == (brage.id, sha256(chosen[1]))
 
-    closed = await course.run(course.staff, "assignment close", name=LAB)
+    closed = await course.close(LAB)
     assert course.scalar("SELECT count(*) FROM submissions") == 1, closed.text
     await course.wait_for_receipts([ada, brage])
     final = course.recorded_final(LAB, "2000")

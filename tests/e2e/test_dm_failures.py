@@ -62,7 +62,7 @@ async def overview_line(course: Course, user: SandboxUser) -> str:
 async def test_closed_dms_are_undeliverable_at_once_and_staff_see_why(course: Course) -> None:
     ada, brage = await handed_in_pair(course)
     course.sandbox.fail_dms(brage, "50007")
-    await course.run(course.staff, "assignment close", name=LAB)
+    await course.close(LAB)
     await course.wait_for_receipts([ada])
 
     row = receipt_row(course, brage)
@@ -87,7 +87,7 @@ async def test_a_passing_refusal_keeps_the_receipt_until_it_goes_through(
 ) -> None:
     ada, brage = await handed_in_pair(course)
     course.sandbox.fail_dms(brage, fault)
-    await course.run(course.staff, "assignment close", name=LAB)
+    await course.close(LAB)
     await course.wait_for_receipts([ada], timeout=15)
     await eventually(
         lambda: receipt_row(course, brage)["last_error"] == reason, 10, "the failed attempt"
@@ -105,7 +105,7 @@ async def test_a_passing_refusal_keeps_the_receipt_until_it_goes_through(
 async def test_a_rate_limit_with_via_is_waited_out_by_the_client(course: Course) -> None:
     ada, brage = await handed_in_pair(course)
     course.sandbox.fail_dms(brage, "429")
-    await course.run(course.staff, "assignment close", name=LAB)
+    await course.close(LAB)
     await course.wait_for_receipts([ada, brage])
     assert len(course.receipts(brage)) == 1
     assert receipt_row(course, brage)["attempts"] == 1
@@ -114,7 +114,7 @@ async def test_a_rate_limit_with_via_is_waited_out_by_the_client(course: Course)
 async def test_another_refusal_is_tried_a_few_times_then_shown_to_staff(course: Course) -> None:
     ada, brage = await handed_in_pair(course)
     course.sandbox.fail_dms(brage, "50001", "50001", "50001", "50001")
-    await course.run(course.staff, "assignment close", name=LAB)
+    await course.close(LAB)
     await course.wait_for_receipts([ada])
     for attempt in (1, 2, 3):
         await eventually(functools.partial(tried, course, brage, attempt), 10, f"try {attempt}")

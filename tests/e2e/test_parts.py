@@ -71,7 +71,7 @@ async def test_two_part_hand_in_from_upload_to_export(course: Course) -> None:
     assert "`report`" in status.text and "`code`" in status.text, status.text
 
     # Closed by staff rather than by a near deadline: no step above races the clock.
-    await course.run(course.staff, "assignment close", name=LAB)
+    await course.close(LAB)
     await course.wait_for_receipts([ada, brage, cara])
     for member in (ada, brage):
         [receipt] = course.receipts(member)

@@ -39,7 +39,7 @@ async def test_closed_dms_fall_back_to_the_reply_and_reach_the_overview(course: 
 
     await course.run(brage, "group join", assignment=LAB, pin=pin)
     await course.upload(eva, LAB, pdf("solo"))
-    await course.run(course.staff, "assignment close", name=LAB)
+    await course.close(LAB)
 
     await course.wait_for_receipts([brage])  # and eva's attempt is recorded too
     statuses = {r["user_id"]: r["status"] for r in course.db("SELECT * FROM receipts")}
@@ -96,7 +96,7 @@ async def test_dms_speak_the_language_of_each_members_latest_interaction(course:
     # Kari's client is English now: her latest interaction decides.
     await course.run(kari, "status", assignment=LAB, locale="en-US")
     await course.upload(ada, LAB, pdf("report"))
-    await course.run(course.staff, "assignment close", name=LAB)
+    await course.close(LAB)
     await course.wait_for_receipts([ada, ola, kari])
 
     def intro(user: SandboxUser) -> str:

@@ -106,7 +106,7 @@ async def test_kill_9_in_the_receipt_burst_sends_every_receipt_exactly_once(
     # Discord creates each DM at once but answers a moment later: the kill lands between a
     # receipt going out and the bot learning that it did.
     course.sandbox.set_dm_latency(0.25)
-    await course.run(course.staff, "assignment close", name=LAB)
+    await course.close(LAB)
     await eventually(
         lambda: sum(len(course.receipts(s)) for s in students) >= 8, 30, "the burst to start"
     )

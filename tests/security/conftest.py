@@ -16,6 +16,7 @@ from discord import app_commands
 from bot import paths
 from bot.client import HandinBot
 from bot.config import Config
+from bot.i18n import t
 from sandbox import (
     EventKind,
     InteractionHandle,
@@ -139,6 +140,21 @@ class Course:
             check_permissions=check_permissions,
             created_at=created_at,
         )
+        await handle.wait_done(timeout=REPLY_TIMEOUT)
+        return handle
+
+    async def close(self, assignment: str) -> InteractionHandle:
+        """`/assignment close` by staff, confirmed with its button."""
+        prompt = await self.run(self.staff, "assignment close", name=assignment)
+        message = await prompt.wait_done(timeout=REPLY_TIMEOUT)
+        label = t("en", "confirm.close_button")
+        [custom_id] = [
+            c["custom_id"]
+            for row in message.components
+            for c in row.get("components") or []
+            if c.get("label") == label
+        ]
+        handle = await self.sandbox.click(self.staff, message, str(custom_id))
         await handle.wait_done(timeout=REPLY_TIMEOUT)
         return handle
 

@@ -196,7 +196,7 @@ async def test_no_student_command_shows_another_groups_secrets(course: Course) -
     for user in lab.outsiders:
         await sweep(lab, user, [c for c in commands if c.qualified_name not in AFTER_CLOSE])
     # After the deadline: receipts go out, and the archive (/download, /status) is open.
-    await course.run(course.staff, "assignment close", name=LAB)
+    await course.close(LAB)
     await wait_for_receipts(lab, [lab.carol, lab.dave])
     for user in lab.outsiders:
         await sweep(lab, user, commands)

@@ -135,7 +135,7 @@ async def test_hostile_names_never_escape_the_data_dir(
         assert reply_of(handle).content.startswith("Stored"), reply_of(handle).content
         download = await course.run(member, "download", assignment=LAB)
         assert [f.data for f in reply_of(download).attachments] == [data]
-    await course.run(course.staff, "assignment close", name=LAB)
+    await course.close(LAB)
     export = await course.run(course.staff, "export", assignment=LAB)
     await course.settle()
 
