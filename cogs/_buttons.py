@@ -18,7 +18,7 @@ from bot.i18n import t, tn
 from bot.services.registry import Services
 from cogs._calendar import follow_deadline
 from cogs._common import actor_of, guild_id_of, locale_of
-from cogs._paging import send_pages
+from cogs._paging import ExpiredPage, send_pages
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,8 @@ class Cancel(HandinButton, template=r"handin:cancel:(?P<owner>\d+)"):
         )
 
 
-DYNAMIC_ITEMS: tuple[type[HandinButton], ...] = (
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    ExpiredPage,
     HandInThisFile,
     ShowStatus,
     ConfirmClose,

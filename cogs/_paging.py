@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import discord
 
 from bot.domain.sanitize import csv_cell
-from bot.i18n import t
+from bot.i18n import pick_locale, t
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,10 @@ DESCRIPTION_BUDGET = 4000
 EMBED_BUDGET = 5600
 # SPEC §2: the buttons answer the user who asked for 10 minutes.
 PAGE_TIMEOUT = 600.0
+# Page buttons carry this process's start: after a restart the Pager that turned them is gone,
+# and ExpiredPage answers a press (disables them, says to run the command again) instead of
+# Discord's bare "This interaction failed".
+BOOT = secrets.token_hex(4)
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -175,6 +181,10 @@ class Pager(HandinView):
             if page.footer.text:
                 footer = f"{page.footer.text} · {footer}"
             page.set_footer(text=footer)
+        tag = secrets.token_hex(4)
+        self.previous.custom_id = f"page:{BOOT}:{tag}:prev"
+        self.counter.custom_id = f"page:{BOOT}:{tag}:at"
+        self.next.custom_id = f"page:{BOOT}:{tag}:next"
         self._show_where()
 
     @property
@@ -254,3 +264,45 @@ async def send_pages(
     else:
         await interaction.response.send_message(**kwargs)
     return pager
+
+
+class ExpiredPage(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"page:(?P<boot>[0-9a-f]{8}):[0-9a-f]{8}:(?:prev|next)",
+):
+    """A page button of a list sent before the bot last started (registered at start-up)."""
+
+    def __init__(self, custom_id: str, boot: str) -> None:
+        super().__init__(discord.ui.Button(custom_id=custom_id))
+        self.boot = boot
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> ExpiredPage:
+        return cls(str(getattr(item, "custom_id", "")), match["boot"])
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        # A list of this process: its own Pager answers.
+        return self.boot != BOOT
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        locale = pick_locale(getattr(interaction.locale, "value", None), None)
+        view = self.view
+        try:
+            if view is not None:
+                for child in view.children:
+                    # The pressed one is this dynamic item, wrapping its button.
+                    button = child.item if isinstance(child, discord.ui.DynamicItem) else child
+                    if isinstance(button, discord.ui.Button):
+                        button.disabled = True
+                await interaction.response.edit_message(view=view)
+                await interaction.followup.send(t(locale, "page.expired"), ephemeral=True)
+            else:
+                await interaction.response.send_message(t(locale, "page.expired"), ephemeral=True)
+        except discord.HTTPException:
+            log.info("could not answer an expired page button (interaction %s)", interaction.id)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 import cogs._paging
+from bot.client import HandinBot
 from bot.i18n import t
 from sandbox import SandboxUser
-from tests.e2e.conftest import REPLY_TIMEOUT, Course, eventually, says
+from tests.e2e.conftest import REPLY_TIMEOUT, Course, bot_config, eventually, says
 from tests.e2e.paging import all_pages, button, buttons, check_limits, csv_rows, missing
 
 pytestmark = pytest.mark.e2e
@@ -155,3 +156,28 @@ async def test_a_long_upload_history_pages_in_status(course: Course) -> None:
     pages = await all_pages(course, ada, reply.message)
     assert len(pages) > 1
     assert missing([f"{long_name}-{n:02d}.pdf" for n in range(25)], "\n".join(pages)) == []
+
+
+async def test_page_buttons_from_before_a_restart_say_so_and_are_disabled(
+    offline_course: Course, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = offline_course
+    first = HandinBot(bot_config(course.sandbox, course.data_dir), guild_ready_timeout=0.05)
+    async with course.sandbox.run_bot(first):
+        course.bot = first
+        await predefined_course(course, 90, 45)
+        reply = await course.run(course.staff, "groups list", assignment=LAB)
+    before = list(reply.message.embeds)
+    # A new process starts with a new mark (bots in one test process share the module).
+    monkeypatch.setattr(cogs._paging, "BOOT", "0badc0de")
+    second = HandinBot(bot_config(course.sandbox, course.data_dir), guild_ready_timeout=0.05)
+    async with course.sandbox.run_bot(second):
+        next_id = str(button(reply.message, t("en", "page.next"))["custom_id"])
+        handle = await course.sandbox.click(course.staff, reply.message, next_id)
+        await handle.wait_done(timeout=REPLY_TIMEOUT)
+        await eventually(lambda: bool(handle.followups), 10, "the expired-list notice")
+    [notice] = handle.followups
+    assert notice.ephemeral and says(notice.content, "page.expired"), notice.content
+    assert all(b.get("disabled") for b in buttons(reply.message))
+    # The page shown stays as it was: only its buttons are off.
+    assert reply.message.embeds == before
