@@ -84,8 +84,8 @@ class HandinBot(commands.Bot):
     async def setup_hook(self) -> None:
         data_dir = self.config.data_dir
         paths.secure_data_dir(data_dir)
-        self._db = await Database.open(paths.database_path(data_dir))
-        await migrate(self._db.conn)
+        self._db = await Database.connect(self.config.database_url, paths.database_path(data_dir))
+        await migrate(self._db)
         files = FileStore(paths.files_dir(data_dir))
         files.prepare()
         self.notifier = DiscordNotifier(self, self._dm_locale)

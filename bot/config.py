@@ -40,6 +40,9 @@ class Config:
     # HANDIN_MIN_FREE_MB (MiB) and HANDIN_MIN_FREE_PERCENT (of the file system's size).
     min_free_mb: float = DEFAULT_MIN_FREE_MB
     min_free_percent: float = DEFAULT_MIN_FREE_PERCENT
+    # HANDIN_DATABASE_URL: `sqlite:///path` or `postgresql://...`; None: the SQLite file in
+    # the data folder.
+    database_url: str | None = None
 
     @classmethod
     def from_env(cls, *, require_token: bool = True, env_file: Path | None = None) -> Config:
@@ -62,6 +65,7 @@ class Config:
             min_free_percent=_number(
                 "HANDIN_MIN_FREE_PERCENT", DEFAULT_MIN_FREE_PERCENT, upper=100
             ),
+            database_url=_database_url(),
         )
 
     @property
@@ -70,6 +74,19 @@ class Config:
             min_free_bytes=int(self.min_free_mb * MIB),
             min_free_fraction=self.min_free_percent / 100,
         )
+
+
+def _database_url() -> str | None:
+    url = os.environ.get("HANDIN_DATABASE_URL", "").strip()
+    if not url:
+        return None
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in ("sqlite", "postgresql", "postgres") or ":" not in url:
+        raise ConfigError(
+            "HANDIN_DATABASE_URL must be sqlite:///path or postgresql://..., not "
+            f"{url.split(':', 1)[0]!r}"
+        )
+    return url
 
 
 def _number(name: str, default: float, *, upper: float | None) -> float:

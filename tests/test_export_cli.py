@@ -33,7 +33,7 @@ async def _populate(data_dir: Path, *, close: bool) -> None:
     """
     db = await Database.open(paths.database_path(data_dir), durable=False)
     try:
-        await migrate(db.conn)
+        await migrate(db)
         files = FileStore(paths.files_dir(data_dir))
         files.prepare()
         clock = FakeClock(datetime.now(UTC) - timedelta(hours=2 if close else 0))

@@ -19,10 +19,10 @@ from bot.services.ports import Wakeups
 from bot.services.registry import Services, build_services
 from storage.db import Database
 from storage.files import FileStore
-from storage.migrate import migrate
 from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
 from storage.repos import uploads as upload_repo
+from tests.backends import forget_database_at, open_database_at
 from tests.conftest import GUILD, LIMIT, STAFF, START, RecordingNotifier, incoming, student
 
 ALICE, BOB, CAROL, DAVE = (student(n) for n in range(1, 5))
@@ -78,8 +78,7 @@ class World:
     runs: list[Bot] = field(default_factory=list)
 
     async def boot(self, *, sweep: float = 30.0, start: bool = True, **options: Any) -> Bot:
-        db = await Database.open(self.tmp_path / "handin.sqlite3", durable=False)
-        await migrate(db.conn)
+        db = await open_database_at(self.tmp_path / "handin.sqlite3")
         files = FileStore(self.tmp_path / "files")
         files.prepare()
         services = build_services(db, files, self.clock, self.notifier)
@@ -97,6 +96,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     yield world
     for bot in world.runs:
         await bot.stop()
+    await forget_database_at(tmp_path / "handin.sqlite3")
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 1.5) -> None:

@@ -7,8 +7,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain import timeparse
 from bot.domain.clock import Clock
 from bot.domain.errors import (
@@ -60,7 +58,7 @@ from bot.services.common import (
 )
 from bot.services.finalization import FinalizationChange, Finalizer
 from bot.services.ports import Notifier, Wakeups
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
@@ -216,7 +214,7 @@ class AssignmentService:
 
     async def _check_edit(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         current: Assignment,
         fields: AssignmentFields,
         now: datetime,
@@ -526,7 +524,7 @@ def _check_deadline_future(closes: datetime, now: datetime) -> None:
 
 
 async def _student_may_see(
-    conn: aiosqlite.Connection, assignment: Assignment, actor: Actor, now: datetime
+    conn: Connection, assignment: Assignment, actor: Actor, now: datetime
 ) -> bool:
     taking_part = await group_repo.candidate(conn, assignment.id, actor.user_id) is not None
     if taking_part:
@@ -536,7 +534,7 @@ async def _student_may_see(
     )
 
 
-async def _extended(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> bool:
+async def _extended(conn: Connection, assignment: Assignment, now: datetime) -> bool:
     """Whether a group's own (extended) deadline is still ahead."""
     return any(
         deadlines_for(assignment, g).final > now
@@ -544,7 +542,7 @@ async def _extended(conn: aiosqlite.Connection, assignment: Assignment, now: dat
     )
 
 
-async def _counts(conn: aiosqlite.Connection, assignment_id: int) -> AssignmentCounts:
+async def _counts(conn: Connection, assignment_id: int) -> AssignmentCounts:
     uploads = await upload_repo.upload_counts(conn, assignment_id)
     groups = await group_repo.groups(conn, assignment_id)
     submissions = 0
@@ -559,7 +557,7 @@ async def _counts(conn: aiosqlite.Connection, assignment_id: int) -> AssignmentC
     )
 
 
-async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> Overview:
+async def _overview(conn: Connection, assignment: Assignment, now: datetime) -> Overview:
     members = await group_repo.members_by_group(conn, assignment.id)
     usage = await quota_repo.usage_by_group(conn, assignment.id)
     rows: list[GroupOverview] = []

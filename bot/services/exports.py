@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-import aiosqlite
-
 from bot.domain.clock import Clock
 from bot.domain.models import (
     Actor,
@@ -35,7 +33,7 @@ from bot.domain.models import (
 from bot.domain.sanitize import UniqueNames, csv_cell, safe_filename, slug, split_extension
 from bot.services.common import find_assignment_exactly, register_role_members, require_staff
 from bot.services.finalization import choose_final
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.files import FileStore
 from storage.private import make_private_dir, open_private
 from storage.repos import assignments as assignment_repo
@@ -224,7 +222,7 @@ class ExportService:
         return result
 
     async def _plan(
-        self, conn: aiosqlite.Connection, assignment: Assignment, now: datetime, *, with_names: bool
+        self, conn: Connection, assignment: Assignment, now: datetime, *, with_names: bool
     ) -> _Plan:
         groups = await group_repo.groups(conn, assignment.id)
         members = await group_repo.members_by_group(conn, assignment.id)
@@ -272,7 +270,7 @@ class ExportService:
 
 # --- reading -------------------------------------------------------------------------------
 async def _final_of(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group, now: datetime
+    conn: Connection, assignment: Assignment, group: Group, now: datetime
 ) -> _Final:
     if group.finalized_at is not None:
         recorded = await upload_repo.current_submission(conn, group.id)

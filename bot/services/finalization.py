@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-import aiosqlite
-
 from bot.domain.clock import Clock
 from bot.domain.delivery import Delivery, DmFailure, next_attempt
 from bot.domain.models import (
@@ -24,7 +22,7 @@ from bot.domain.models import (
 )
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier, Wakeups
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import finalize as finalize_repo
 from storage.repos import groups as group_repo
@@ -61,9 +59,7 @@ class FinalizationChange:
     receipts: int
 
 
-async def choose_final(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group
-) -> FinalChoice:
+async def choose_final(conn: Connection, assignment: Assignment, group: Group) -> FinalChoice:
     """The group's final submission as of its deadline (the same whenever this runs)."""
     uploads = await upload_repo.uploads_of(conn, group.id)
     handins = await upload_repo.handins_of(conn, group.id)
@@ -114,7 +110,7 @@ def _last_sent_before(items: Sequence[_Sent], moment: datetime) -> _Sent | None:
 
 
 async def record_final(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group, now: datetime
+    conn: Connection, assignment: Assignment, group: Group, now: datetime
 ) -> FinalizationChange | None:
     """Finalize one group inside the caller's transaction; None when nothing new was recorded.
 
@@ -164,7 +160,7 @@ async def record_final(
 
 
 async def _record_first_finals(
-    conn: aiosqlite.Connection, assignment: Assignment, groups: list[Group], now: datetime
+    conn: Connection, assignment: Assignment, groups: list[Group], now: datetime
 ) -> dict[int, FinalizationChange]:
     """`record_final` for many groups with auto_submit (not submit_once) and no submission yet,
     in a few statements; the changes by group id.
@@ -207,7 +203,7 @@ async def _record_first_finals(
     return changes
 
 
-async def _assignments(conn: aiosqlite.Connection, assignment_id: int | None) -> list[Assignment]:
+async def _assignments(conn: Connection, assignment_id: int | None) -> list[Assignment]:
     if assignment_id is None:
         return await assignment_repo.all_assignments(conn)
     found = await assignment_repo.get(conn, assignment_id)
@@ -252,7 +248,7 @@ class Finalizer:
         return changes
 
     async def _finalize_groups(
-        self, conn: aiosqlite.Connection, assignment: Assignment, due: list[Group], now: datetime
+        self, conn: Connection, assignment: Assignment, due: list[Group], now: datetime
     ) -> list[FinalizationChange]:
         """Finalize the due groups of one assignment; the changes in the groups' order.
 
@@ -329,7 +325,7 @@ class ReceiptDispatcher:
                     loaded.append((row, receipt))
             return loaded, due[-1].id if due else after_id
 
-    async def _load(self, conn: aiosqlite.Connection, row: ReceiptDue) -> Receipt | None:
+    async def _load(self, conn: Connection, row: ReceiptDue) -> Receipt | None:
         group = await group_repo.group(conn, row.group_id)
         submission = await upload_repo.submission_at(conn, row.group_id, row.revision)
         if group is None or submission is None or submission.upload is None:

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.domain.models import Assignment, GroupMode, GuildSettings
-from storage.db import execute, fetch_all, fetch_one
+from storage import db
+from storage.db import Connection, Row, execute, fetch_all, fetch_one
 from storage.timefmt import from_db, opt_from_db, opt_to_db, to_db
 
 
@@ -37,7 +36,7 @@ class AssignmentFields:
     max_storage_mb: float
 
 
-def _row_to_assignment(row: aiosqlite.Row) -> Assignment:
+def _row_to_assignment(row: Row) -> Assignment:
     return Assignment(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -90,7 +89,7 @@ def _columns(fields: AssignmentFields) -> dict[str, Any]:
 
 
 async def insert(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     guild_id: int,
     fields: AssignmentFields,
     *,
@@ -105,12 +104,12 @@ async def insert(
     }
     names = ", ".join(columns)
     marks = ", ".join("?" for _ in columns)
-    return await execute(
-        conn, f"INSERT INTO assignments ({names}) VALUES ({marks})", columns.values()
+    return await db.insert(
+        conn, f"INSERT INTO assignments ({names}) VALUES ({marks})", list(columns.values())
     )
 
 
-async def update(conn: aiosqlite.Connection, assignment_id: int, fields: AssignmentFields) -> None:
+async def update(conn: Connection, assignment_id: int, fields: AssignmentFields) -> None:
     columns = _columns(fields)
     assignments = ", ".join(f"{name} = ?" for name in columns)
     await execute(
@@ -120,33 +119,31 @@ async def update(conn: aiosqlite.Connection, assignment_id: int, fields: Assignm
     )
 
 
-async def get(conn: aiosqlite.Connection, assignment_id: int) -> Assignment | None:
+async def get(conn: Connection, assignment_id: int) -> Assignment | None:
     row = await fetch_one(conn, "SELECT * FROM assignments WHERE id = ?", (assignment_id,))
     return None if row is None else _row_to_assignment(row)
 
 
-async def by_name_key(conn: aiosqlite.Connection, guild_id: int, key: str) -> Assignment | None:
+async def by_name_key(conn: Connection, guild_id: int, key: str) -> Assignment | None:
     row = await fetch_one(
         conn, "SELECT * FROM assignments WHERE guild_id = ? AND name_key = ?", (guild_id, key)
     )
     return None if row is None else _row_to_assignment(row)
 
 
-async def in_guild(conn: aiosqlite.Connection, guild_id: int) -> list[Assignment]:
+async def in_guild(conn: Connection, guild_id: int) -> list[Assignment]:
     rows = await fetch_all(
         conn, "SELECT * FROM assignments WHERE guild_id = ? ORDER BY closes_at, id", (guild_id,)
     )
     return [_row_to_assignment(row) for row in rows]
 
 
-async def all_assignments(conn: aiosqlite.Connection) -> list[Assignment]:
+async def all_assignments(conn: Connection) -> list[Assignment]:
     rows = await fetch_all(conn, "SELECT * FROM assignments ORDER BY id")
     return [_row_to_assignment(row) for row in rows]
 
 
-async def set_reminders_from(
-    conn: aiosqlite.Connection, assignment_id: int, moment: datetime
-) -> None:
+async def set_reminders_from(conn: Connection, assignment_id: int, moment: datetime) -> None:
     await execute(
         conn,
         "UPDATE assignments SET reminders_from = ? WHERE id = ?",
@@ -155,7 +152,7 @@ async def set_reminders_from(
 
 
 async def set_deadlines(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment_id: int,
     *,
     closes_at: datetime,
@@ -170,13 +167,13 @@ async def set_deadlines(
     )
 
 
-async def set_closed(conn: aiosqlite.Connection, assignment_id: int, at: datetime | None) -> None:
+async def set_closed(conn: Connection, assignment_id: int, at: datetime | None) -> None:
     await execute(
         conn, "UPDATE assignments SET closed_at = ? WHERE id = ?", (opt_to_db(at), assignment_id)
     )
 
 
-async def mark_exported(conn: aiosqlite.Connection, assignment_id: int, at: datetime) -> None:
+async def mark_exported(conn: Connection, assignment_id: int, at: datetime) -> None:
     await execute(
         conn,
         "UPDATE assignments SET exported_at = coalesce(exported_at, ?) WHERE id = ?",
@@ -184,7 +181,7 @@ async def mark_exported(conn: aiosqlite.Connection, assignment_id: int, at: date
     )
 
 
-async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettings:
+async def get_settings(conn: Connection, guild_id: int) -> GuildSettings:
     row = await fetch_one(conn, "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
     if row is None:
         return GuildSettings(guild_id=guild_id)
@@ -196,7 +193,7 @@ async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettin
     )
 
 
-async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings) -> None:
+async def save_settings(conn: Connection, settings: GuildSettings) -> None:
     await execute(
         conn,
         "INSERT INTO guild_settings (guild_id, staff_role_id, timezone, locale) VALUES (?, ?, ?, ?)"

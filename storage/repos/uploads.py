@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain.models import HandIn, ReceiptDue, Submission, Upload
-from storage.db import execute, fetch_all, fetch_one
+from storage.db import Connection, Row, changes, execute, fetch_all, fetch_one, insert
 from storage.timefmt import from_db, to_db
 
 
-def _row_to_upload(row: aiosqlite.Row, prefix: str = "") -> Upload:
+def _row_to_upload(row: Row, prefix: str = "") -> Upload:
     return Upload(
         id=row[f"{prefix}id"],
         group_id=row[f"{prefix}group_id"],
@@ -26,7 +24,7 @@ def _row_to_upload(row: aiosqlite.Row, prefix: str = "") -> Upload:
     )
 
 
-def _row_to_handin(row: aiosqlite.Row) -> HandIn:
+def _row_to_handin(row: Row) -> HandIn:
     return HandIn(
         id=row["id"],
         group_id=row["group_id"],
@@ -38,11 +36,9 @@ def _row_to_handin(row: aiosqlite.Row) -> HandIn:
 
 
 # --- uploads -------------------------------------------------------------------------------
-async def insert_upload(
-    conn: aiosqlite.Connection, upload: Upload, interaction_id: int | None
-) -> int:
+async def insert_upload(conn: Connection, upload: Upload, interaction_id: int | None) -> int:
     """Insert `upload` (its `id` is not used) and return the id the database gave it."""
-    return await execute(
+    return await insert(
         conn,
         "INSERT INTO uploads (group_id, user_id, filename, size, sha256, content_type, sent_at,"
         " stored_at, late, interaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -61,17 +57,17 @@ async def insert_upload(
     )
 
 
-async def upload(conn: aiosqlite.Connection, upload_id: int) -> Upload | None:
+async def upload(conn: Connection, upload_id: int) -> Upload | None:
     row = await fetch_one(conn, "SELECT * FROM uploads WHERE id = ?", (upload_id,))
     return None if row is None else _row_to_upload(row)
 
 
-async def upload_by_interaction(conn: aiosqlite.Connection, interaction_id: int) -> Upload | None:
+async def upload_by_interaction(conn: Connection, interaction_id: int) -> Upload | None:
     row = await fetch_one(conn, "SELECT * FROM uploads WHERE interaction_id = ?", (interaction_id,))
     return None if row is None else _row_to_upload(row)
 
 
-async def uploads_of(conn: aiosqlite.Connection, group_id: int) -> list[Upload]:
+async def uploads_of(conn: Connection, group_id: int) -> list[Upload]:
     """A group's uploads, oldest first (by the time they were sent)."""
     rows = await fetch_all(
         conn, "SELECT * FROM uploads WHERE group_id = ? ORDER BY sent_at, id", (group_id,)
@@ -79,9 +75,7 @@ async def uploads_of(conn: aiosqlite.Connection, group_id: int) -> list[Upload]:
     return [_row_to_upload(row) for row in rows]
 
 
-async def latest_upload_before(
-    conn: aiosqlite.Connection, group_id: int, before: datetime
-) -> Upload | None:
+async def latest_upload_before(conn: Connection, group_id: int, before: datetime) -> Upload | None:
     """The group's last upload sent strictly before `before`."""
     row = await fetch_one(
         conn,
@@ -92,12 +86,12 @@ async def latest_upload_before(
     return None if row is None else _row_to_upload(row)
 
 
-async def upload_count(conn: aiosqlite.Connection, group_id: int) -> int:
+async def upload_count(conn: Connection, group_id: int) -> int:
     row = await fetch_one(conn, "SELECT count(*) AS n FROM uploads WHERE group_id = ?", (group_id,))
     return int(row["n"]) if row else 0
 
 
-async def upload_counts(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, int]:
+async def upload_counts(conn: Connection, assignment_id: int) -> dict[int, int]:
     rows = await fetch_all(
         conn,
         "SELECT u.group_id, count(*) AS n FROM uploads u JOIN groups g ON g.id = u.group_id"
@@ -109,7 +103,7 @@ async def upload_counts(conn: aiosqlite.Connection, assignment_id: int) -> dict[
 
 # --- hand-ins ------------------------------------------------------------------------------
 async def insert_handin(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     group_id: int,
     upload_id: int,
@@ -117,14 +111,14 @@ async def insert_handin(
     sent_at: datetime,
     late: bool,
 ) -> int:
-    return await execute(
+    return await insert(
         conn,
         "INSERT INTO handins (group_id, upload_id, user_id, sent_at, late) VALUES (?, ?, ?, ?, ?)",
         (group_id, upload_id, user_id, to_db(sent_at), int(late)),
     )
 
 
-async def handins_of(conn: aiosqlite.Connection, group_id: int) -> list[HandIn]:
+async def handins_of(conn: Connection, group_id: int) -> list[HandIn]:
     rows = await fetch_all(
         conn, "SELECT * FROM handins WHERE group_id = ? ORDER BY sent_at, id", (group_id,)
     )
@@ -138,7 +132,7 @@ _SUBMISSION = (
 )
 
 
-async def current_submission(conn: aiosqlite.Connection, group_id: int) -> Submission | None:
+async def current_submission(conn: Connection, group_id: int) -> Submission | None:
     """The group's latest recorded revision (its final submission), if any."""
     row = await fetch_one(
         conn, f"{_SUBMISSION} WHERE s.group_id = ? ORDER BY s.revision DESC LIMIT 1", (group_id,)
@@ -146,16 +140,14 @@ async def current_submission(conn: aiosqlite.Connection, group_id: int) -> Submi
     return _row_to_submission(row)
 
 
-async def submission_at(
-    conn: aiosqlite.Connection, group_id: int, revision: int
-) -> Submission | None:
+async def submission_at(conn: Connection, group_id: int, revision: int) -> Submission | None:
     row = await fetch_one(
         conn, f"{_SUBMISSION} WHERE s.group_id = ? AND s.revision = ?", (group_id, revision)
     )
     return _row_to_submission(row)
 
 
-def _row_to_submission(row: aiosqlite.Row | None) -> Submission | None:
+def _row_to_submission(row: Row | None) -> Submission | None:
     if row is None:
         return None
     return Submission(
@@ -169,7 +161,7 @@ def _row_to_submission(row: aiosqlite.Row | None) -> Submission | None:
 
 
 async def insert_submission(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     group_id: int,
     revision: int,
@@ -188,7 +180,7 @@ async def insert_submission(
 
 # --- receipts ------------------------------------------------------------------------------
 async def insert_receipt(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     group_id: int,
     revision: int,
@@ -198,13 +190,13 @@ async def insert_receipt(
 ) -> None:
     await execute(
         conn,
-        "INSERT OR IGNORE INTO receipts (group_id, revision, user_id, replaces, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO receipts (group_id, revision, user_id, replaces, created_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (group_id, revision, user_id, int(replaces), to_db(created_at)),
     )
 
 
-async def supersede_pending_receipts(conn: aiosqlite.Connection, group_id: int) -> None:
+async def supersede_pending_receipts(conn: Connection, group_id: int) -> None:
     """A newer revision's receipts say what counts now; older undelivered ones are dropped."""
     await execute(
         conn,
@@ -213,12 +205,12 @@ async def supersede_pending_receipts(conn: aiosqlite.Connection, group_id: int) 
     )
 
 
-async def receipt_status(conn: aiosqlite.Connection, receipt_id: int) -> str | None:
+async def receipt_status(conn: Connection, receipt_id: int) -> str | None:
     row = await fetch_one(conn, "SELECT status FROM receipts WHERE id = ?", (receipt_id,))
     return None if row is None else str(row["status"])
 
 
-async def members_with_sent_receipt(conn: aiosqlite.Connection, group_id: int) -> set[int]:
+async def members_with_sent_receipt(conn: Connection, group_id: int) -> set[int]:
     """The users who were sent a receipt for this group before (any revision)."""
     rows = await fetch_all(
         conn,
@@ -229,7 +221,7 @@ async def members_with_sent_receipt(conn: aiosqlite.Connection, group_id: int) -
 
 
 async def due_receipts(
-    conn: aiosqlite.Connection, now: datetime, limit: int, after_id: int = 0
+    conn: Connection, now: datetime, limit: int, after_id: int = 0
 ) -> list[ReceiptDue]:
     """Pending receipts whose next try is due, in id order after `after_id`."""
     rows = await fetch_all(
@@ -252,21 +244,20 @@ async def due_receipts(
 
 
 async def finish_receipt(
-    conn: aiosqlite.Connection, receipt_id: int, status: str, at: datetime, error: str = ""
+    conn: Connection, receipt_id: int, status: str, at: datetime, error: str = ""
 ) -> bool:
     """Mark a pending receipt sent or undeliverable; False when it was no longer pending (a
     superseded one stays superseded, a sent one is never marked twice)."""
-    async with conn.execute(
+    changed = await changes(
+        conn,
         "UPDATE receipts SET status = ?, delivered_at = ?, attempts = attempts + 1,"
         " last_error = nullif(?, '') WHERE id = ? AND status = 'pending'",
         (status, to_db(at), error, receipt_id),
-    ) as cur:
-        return cur.rowcount == 1
+    )
+    return changed == 1
 
 
-async def retry_receipt_at(
-    conn: aiosqlite.Connection, receipt_id: int, when: datetime, error: str
-) -> None:
+async def retry_receipt_at(conn: Connection, receipt_id: int, when: datetime, error: str) -> None:
     """Leave a pending receipt pending, to be tried again at `when`."""
     await execute(
         conn,
