@@ -96,6 +96,7 @@ class HandinBot(commands.Bot):
             self.notifier,
             download_policy=self.download_policy,
             reserve=self.config.free_space_reserve,
+            instance=self.config.instance,
         )
         self.session = aiohttp.ClientSession()
         await self.tree.set_translator(HandinTranslator())

@@ -43,6 +43,9 @@ class Config:
     # HANDIN_DATABASE_URL: `sqlite:///path` or `postgresql://...`; None: the SQLite file in
     # the data folder.
     database_url: str | None = None
+    # HANDIN_INSTANCE: this process's name, unique among the processes sharing one database
+    # (a restarted process takes back the receipts its earlier life was sending).
+    instance: str = "main"
 
     @classmethod
     def from_env(cls, *, require_token: bool = True, env_file: Path | None = None) -> Config:
@@ -66,6 +69,7 @@ class Config:
                 "HANDIN_MIN_FREE_PERCENT", DEFAULT_MIN_FREE_PERCENT, upper=100
             ),
             database_url=_database_url(),
+            instance=os.environ.get("HANDIN_INSTANCE", "").strip() or "main",
         )
 
     @property

@@ -44,6 +44,13 @@ class Dialect:
     # The exception type(s) a broken constraint raises.
     integrity_error: tuple[type[Exception], ...]
 
+    @property
+    def clock(self) -> str:
+        """The database's clock now, as seconds since 1970 (a REAL / DOUBLE PRECISION)."""
+        if self.name == "sqlite":
+            return "((julianday('now') - 2440587.5) * 86400.0)"
+        return "CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)"
+
     def group_concat(self, expr: str) -> str:
         """Comma-joined text of `expr` over the group (NULL for no rows)."""
         if self.name == "sqlite":

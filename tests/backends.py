@@ -10,6 +10,7 @@ binaries come from PATH or /usr/lib/postgresql/*/bin (`HANDIN_PG_BIN` overrides)
 from __future__ import annotations
 
 import asyncio
+import atexit
 import glob
 import itertools
 import os
@@ -131,6 +132,8 @@ def cluster() -> PgCluster:
     global _cluster
     if _cluster is None:
         _cluster = PgCluster()
+        # Also when the session ends without its fixtures' teardown (an interrupted run).
+        atexit.register(stop_cluster)
         try:
             _cluster.start()
         except BaseException:

@@ -35,6 +35,11 @@ _Sent = TypeVar("_Sent", Upload, HandIn)
 
 # Receipts read from the outbox at a time.
 BATCH = 100
+# How long a claim on a receipt keeps other processes off it: it is taken right before the DM
+# goes out (after its wait for a turn) and ends when the outcome is written, so it covers one
+# send; a claim of a process that died runs out, and another sends the receipt again (its
+# nonce makes Discord keep one message).
+CLAIM_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,10 +302,15 @@ class ReceiptDispatcher:
     """Delivers the receipt outbox: each receipt is marked sent or undeliverable, never retried
     in a loop, and a restart sends exactly the ones still pending."""
 
-    def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, notifier: Notifier, *, instance: str = "main"
+    ) -> None:
         self._db = db
         self._clock = clock
         self._notifier = notifier
+        # Who claims receipts: each process sharing the database has its own name.
+        self._instance = instance
+        self._took_back = False
         # One delivery run at a time: two overlapping runs (a wake-up and the periodic sweep)
         # would both read the same pending rows and send every receipt twice.
         self._running = asyncio.Lock()
@@ -352,6 +362,7 @@ class ReceiptDispatcher:
         delivered = 0
         cursor = 0
         async with self._running:
+            await self._take_back_own_claims()
             while True:
                 batch, last = await self._due_batch(cursor)
                 if last == cursor:
@@ -362,17 +373,27 @@ class ReceiptDispatcher:
                         return delivered
                     delivered += int(await self._deliver(row, receipt))
 
-    async def _still_pending(self, receipt_id: int) -> bool:
-        async with self._db.reading() as conn:
-            return await upload_repo.receipt_status(conn, receipt_id) == "pending"
+    async def _claim(self, receipt_id: int) -> bool:
+        """Still pending, and now claimed by this process (no other holds a claim on it)."""
+        async with self._db.transaction() as conn:
+            return await upload_repo.claim_receipt(conn, receipt_id, self._instance, CLAIM_SECONDS)
+
+    async def _take_back_own_claims(self) -> None:
+        """The first run of this process sends at once what its earlier life had claimed."""
+        if self._took_back:
+            return
+        async with self._db.transaction() as conn:
+            taken = await upload_repo.release_claims_of(conn, self._instance)
+        self._took_back = True
+        if taken:
+            log.info("%d receipts claimed before a restart are sent again", taken)
 
     async def _deliver(self, row: ReceiptDue, receipt: Receipt) -> bool:
-        # Asked again right before the DM goes out, after its wait for a turn: a receipt
-        # superseded meanwhile (a late upload changed the final) is withdrawn, never sent.
+        # Claimed right before the DM goes out, after its wait for a turn: a receipt superseded
+        # meanwhile (a late upload changed the final), or being sent by another process, is
+        # withdrawn here, never sent.
         try:
-            delivery = await self._notifier.send_receipt(
-                receipt, lambda: self._still_pending(receipt.id)
-            )
+            delivery = await self._notifier.send_receipt(receipt, lambda: self._claim(receipt.id))
         except Exception:
             # A fault of ours, not Discord's: keep the receipt, try again after a backoff.
             log.exception("receipt %d could not be sent", receipt.id)

@@ -257,11 +257,38 @@ async def finish_receipt(
     return changed == 1
 
 
+async def claim_receipt(
+    conn: Connection, receipt_id: int, claimant: str, lease_seconds: float
+) -> bool:
+    """Claim a pending receipt for sending, for `lease_seconds` of the database's clock; False
+    when it is no longer pending or another claimant holds an unexpired claim on it."""
+    clock = conn.dialect.clock
+    claimed = await changes(
+        conn,
+        f"UPDATE receipts SET claimed_until = {clock} + ?, claimed_by = ?"
+        " WHERE id = ? AND status = 'pending'"
+        f" AND (claimed_until IS NULL OR claimed_until <= {clock} OR claimed_by = ?)",
+        (lease_seconds, claimant, receipt_id, claimant),
+    )
+    return claimed == 1
+
+
+async def release_claims_of(conn: Connection, claimant: str) -> int:
+    """Drop the claims `claimant` holds (a restarted process: its earlier life died mid-send,
+    and what it was sending goes out again at once, with the same nonce)."""
+    return await changes(
+        conn,
+        "UPDATE receipts SET claimed_until = NULL, claimed_by = NULL"
+        " WHERE claimed_by = ? AND status = 'pending'",
+        (claimant,),
+    )
+
+
 async def retry_receipt_at(conn: Connection, receipt_id: int, when: datetime, error: str) -> None:
     """Leave a pending receipt pending, to be tried again at `when`."""
     await execute(
         conn,
-        "UPDATE receipts SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
-        " WHERE id = ? AND status = 'pending'",
+        "UPDATE receipts SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
+        " claimed_until = NULL, claimed_by = NULL WHERE id = ? AND status = 'pending'",
         (to_db(when), error, receipt_id),
     )
