@@ -259,15 +259,16 @@ async def test_receipts_go_out_exactly_once_across_a_restart(world: World) -> No
 
 async def test_reminder_reaches_the_right_people_once_across_a_restart(world: World) -> None:
     first = await world.boot()
-    # The 1h reminder falls 0.3 s from now.
-    assignment = await create(first, "Lab 1", "+3600.3s", reminders="1h")
+    # The 1h reminder falls 1.5 s from now: after the set-up below even on a busy PostgreSQL
+    # (0.3 s was too close there).
+    assignment = await create(first, "Lab 1", "+3601.5s", reminders="1h")
     await group_with_upload(first, "Lab 1", "1111", 1, b"alice")
     await first.services.groups.create(GUILD, BOB, "Lab 1", "2222", sent_at=world.clock.now())
     await first.services.groups.ready(GUILD, CAROL, "Lab 1")
     job = f"remind:{assignment.id}:3600"
     assert job in first.scheduler.job_ids()
 
-    await eventually(lambda: len(world.notifier.channel_reminders) == 1)
+    await eventually(lambda: len(world.notifier.channel_reminders) == 1, timeout=5)
     await eventually(lambda: len(world.notifier.reminders) == 2)
     assert {r.user_id for r in world.notifier.reminders} == {BOB.user_id, CAROL.user_id}
     await first.stop()
