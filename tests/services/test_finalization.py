@@ -704,7 +704,12 @@ async def test_upload_arriving_while_finalization_waits_is_in_the_first_receipt(
             GUILD, ALICE, "Lab 1", IncomingFile("v2.pdf", 2, None, slow), sent_at=clock.now()
         )
     )
-    await asyncio.sleep(0.01)
+    # Until the upload is in flight (its checks take longer on a busy PostgreSQL than a fixed
+    # sleep allowed).
+    for _ in range(1000):
+        if services.inflight.busy():
+            break
+        await asyncio.sleep(0.005)
     clock.advance(2)
     finalizing = asyncio.create_task(services.finalizer.finalize_due())
     await asyncio.sleep(0.01)
