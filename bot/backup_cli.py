@@ -45,6 +45,13 @@ def main_restore(argv: list[str]) -> int:
 
 
 def _backup(config: Config, dest: Path) -> int:
+    if config.database_url and not config.database_url.lower().startswith("sqlite:"):
+        print(
+            "backup: the database is PostgreSQL: back it up with pg_dump (see the README,"
+            " Backups); this backup copies a data folder's SQLite database and files",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     if config.files_url is not None:
         print(
             f"backup: the stored files are in {config.files_url}: keep them with the bucket's"

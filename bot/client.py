@@ -24,6 +24,7 @@ from bot.services.registry import Services, build_services
 from bot.stores import file_store
 from bot.tree import HandinTree, command_seconds
 from cogs._notify import DiscordNotifier
+from storage.connect import connect_database
 from storage.db import Database
 from storage.migrate import migrate
 from storage.repos import misc as misc_repo
@@ -87,8 +88,8 @@ class HandinBot(commands.Bot):
     async def setup_hook(self) -> None:
         data_dir = self.config.data_dir
         paths.secure_data_dir(data_dir)
-        self._db = await Database.open(paths.database_path(data_dir))
-        await migrate(self._db.conn)
+        self._db = await connect_database(self.config.database_url, paths.database_path(data_dir))
+        await migrate(self._db)
         files = file_store(data_dir, self.config.files_url, prepare=True)
         self.notifier = DiscordNotifier(self, self._dm_locale)
         self.services = build_services(
@@ -98,6 +99,7 @@ class HandinBot(commands.Bot):
             self.notifier,
             download_policy=self.download_policy,
             reserve=self.config.free_space_reserve,
+            instance=self.config.instance,
         )
         self.session = aiohttp.ClientSession()
         await self.tree.set_translator(HandinTranslator())

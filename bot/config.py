@@ -47,6 +47,12 @@ class Config:
     # HANDIN_FILES_URL: `s3://bucket/prefix` keeps the stored files in that bucket (endpoint
     # and keys from the standard AWS_* variables); unset, they live in the data folder.
     files_url: str | None = None
+    # HANDIN_DATABASE_URL: `sqlite:///path` or `postgresql://...`; None: the SQLite file in
+    # the data folder.
+    database_url: str | None = None
+    # HANDIN_INSTANCE: this process's name, unique among the processes sharing one database
+    # (a restarted process takes back the receipts its earlier life was sending).
+    instance: str = "main"
 
     @classmethod
     def from_env(cls, *, require_token: bool = True, env_file: Path | None = None) -> Config:
@@ -72,6 +78,8 @@ class Config:
             metrics_port=_port("HANDIN_METRICS_PORT"),
             metrics_host=os.environ.get("HANDIN_METRICS_HOST", "").strip() or "127.0.0.1",
             files_url=_files_url(os.environ.get("HANDIN_FILES_URL", "").strip()),
+            database_url=_database_url(),
+            instance=os.environ.get("HANDIN_INSTANCE", "").strip() or "main",
         )
 
     @property
@@ -80,6 +88,19 @@ class Config:
             min_free_bytes=int(self.min_free_mb * MIB),
             min_free_fraction=self.min_free_percent / 100,
         )
+
+
+def _database_url() -> str | None:
+    url = os.environ.get("HANDIN_DATABASE_URL", "").strip()
+    if not url:
+        return None
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in ("sqlite", "postgresql", "postgres") or ":" not in url:
+        raise ConfigError(
+            "HANDIN_DATABASE_URL must be sqlite:///path or postgresql://..., not "
+            f"{url.split(':', 1)[0]!r}"
+        )
+    return url
 
 
 def _number(name: str, default: float, *, upper: float | None) -> float:

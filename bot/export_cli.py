@@ -18,7 +18,8 @@ from bot.i18n import tn
 from bot.services.exports import ExportResult, ExportService
 from bot.services.ports import StoredFiles
 from bot.stores import file_store
-from storage.db import Database
+from storage.connect import connect_database
+from storage.db import Database, sqlite_path
 from storage.repos import exports as export_repo
 
 PROG = "python -m bot export"
@@ -104,9 +105,14 @@ def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
         config = Config.from_env(require_token=False)
-        out_dir: Path = args.out or paths.exports_dir(config.data_dir)
-        _check_paths(paths.database_path(config.data_dir), out_dir)
-        return asyncio.run(_run(args, config, out_dir))
+        data_dir = config.data_dir
+        out_dir: Path = args.out or paths.exports_dir(data_dir)
+        db_file = _database_file(config)
+        if db_file is None:
+            _check_out(out_dir)
+        else:
+            _check_paths(db_file, out_dir)
+        return asyncio.run(_run(args, config, db_file, out_dir))
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     except (Refused, ConfigError) as exc:
@@ -121,12 +127,30 @@ def main(argv: list[str]) -> int:
         return EXIT_FAILED
 
 
+def _database_file(config: Config) -> Path | None:
+    """The SQLite file the bot uses (HANDIN_DATABASE_URL or the data folder's); None for a
+    PostgreSQL database."""
+    url = config.database_url
+    if not url:
+        return paths.database_path(config.data_dir)
+    if url.split(":", 1)[0].lower() == "sqlite":
+        try:
+            return sqlite_path(url)
+        except ValueError as exc:
+            raise Refused(str(exc)) from exc
+    return None
+
+
+def _check_out(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise Refused(f"--out {out_dir} is a file, not a folder")
+
+
 def _check_paths(db_path: Path, out_dir: Path) -> None:
     # Database.open would create an empty database where none is: refuse before that.
     if not db_path.is_file():
         raise Refused(f"no database at {db_path}: set HANDIN_DATA_DIR to the bot's data folder")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise Refused(f"--out {out_dir} is a file, not a folder")
+    _check_out(out_dir)
     if _schema_version(db_path) == 0:
         raise Refused(f"{db_path} is not a hand-in database (it is empty)")
 
@@ -138,13 +162,16 @@ def _schema_version(db_path: Path) -> int:
         raise Refused(f"{db_path} is not a hand-in database: {exc}") from exc
 
 
-async def _run(args: argparse.Namespace, config: Config, out_dir: Path) -> int:
-    db_path = paths.database_path(config.data_dir)
+async def _run(
+    args: argparse.Namespace, config: Config, db_file: Path | None, out_dir: Path
+) -> int:
     _quiet_logging()
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     files = file_store(config.data_dir, config.files_url)
     try:
-        result = await _export(args, db_path, files, out_dir, bar)
+        db = await _open(config, db_file)
+        files = file_store(config.data_dir, config.files_url)
+        result = await _export(args, db, files, out_dir, bar)
     finally:
         if bar is not None:
             bar.close()
@@ -152,21 +179,30 @@ async def _run(args: argparse.Namespace, config: Config, out_dir: Path) -> int:
     return EXIT_OK
 
 
+async def _open(config: Config, db_file: Path | None) -> Database:
+    if db_file is None:
+        assert config.database_url is not None
+        try:
+            return await connect_database(config.database_url, paths.database_path(config.data_dir))
+        except Exception as exc:  # the driver's connection errors, a pool timeout
+            raise Refused(f"cannot open the database: {exc}") from exc
+    try:
+        # The bot may be running: WAL lets this process read a consistent snapshot meanwhile,
+        # and the only write (marking the assignment exported) waits on busy_timeout.
+        return await Database.open(db_file)
+    except sqlite3.Error as exc:
+        raise Refused(f"cannot open the database {db_file}: {exc}") from exc
+
+
 async def _export(
     args: argparse.Namespace,
-    db_path: Path,
+    db: Database,
     files: StoredFiles,
     out_dir: Path,
     bar: ProgressBar | None,
 ) -> ExportResult:
     try:
-        # The bot may be running: WAL lets this process read a consistent snapshot meanwhile,
-        # and the only write (marking the assignment exported) waits on busy_timeout.
-        db = await Database.open(db_path)
-    except sqlite3.Error as exc:
-        raise Refused(f"cannot open the database {db_path}: {exc}") from exc
-    try:
-        await _check_guild(db, db_path, args.guild)
+        await _check_guild(db, args.guild)
         service = ExportService(db, files, SystemClock())
         return await service.export(
             args.guild, None, args.assignment, out_dir, with_names=args.with_names, progress=bar
@@ -180,11 +216,12 @@ async def _export(
         await db.close()
 
 
-async def _check_guild(db: Database, db_path: Path, guild_id: int) -> None:
+async def _check_guild(db: Database, guild_id: int) -> None:
     async with db.reading() as conn:
         known = await export_repo.guild_known(conn, guild_id)
     if not known:
-        raise Refused(f"unknown guild {guild_id}: it has no assignments in {db_path}")
+        where = "the database" if db.path is None else str(db.path)
+        raise Refused(f"unknown guild {guild_id}: it has no assignments in {where}")
 
 
 def _quiet_logging() -> None:

@@ -1,1 +1,2 @@
-"""Persistence: the SQLite database (SQL lives only here) and the content-addressed file store."""
+"""Persistence: the database, SQLite or PostgreSQL (SQL lives only here), and the
+content-addressed file store."""

@@ -1,14 +1,21 @@
-"""The one aiosqlite connection of the process and its write transactions."""
+"""The database of the process: one connection interface over two backends, and its write
+transactions.
+
+SQLite (the default, one aiosqlite connection) and PostgreSQL (`storage/postgres.py`, a psycopg
+pool) both implement `Connection`: repositories and services type against it, never against a
+driver. SQL is written once with `?` placeholders; what differs between the dialects (a few
+spellings, row locks, ids of inserted rows) lives in `Dialect`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiosqlite
 
@@ -16,10 +23,167 @@ from storage.private import FILE_MODE, create_private_file, tighten
 
 log = logging.getLogger(__name__)
 
-Row = aiosqlite.Row
+
+class Row(Protocol):
+    """A result row: by column name or position (sqlite3.Row, storage.postgres.Record)."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between the SQL of the two backends; everything else is shared SQL."""
+
+    name: str
+    # Appended to a SELECT that reads a row a read-check-write will change.
+    for_update: str
+    # The exception type(s) a broken constraint raises.
+    integrity_error: tuple[type[Exception], ...]
+
+    @property
+    def clock(self) -> str:
+        """The database's clock now, as seconds since 1970 (a REAL / DOUBLE PRECISION)."""
+        if self.name == "sqlite":
+            return "((julianday('now') - 2440587.5) * 86400.0)"
+        return "CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)"
+
+    def group_concat(self, expr: str) -> str:
+        """Comma-joined text of `expr` over the group (NULL for no rows)."""
+        if self.name == "sqlite":
+            return f"group_concat({expr})"
+        return f"string_agg({expr}, ',')"
+
+    def json_array_of_rows(self, *exprs: str) -> str:
+        """An aggregate: the group's rows as JSON text, `[[expr, ...], ...]` (`[]` for none)."""
+        if self.name == "sqlite":
+            return f"json_group_array(json_array({', '.join(exprs)}))"
+        return f"CAST(coalesce(json_agg(json_build_array({', '.join(exprs)})), '[]') AS text)"
+
+    def json_rows(self, columns: Sequence[tuple[str, str]]) -> str:
+        """A SELECT over one `?` parameter holding a JSON array of arrays: one row per element,
+        its 0-based position as `pos` and element i as columns[i] = (name, SQL type)."""
+        if self.name == "sqlite":
+            picks = ", ".join(
+                f"json_extract(j.value, '$[{i}]') AS {name}" for i, (name, _) in enumerate(columns)
+            )
+            return f"SELECT j.key AS pos, {picks} FROM json_each(?) j"
+        picks = ", ".join(
+            f"CAST(j.value ->> {i} AS {kind}) AS {name}" for i, (name, kind) in enumerate(columns)
+        )
+        return (
+            f"SELECT j.pos - 1 AS pos, {picks}"
+            " FROM jsonb_array_elements(CAST(? AS jsonb)) WITH ORDINALITY AS j(value, pos)"
+        )
+
+
+SQLITE = Dialect("sqlite", for_update="", integrity_error=(aiosqlite.IntegrityError,))
+
+
+class Connection(Protocol):
+    """What repositories use of a connection inside `transaction()` or `reading()`.
+
+    Each call is one round trip (statement and fetch together): under a deadline rush every
+    round trip inside `transaction()` is time the write lock is held (profiled: the upload path
+    was bound by these hops, not by SQLite)."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one INSERT into a table with an `id` column; return the new row's id."""
+        ...
+
+    async def changes(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return how many rows it inserted, updated or deleted."""
+        ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+
+class SqliteConnection:
+    """`Connection` over the one aiosqlite connection (each method one hop to its thread)."""
+
+    __slots__ = ("raw",)
+
+    dialect = SQLITE
+
+    def __init__(self, raw: aiosqlite.Connection) -> None:
+        self.raw = raw
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(await self.raw.execute_fetchall(sql, tuple(params)))
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self.raw.execute_insert(sql, tuple(params))
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        row = await self.raw.execute_insert(sql, tuple(params))
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    async def changes(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self.raw.execute(sql, tuple(params)) as cur:
+            return cur.rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.raw.executemany(sql, [tuple(row) for row in rows])
 
 
 class Database:
+    """The process's database: write transactions, consistent reads, one `Connection` type.
+
+    `open` opens the SQLite file (the default backend); `connect` opens whatever a
+    `HANDIN_DATABASE_URL` names."""
+
+    path: Path | None = None
+    dialect: Dialect = SQLITE
+
+    @classmethod
+    async def open(cls, path: Path | str, *, durable: bool = True) -> SqliteDatabase:
+        return await SqliteDatabase.open_file(path, durable=durable)
+
+    @property
+    def conn(self) -> Connection:
+        """A connection outside any transaction (each statement on its own): for tests and
+        one-off reads; the product reads in `reading()` and writes in `transaction()`."""
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """Run the block as one write transaction; any exception rolls it back and propagates.
+        Write transactions never interleave, in this process or across processes."""
+        raise NotImplementedError
+
+    def reading(self) -> AbstractAsyncContextManager[Connection]:
+        """Read a consistent snapshot."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+def sqlite_path(url: str) -> Path:
+    """`sqlite:///relative/path` or `sqlite:////absolute/path` -> the file's path."""
+    rest = url.split(":", 1)[1]
+    if not rest.startswith("///"):
+        raise ValueError(f"{url!r}: a SQLite URL is sqlite:///path (three slashes)")
+    path = rest[3:]
+    if not path:
+        raise ValueError(f"{url!r} names no file")
+    return Path(path)
+
+
+class SqliteDatabase(Database):
     """Wraps the single shared connection.
 
     All writes go through `transaction()`: an asyncio lock serialises the coroutines of this
@@ -30,11 +194,12 @@ class Database:
 
     def __init__(self, conn: aiosqlite.Connection, path: Path | None) -> None:
         self._conn = conn
+        self._wrapped = SqliteConnection(conn)
         self._lock = asyncio.Lock()
         self.path = path
 
     @classmethod
-    async def open(cls, path: Path | str, *, durable: bool = True) -> Database:
+    async def open_file(cls, path: Path | str, *, durable: bool = True) -> SqliteDatabase:
         """Open (creating if needed) the database at `path`.
 
         `durable` keeps `synchronous=FULL`: an acknowledged upload must survive a power cut, not
@@ -65,16 +230,19 @@ class Database:
         await self._conn.close()
 
     @property
-    def conn(self) -> aiosqlite.Connection:
+    def conn(self) -> SqliteConnection:
+        return self._wrapped
+
+    @property
+    def raw(self) -> aiosqlite.Connection:
         return self._conn
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Run the block as one write transaction; any exception rolls it back and propagates."""
+    async def transaction(self) -> AsyncIterator[SqliteConnection]:
         async with self._lock:
             await self._open("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield self._wrapped
             except BaseException:
                 await self._end(self._conn.rollback())
                 raise
@@ -82,12 +250,12 @@ class Database:
                 await self._end(self._conn.commit())
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def reading(self) -> AsyncIterator[SqliteConnection]:
         """Read a consistent snapshot, waiting for any write transaction of this process."""
         async with self._lock:
             await self._open("BEGIN")
             try:
-                yield self._conn
+                yield self._wrapped
             finally:
                 await self._end(self._conn.rollback())
 
@@ -143,7 +311,7 @@ B = TypeVar("B")
 
 @dataclass(eq=False)
 class _Unit(Generic[T]):
-    work: Callable[[aiosqlite.Connection], Awaitable[T]]
+    work: Callable[[Connection], Awaitable[T]]
     expected: tuple[type[Exception], ...] | None
     tag: Any
     hint: Any
@@ -198,7 +366,7 @@ class GroupCommit(Generic[B]):
 
     def submit(
         self,
-        work: Callable[[aiosqlite.Connection], Awaitable[T]],
+        work: Callable[[Connection], Awaitable[T]],
         *,
         expected: tuple[type[Exception], ...] | None = None,
         tag: Any = None,
@@ -218,7 +386,7 @@ class GroupCommit(Generic[B]):
 
     async def run(
         self,
-        work: Callable[[aiosqlite.Connection], Awaitable[T]],
+        work: Callable[[Connection], Awaitable[T]],
         *,
         expected: tuple[type[Exception], ...] | None = None,
         hint: Any = None,
@@ -285,25 +453,27 @@ class GroupCommit(Generic[B]):
                 await self._finish(tags)
 
 
-# Each helper is one round trip to aiosqlite's thread (statement and fetch run there together).
-# `async with conn.execute(...)` plus a fetch and the cursor's close is three; under a deadline
-# rush every round trip inside `transaction()` is time the lock is held (profiled: the upload
-# path was bound by these hops, not by SQLite).
-async def fetch_one(
-    conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()
-) -> aiosqlite.Row | None:
+# The helpers repositories call: each is one round trip (see `Connection`).
+async def fetch_one(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Row | None:
     """The first row (callers ask by a unique key or with LIMIT 1)."""
-    rows = await conn.execute_fetchall(sql, tuple(params))
-    return next(iter(rows), None)
+    rows = await conn.fetch_all(sql, params)
+    return rows[0] if rows else None
 
 
-async def fetch_all(
-    conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()
-) -> list[aiosqlite.Row]:
-    return list(await conn.execute_fetchall(sql, tuple(params)))
+async def fetch_all(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    return await conn.fetch_all(sql, params)
 
 
-async def execute(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> int:
-    """Run one statement; return the last inserted row id (or 0)."""
-    row = await conn.execute_insert(sql, tuple(params))
-    return int(row[0]) if row is not None and row[0] is not None else 0
+async def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> None:
+    """Run one statement."""
+    await conn.execute(sql, params)
+
+
+async def insert(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
+    """Run one INSERT into a table with an `id` column; return the new row's id."""
+    return await conn.insert(sql, params)
+
+
+async def changes(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
+    """Run one statement; return the number of rows it changed."""
+    return await conn.changes(sql, params)

@@ -1,5 +1,5 @@
-"""Shared fixtures: a real SQLite database and file store in a temp dir, a fake clock, and a
-notifier that records what it was asked to send."""
+"""Shared fixtures: a real database (SQLite, or PostgreSQL: tests/backends.py) and file store in
+a temp dir, a fake clock, and a notifier that records what it was asked to send."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from bot.services.registry import Services, build_services
 from bot.services.submissions import IncomingFile
 from storage.db import Database
 from storage.files import FileStore
-from storage.migrate import migrate
+from tests import backends
 from tests.clock import FakeClock
 from tests.s3 import SeaweedFS, start_seaweedfs
 
@@ -118,12 +118,34 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def database_backend() -> Iterator[str]:
+    """The backend of this run (HANDIN_TEST_DATABASE); PostgreSQL's cluster lives as long."""
+    if backends.ON_POSTGRESQL:
+        backends.cluster()
+    try:
+        yield backends.BACKEND
+    finally:
+        backends.stop_cluster()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not backends.ON_POSTGRESQL:
+        return
+    skip = pytest.mark.skip(reason="SQLite-specific (HANDIN_TEST_DATABASE=postgresql)")
+    spawned = pytest.mark.skip(reason="end-to-end: the bot under test opens its SQLite file")
+    for item in items:
+        if "sqlite_only" in item.keywords:
+            item.add_marker(skip)
+        elif "e2e" in item.keywords:
+            item.add_marker(spawned)
+
+
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "handin.sqlite3", durable=False)
-    await migrate(database.conn)
-    yield database
-    await database.close()
+    """A fresh, migrated database on the selected backend (tests/backends.py)."""
+    async with backends.fresh_database(tmp_path) as database:
+        yield database
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ async def snapshot(db: Database, files: StoredFiles) -> dict[str, Any]:
     state: dict[str, Any] = {}
     async with db.reading() as conn:
         for table in HANDIN_TABLES:
-            rows = await fetch_all(conn, f"SELECT * FROM {table} ORDER BY rowid")
+            rows = await fetch_all(conn, f"SELECT * FROM {table} ORDER BY 1, 2")
             state[table] = [tuple(row) for row in rows]
     return state | _stored(files.root)
 

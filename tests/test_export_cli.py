@@ -16,9 +16,11 @@ import pytest
 from bot import paths
 from bot.export_cli import main
 from bot.services.registry import build_services
+from storage.connect import connect_database
 from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
+from tests import backends
 from tests.clock import FakeClock
 from tests.conftest import GUILD, RecordingNotifier, incoming, make_assignment, student
 from tests.modes import exposed, mode, umask
@@ -26,14 +28,17 @@ from tests.modes import exposed, mode, umask
 ROOT = Path(__file__).resolve().parents[1]
 
 
-async def _populate(data_dir: Path, *, close: bool) -> None:
+async def _populate(data_dir: Path, *, close: bool, url: str | None = None) -> None:
     """One group with one upload; closed an hour ago, or open for another hour.
 
     The command line uses the system clock, so the course is placed around the real now.
     """
-    db = await Database.open(paths.database_path(data_dir), durable=False)
+    if url is None:
+        db: Database = await Database.open(paths.database_path(data_dir), durable=False)
+    else:
+        db = await connect_database(url, paths.database_path(data_dir))
     try:
-        await migrate(db.conn)
+        await migrate(db)
         files = FileStore(paths.files_dir(data_dir))
         files.prepare()
         clock = FakeClock(datetime.now(UTC) - timedelta(hours=2 if close else 0))
@@ -265,3 +270,29 @@ def test_runs_as_a_module_in_its_own_process(data_dir: Path, tmp_path: Path) -> 
     assert _one_line(refused.stderr) == "export: unknown guild 5: it has no assignments in " + str(
         paths.database_path(data_dir)
     )
+
+
+@pytest.mark.skipif(not backends.ON_POSTGRESQL, reason="the export of a PostgreSQL database")
+def test_export_reads_the_database_the_url_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pg = backends.cluster()
+    name = pg.create_database()
+    try:
+        data = tmp_path / "data"
+        data.mkdir()
+        url = pg.url(name)
+        monkeypatch.setenv("HANDIN_DATABASE_URL", url)
+        monkeypatch.setenv("HANDIN_DATA_DIR", str(data))
+        monkeypatch.chdir(tmp_path)
+        asyncio.run(_populate(data, close=True, url=url))
+
+        code = main(["Lab 1", "--guild", str(GUILD), "--out", str(tmp_path / "out")])
+
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        with zipfile.ZipFile(_one_line(captured.out)) as archive:
+            assert archive.read("1234/report.pdf") == b"work"
+        assert not paths.database_path(data).exists()
+    finally:
+        pg.drop_database(name)

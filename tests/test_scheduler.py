@@ -20,10 +20,10 @@ from bot.services.ports import Wakeups
 from bot.services.registry import Services, build_services
 from storage.db import Database
 from storage.files import FileStore
-from storage.migrate import migrate
 from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
 from storage.repos import uploads as upload_repo
+from tests.backends import forget_database_at, open_database_at
 from tests.conftest import GUILD, LIMIT, STAFF, START, RecordingNotifier, incoming, student
 from tests.waiting import Calls, eventually
 
@@ -83,8 +83,7 @@ class World:
     runs: list[Bot] = field(default_factory=list)
 
     async def boot(self, *, sweep: float = 30.0, start: bool = True, **options: Any) -> Bot:
-        db = await Database.open(self.tmp_path / "handin.sqlite3", durable=False)
-        await migrate(db.conn)
+        db = await open_database_at(self.tmp_path / "handin.sqlite3")
         files = FileStore(self.tmp_path / "files")
         files.prepare()
         services = build_services(db, files, self.clock, self.notifier)
@@ -102,6 +101,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     yield world
     for bot in world.runs:
         await bot.stop()
+    await forget_database_at(tmp_path / "handin.sqlite3")
 
 
 async def create(bot: Bot, name: str, closes: str, **options: object) -> Assignment:
@@ -265,15 +265,16 @@ async def test_receipts_go_out_exactly_once_across_a_restart(world: World) -> No
 
 async def test_reminder_reaches_the_right_people_once_across_a_restart(world: World) -> None:
     first = await world.boot()
-    # The 1h reminder falls a second from now (real time: room to set up on a loaded machine).
-    assignment = await create(first, "Lab 1", "+3601s", reminders="1h")
+    # The 1h reminder falls 1.5 s from now: after the set-up below even on a busy PostgreSQL
+    # (0.3 s was too close there).
+    assignment = await create(first, "Lab 1", "+3601.5s", reminders="1h")
     await group_with_upload(first, "Lab 1", "1111", 1, b"alice")
     await first.services.groups.create(GUILD, BOB, "Lab 1", "2222", sent_at=world.clock.now())
     await first.services.groups.ready(GUILD, CAROL, "Lab 1")
     job = f"remind:{assignment.id}:3600"
     assert job in first.scheduler.job_ids()
 
-    await eventually(lambda: len(world.notifier.channel_reminders) == 1)
+    await eventually(lambda: len(world.notifier.channel_reminders) == 1, timeout=5)
     await eventually(lambda: len(world.notifier.reminders) == 2)
     assert {r.user_id for r in world.notifier.reminders} == {BOB.user_id, CAROL.user_id}
     await first.stop()

@@ -7,8 +7,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain import timeparse
 from bot.domain.clock import Clock
 from bot.domain.errors import (
@@ -65,7 +63,7 @@ from bot.services.common import (
 )
 from bot.services.finalization import FinalizationChange, Finalizer, choose_final
 from bot.services.ports import Notifier, Wakeups
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
@@ -230,7 +228,7 @@ class AssignmentService:
 
     async def _check_edit(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         current: Assignment,
         fields: AssignmentFields,
         now: datetime,
@@ -444,7 +442,7 @@ class AssignmentService:
 
 # --- helpers -------------------------------------------------------------------------------
 async def _reopen_target(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     guild_id: int,
     actor: Actor,
     name: str,
@@ -508,7 +506,7 @@ def _fields_of(assignment: Assignment) -> AssignmentFields:
 
 
 async def _check_parts_edit(
-    conn: aiosqlite.Connection, current: Assignment, fields: AssignmentFields
+    conn: Connection, current: Assignment, fields: AssignmentFields
 ) -> None:
     """Parts cannot be removed or renamed once a group uploaded to them (SPEC §6), and an
     assignment that has uploads without parts cannot get parts (they would belong to none)."""
@@ -631,7 +629,7 @@ def _check_deadline_future(closes: datetime, now: datetime) -> None:
 
 
 async def _student_may_see(
-    conn: aiosqlite.Connection, assignment: Assignment, actor: Actor, now: datetime
+    conn: Connection, assignment: Assignment, actor: Actor, now: datetime
 ) -> bool:
     taking_part = await group_repo.candidate(conn, assignment.id, actor.user_id) is not None
     if taking_part:
@@ -641,7 +639,7 @@ async def _student_may_see(
     )
 
 
-async def _extended(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> bool:
+async def _extended(conn: Connection, assignment: Assignment, now: datetime) -> bool:
     """Whether a group's own (extended) deadline is still ahead."""
     return any(
         deadlines_for(assignment, g).final > now
@@ -649,7 +647,7 @@ async def _extended(conn: aiosqlite.Connection, assignment: Assignment, now: dat
     )
 
 
-async def _counts(conn: aiosqlite.Connection, assignment: Assignment) -> AssignmentCounts:
+async def _counts(conn: Connection, assignment: Assignment) -> AssignmentCounts:
     assignment_id = assignment.id
     uploads = await upload_repo.upload_counts(conn, assignment_id)
     groups = await group_repo.groups(conn, assignment_id)
@@ -665,7 +663,7 @@ async def _counts(conn: aiosqlite.Connection, assignment: Assignment) -> Assignm
     )
 
 
-async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: datetime) -> Overview:
+async def _overview(conn: Connection, assignment: Assignment, now: datetime) -> Overview:
     members = await group_repo.members_by_group(conn, assignment.id)
     usage = await quota_repo.usage_by_group(conn, assignment.id)
     # A few queries for the whole assignment, not two per group (130 groups: the overview
@@ -708,7 +706,7 @@ async def _overview(conn: aiosqlite.Connection, assignment: Assignment, now: dat
 
 
 async def _final_hashes(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment: Assignment,
     group: Group,
     current: Submission | None,

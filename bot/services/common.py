@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain import codes
 from bot.domain.errors import (
     AlreadySubmittedError,
@@ -31,12 +29,13 @@ from bot.domain.models import (
     deadlines_for,
 )
 from bot.domain.rules import name_key
+from storage.db import Connection
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
 
 
-async def find_assignment(conn: aiosqlite.Connection, guild_id: int, name: str) -> Assignment:
+async def find_assignment(conn: Connection, guild_id: int, name: str) -> Assignment:
     """The guild's assignment called `name` (case-insensitive).
 
     An exact name wins; otherwise a unique partial match is accepted, so a student who typed
@@ -58,9 +57,7 @@ async def find_assignment(conn: aiosqlite.Connection, guild_id: int, name: str) 
     raise AssignmentNotFoundError(name=name)
 
 
-async def find_assignment_exactly(
-    conn: aiosqlite.Connection, guild_id: int, name: str
-) -> Assignment:
+async def find_assignment_exactly(conn: Connection, guild_id: int, name: str) -> Assignment:
     """The guild's assignment whose name is `name`, ignoring case only."""
     found = await assignment_repo.by_name_key(conn, guild_id, name_key(name))
     if found is None:
@@ -69,7 +66,7 @@ async def find_assignment_exactly(
 
 
 async def register_role_members(
-    conn: aiosqlite.Connection, assignment: Assignment, people: list[Person], now: datetime
+    conn: Connection, assignment: Assignment, people: list[Person], now: datetime
 ) -> None:
     """With a `role`, every member who has it is a candidate before they act (SPEC §1): they
     appear as 'no group' to staff, in reminders and in the export."""
@@ -88,7 +85,7 @@ def is_staff(actor: Actor, settings: GuildSettings) -> bool:
     )
 
 
-async def require_staff(conn: aiosqlite.Connection, guild_id: int, actor: Actor) -> GuildSettings:
+async def require_staff(conn: Connection, guild_id: int, actor: Actor) -> GuildSettings:
     settings = await assignment_repo.get_settings(conn, guild_id)
     if not is_staff(actor, settings):
         raise StaffOnlyError()
@@ -105,7 +102,7 @@ def may_take_part(assignment: Assignment, role_ids: frozenset[int]) -> bool:
 
 
 async def ensure_candidate(
-    conn: aiosqlite.Connection, assignment: Assignment, actor: Actor, now: datetime
+    conn: Connection, assignment: Assignment, actor: Actor, now: datetime
 ) -> Candidate:
     """The actor's candidate record, registering them (with a new number) on first contact."""
     existing = await group_repo.candidate(conn, assignment.id, actor.user_id)
@@ -113,7 +110,7 @@ async def ensure_candidate(
 
 
 async def settle_candidate(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment: Assignment,
     actor: Actor,
     now: datetime,
@@ -132,7 +129,7 @@ async def settle_candidate(
 
 
 async def register(
-    conn: aiosqlite.Connection, assignment_id: int, user_id: int, display_name: str, now: datetime
+    conn: Connection, assignment_id: int, user_id: int, display_name: str, now: datetime
 ) -> Candidate:
     """Give `user_id` a candidate number in the assignment (caller holds the transaction)."""
     taken = await group_repo.candidate_numbers(conn, assignment_id)
@@ -141,7 +138,7 @@ async def register(
     return Candidate(assignment_id, user_id, number, display_name)
 
 
-async def group_view(conn: aiosqlite.Connection, assignment: Assignment, group: Group) -> GroupView:
+async def group_view(conn: Connection, assignment: Assignment, group: Group) -> GroupView:
     """A group with its members and its own deadlines, as its members and staff see it."""
     return view_of(assignment, group, await group_repo.members(conn, group.id))
 
@@ -151,7 +148,7 @@ def view_of(assignment: Assignment, group: Group, members: Iterable[Member]) -> 
     return GroupView(group, tuple(members), deadlines_for(assignment, group), assignment)
 
 
-async def own_group(conn: aiosqlite.Connection, assignment: Assignment, user_id: int) -> Group:
+async def own_group(conn: Connection, assignment: Assignment, user_id: int) -> Group:
     """The user's group, or the refusal that tells them how to get one."""
     return require_group(assignment, await group_repo.group_of(conn, assignment.id, user_id))
 
@@ -165,9 +162,7 @@ def require_group(assignment: Assignment, group: Group | None) -> Group:
     return group
 
 
-async def require_not_submitted(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group
-) -> None:
+async def require_not_submitted(conn: Connection, assignment: Assignment, group: Group) -> None:
     """After a submit_once hand-in the group can no longer upload, hand in, join or leave."""
     if assignment.submit_once and await upload_repo.handins_of(conn, group.id):
         raise AlreadySubmittedError()

@@ -20,8 +20,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
-import aiosqlite
-
 from bot.domain.clock import Clock
 from bot.domain.identical import identical_files, same_file_as
 from bot.domain.models import (
@@ -40,7 +38,7 @@ from bot.domain.sanitize import UniqueNames, csv_cell, safe_filename, slug, spli
 from bot.services.common import find_assignment_exactly, register_role_members, require_staff
 from bot.services.finalization import choose_final
 from bot.services.ports import StoredFiles
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.private import make_private_dir, open_private
 from storage.repos import assignments as assignment_repo
 from storage.repos import exports as export_repo
@@ -233,7 +231,7 @@ class ExportService:
         return result
 
     async def _plan(
-        self, conn: aiosqlite.Connection, assignment: Assignment, now: datetime, *, with_names: bool
+        self, conn: Connection, assignment: Assignment, now: datetime, *, with_names: bool
     ) -> _Plan:
         groups = await group_repo.groups(conn, assignment.id)
         members = await group_repo.members_by_group(conn, assignment.id)
@@ -288,7 +286,7 @@ class ExportService:
 
 # --- reading -------------------------------------------------------------------------------
 async def _finals_of(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group, now: datetime
+    conn: Connection, assignment: Assignment, group: Group, now: datetime
 ) -> list[tuple[Part | None, _Final]]:
     """The group's final per part (one entry, part None, without parts)."""
     if not assignment.parts:
@@ -321,7 +319,7 @@ def _mark_same_files(rows: list[ResultRow]) -> list[ResultRow]:
 
 
 async def _final_of(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group, now: datetime
+    conn: Connection, assignment: Assignment, group: Group, now: datetime
 ) -> _Final:
     if group.finalized_at is not None:
         recorded = await upload_repo.current_submission(conn, group.id)

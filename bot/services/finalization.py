@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-import aiosqlite
-
 from bot.domain.clock import Clock
 from bot.domain.delivery import Delivery, DmFailure, next_attempt
 from bot.domain.models import (
@@ -26,7 +24,7 @@ from bot.domain.models import (
 )
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier, Wakeups
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import finalize as finalize_repo
 from storage.repos import groups as group_repo
@@ -39,6 +37,11 @@ _Sent = TypeVar("_Sent", Upload, HandIn)
 
 # Receipts read from the outbox at a time.
 BATCH = 100
+# How long a claim on a receipt keeps other processes off it: it is taken right before the DM
+# goes out (after its wait for a turn) and ends when the outcome is written, so it covers one
+# send; a claim of a process that died runs out, and another sends the receipt again (its
+# nonce makes Discord keep one message).
+CLAIM_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +78,7 @@ class FinalizationChange:
         return self.upload is None and not any(p.upload for p in self.parts)
 
 
-async def choose_final(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group
-) -> FinalChoice:
+async def choose_final(conn: Connection, assignment: Assignment, group: Group) -> FinalChoice:
     """The group's final submission as of its deadline (the same whenever this runs)."""
     uploads = await upload_repo.uploads_of(conn, group.id)
     handins = await upload_repo.handins_of(conn, group.id)
@@ -157,7 +158,7 @@ def _last_sent_before(items: Sequence[_Sent], moment: datetime) -> _Sent | None:
 
 
 async def record_final(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group, now: datetime
+    conn: Connection, assignment: Assignment, group: Group, now: datetime
 ) -> FinalizationChange | None:
     """Finalize one group inside the caller's transaction; None when nothing new was recorded.
 
@@ -217,7 +218,7 @@ def _parts_key(finals: Sequence[PartFinal]) -> frozenset[tuple[int, int, bool]]:
 
 
 async def _record_first_finals(
-    conn: aiosqlite.Connection, assignment: Assignment, groups: list[Group], now: datetime
+    conn: Connection, assignment: Assignment, groups: list[Group], now: datetime
 ) -> dict[int, FinalizationChange]:
     """`record_final` for many groups with auto_submit (not submit_once) and no submission yet,
     in a few statements; the changes by group id.
@@ -261,7 +262,7 @@ async def _record_first_finals(
 
 
 async def due_deadlines(
-    conn: aiosqlite.Connection, now: datetime, assignment_id: int | None = None
+    conn: Connection, now: datetime, assignment_id: int | None = None
 ) -> dict[int, datetime]:
     """The groups not finalized yet whose own deadline (and late window) has passed: group id
     to that deadline."""
@@ -274,7 +275,7 @@ async def due_deadlines(
     return due
 
 
-async def _assignments(conn: aiosqlite.Connection, assignment_id: int | None) -> list[Assignment]:
+async def _assignments(conn: Connection, assignment_id: int | None) -> list[Assignment]:
     if assignment_id is None:
         return await assignment_repo.all_assignments(conn)
     found = await assignment_repo.get(conn, assignment_id)
@@ -319,7 +320,7 @@ class Finalizer:
         return changes
 
     async def _finalize_groups(
-        self, conn: aiosqlite.Connection, assignment: Assignment, due: list[Group], now: datetime
+        self, conn: Connection, assignment: Assignment, due: list[Group], now: datetime
     ) -> list[FinalizationChange]:
         """Finalize the due groups of one assignment; the changes in the groups' order.
 
@@ -364,10 +365,15 @@ class ReceiptDispatcher:
     """Delivers the receipt outbox: each receipt is marked sent or undeliverable, never retried
     in a loop, and a restart sends exactly the ones still pending."""
 
-    def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, notifier: Notifier, *, instance: str = "main"
+    ) -> None:
         self._db = db
         self._clock = clock
         self._notifier = notifier
+        # Who claims receipts: each process sharing the database has its own name.
+        self._instance = instance
+        self._took_back = False
         # One delivery run at a time: two overlapping runs (a wake-up and the periodic sweep)
         # would both read the same pending rows and send every receipt twice.
         self._running = asyncio.Lock()
@@ -392,7 +398,7 @@ class ReceiptDispatcher:
                     loaded.append((row, receipt))
             return loaded, due[-1].id if due else after_id
 
-    async def _load(self, conn: aiosqlite.Connection, row: ReceiptDue) -> Receipt | None:
+    async def _load(self, conn: Connection, row: ReceiptDue) -> Receipt | None:
         group = await group_repo.group(conn, row.group_id)
         if group is None:
             return None
@@ -432,6 +438,7 @@ class ReceiptDispatcher:
         delivered = 0
         cursor = 0
         async with self._running:
+            await self._take_back_own_claims()
             while True:
                 batch, last = await self._due_batch(cursor)
                 if last == cursor:
@@ -442,17 +449,27 @@ class ReceiptDispatcher:
                         return delivered
                     delivered += int(await self._deliver(row, receipt))
 
-    async def _still_pending(self, receipt_id: int) -> bool:
-        async with self._db.reading() as conn:
-            return await upload_repo.receipt_status(conn, receipt_id) == "pending"
+    async def _claim(self, receipt_id: int) -> bool:
+        """Still pending, and now claimed by this process (no other holds a claim on it)."""
+        async with self._db.transaction() as conn:
+            return await upload_repo.claim_receipt(conn, receipt_id, self._instance, CLAIM_SECONDS)
+
+    async def _take_back_own_claims(self) -> None:
+        """The first run of this process sends at once what its earlier life had claimed."""
+        if self._took_back:
+            return
+        async with self._db.transaction() as conn:
+            taken = await upload_repo.release_claims_of(conn, self._instance)
+        self._took_back = True
+        if taken:
+            log.info("%d receipts claimed before a restart are sent again", taken)
 
     async def _deliver(self, row: ReceiptDue, receipt: Receipt) -> bool:
-        # Asked again right before the DM goes out, after its wait for a turn: a receipt
-        # superseded meanwhile (a late upload changed the final) is withdrawn, never sent.
+        # Claimed right before the DM goes out, after its wait for a turn: a receipt superseded
+        # meanwhile (a late upload changed the final), or being sent by another process, is
+        # withdrawn here, never sent.
         try:
-            delivery = await self._notifier.send_receipt(
-                receipt, lambda: self._still_pending(receipt.id)
-            )
+            delivery = await self._notifier.send_receipt(receipt, lambda: self._claim(receipt.id))
         except Exception:
             # A fault of ours, not Discord's: keep the receipt, try again after a backoff.
             log.exception("receipt %d could not be sent", receipt.id)

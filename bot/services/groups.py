@@ -7,8 +7,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain import codes
 from bot.domain.clock import Clock
 from bot.domain.errors import (
@@ -67,7 +65,7 @@ from bot.services.common import (
     require_staff,
     view_of,
 )
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
@@ -149,7 +147,7 @@ class GroupService:
 
     async def _create(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         guild_id: int,
         actor: Actor,
         name: str,
@@ -233,7 +231,7 @@ class GroupService:
 
     async def _move(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         assignment: Assignment,
         user_id: int,
         current: Group | None,
@@ -446,7 +444,7 @@ def _require_membership_open(assignment: Assignment, group: Group | None, now: d
 
 
 async def _require_not_locked_out(
-    conn: aiosqlite.Connection, assignment: Assignment, user_id: int, now: datetime
+    conn: Connection, assignment: Assignment, user_id: int, now: datetime
 ) -> None:
     since = now - JOIN_FAILURE_WINDOW - JOIN_LOCKOUT
     failures = await group_repo.join_failures_since(conn, assignment.id, user_id, since)
@@ -455,9 +453,7 @@ async def _require_not_locked_out(
         raise TooManyAttemptsError(until=until)
 
 
-async def _remove(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group, user_id: int
-) -> bool:
+async def _remove(conn: Connection, assignment: Assignment, group: Group, user_id: int) -> bool:
     """Take `user_id` out of `group`; delete the group when it is left empty with no uploads
     (its PIN becomes free). Returns whether it was deleted."""
     await group_repo.remove_member(conn, assignment.id, user_id)
@@ -472,12 +468,12 @@ async def _remove(
     return True
 
 
-async def _release_lease_of(conn: aiosqlite.Connection, group: Group, user_id: int) -> None:
+async def _release_lease_of(conn: Connection, group: Group, user_id: int) -> None:
     if group.lease_user_id == user_id:
         await group_repo.set_lease(conn, group.id, None, None)
 
 
-async def _predefined(conn: aiosqlite.Connection, guild_id: int, name: str) -> Assignment:
+async def _predefined(conn: Connection, guild_id: int, name: str) -> Assignment:
     assignment = await find_assignment_exactly(conn, guild_id, name)
     if assignment.group_mode is not GroupMode.PREDEFINED:
         raise NotPredefinedError(mode=assignment.group_mode.value)
@@ -485,7 +481,7 @@ async def _predefined(conn: aiosqlite.Connection, guild_id: int, name: str) -> A
 
 
 async def _ensure_person(
-    conn: aiosqlite.Connection, assignment: Assignment, person: Person, now: datetime
+    conn: Connection, assignment: Assignment, person: Person, now: datetime
 ) -> Candidate:
     existing = await group_repo.candidate(conn, assignment.id, person.user_id)
     if existing is not None:
@@ -496,7 +492,7 @@ async def _ensure_person(
 
 
 async def _group_named(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment: Assignment,
     group_name: str,
     created_by: int,
@@ -540,7 +536,7 @@ class _Seating:
     taken: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    async def read(cls, conn: aiosqlite.Connection, assignment: Assignment) -> _Seating:
+    async def read(cls, conn: Connection, assignment: Assignment) -> _Seating:
         return cls(
             await group_repo.groups_of_members(conn, assignment.id),
             await group_repo.sizes_by_name_key(conn, assignment.id),
@@ -557,7 +553,7 @@ class _Seating:
 
 
 async def _plan_import(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment: Assignment,
     data: bytes,
     people: list[Person],

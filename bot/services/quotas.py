@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain.models import Assignment, Group
 from bot.domain.quotas import RATE_WINDOW, check_group_quota, check_rate
+from storage.db import Connection
 from storage.repos import quotas as quota_repo
 
 
 async def check_upload_quotas(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment: Assignment,
     group: Group,
     user_id: int,

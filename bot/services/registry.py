@@ -55,10 +55,12 @@ def build_services(
     download_policy: DownloadPolicy | None = None,
     free_space: FreeSpace | None = None,
     reserve: FreeSpaceReserve = DEFAULT_RESERVE,
+    instance: str = "main",
 ) -> Services:
     """`inflight_wait`: how long finalization waits for uploads sent before the deadline whose
     bytes are still arriving (seconds); `download_policy`: timeouts and retries of downloads.
-    `free_space`: the disk of the stored files (default: its `statvfs`), kept above `reserve`."""
+    `free_space`: the disk of the stored files (default: its `statvfs`), kept above `reserve`.
+    `instance`: this process's name among those sharing the database (receipt claims)."""
     inflight = InFlightUploads()
     wakeups = Wakeups()
     disk = DiskSpaceGuard(db, clock, free_space or StatvfsFreeSpace(files.root), reserve)
@@ -80,7 +82,7 @@ def build_services(
             download_policy=download_policy,
         ),
         finalizer=finalizer,
-        receipts=ReceiptDispatcher(db, clock, notifier),
+        receipts=ReceiptDispatcher(db, clock, notifier, instance=instance),
         settings=SettingsService(db),
         exports=ExportService(db, files, clock),
         reminders=ReminderService(db, clock, notifier),

@@ -6,14 +6,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import aiosqlite
-
 from bot.domain.clock import Clock
 from bot.domain.delivery import Delivery, DmFailure
 from bot.domain.models import Assignment, Group, Reminder, ReminderReason, deadlines_for
 from bot.services.common import register_role_members
 from bot.services.ports import Notifier
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
@@ -124,7 +122,7 @@ def _still_wanted(assignment: Assignment, due_at: datetime, now: datetime) -> bo
     )
 
 
-async def _recipients(conn: aiosqlite.Connection, assignment: Assignment) -> list[Reminder]:
+async def _recipients(conn: Connection, assignment: Assignment) -> list[Reminder]:
     deadline = assignment.closes_at
     reminders: list[Reminder] = []
     for group in await group_repo.groups(conn, assignment.id):
@@ -139,7 +137,7 @@ async def _recipients(conn: aiosqlite.Connection, assignment: Assignment) -> lis
 
 
 async def _group_reason(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group
+    conn: Connection, assignment: Assignment, group: Group
 ) -> tuple[ReminderReason | None, tuple[str, ...]]:
     """Why the group's members need a reminder (None when they are done or not due yet), and
     the parts with no upload."""

@@ -10,8 +10,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiosqlite
-
 from bot.domain.clock import Clock
 from bot.domain.errors import (
     DeadlinePassedError,
@@ -69,7 +67,7 @@ from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier, StoredFiles, Wakeups
 from bot.services.quotas import check_upload_quotas
 from bot.services.upload_batch import UploadBatch, UploadHint
-from storage.db import Database, GroupCommit
+from storage.db import Connection, Database, GroupCommit
 from storage.files import DamagedFileError, ReceivedFile
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
@@ -256,7 +254,7 @@ class SubmissionService:
         return UploadResult(upload, view, correction)
 
     async def _check_upload(
-        self, conn: aiosqlite.Connection, request: _UploadRequest
+        self, conn: Connection, request: _UploadRequest
     ) -> UploadResult | Group:
         """The group the upload is for, if it may be downloaded now (a group-commit unit).
 
@@ -319,7 +317,7 @@ class SubmissionService:
                 pending.add_done_callback(lambda _: self._files.discard(received))
 
     async def _record(
-        self, conn: aiosqlite.Connection, request: _UploadRequest, received: ReceivedFile
+        self, conn: Connection, request: _UploadRequest, received: ReceivedFile
     ) -> tuple[Upload, GroupView, FinalizationChange | None]:
         """Re-check and record the row (a group-commit unit: see `_store_and_record`)."""
         now = self._clock.now()
@@ -355,7 +353,7 @@ class SubmissionService:
         return upload, view_of(assignment, group, standing.members), correction
 
     async def _earlier_delivery_in(
-        self, conn: aiosqlite.Connection, interaction_id: int | None
+        self, conn: Connection, interaction_id: int | None
     ) -> UploadResult | None:
         if interaction_id is None:
             return None
@@ -370,7 +368,7 @@ class SubmissionService:
 
     async def _upload_target(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         assignment: Assignment,
         actor: Actor,
         sent_at: datetime,
@@ -572,7 +570,7 @@ class SubmissionService:
         return DownloadResult(tuple(files), final, tuple(missing))
 
     async def _one_download(
-        self, conn: aiosqlite.Connection, assignment: Assignment, actor: Actor
+        self, conn: Connection, assignment: Assignment, actor: Actor
     ) -> tuple[Upload, bool]:
         group = await own_group(conn, assignment, actor.user_id)
         submission = await upload_repo.current_submission(conn, group.id)
@@ -652,7 +650,8 @@ def _new_upload(
         id=0,
         group_id=group.id,
         user_id=request.actor.user_id,
-        filename=request.incoming.filename,
+        # NUL is no character of any real file name, and PostgreSQL's text cannot hold it.
+        filename=request.incoming.filename.replace("\x00", "\ufffd"),
         size=received.size,
         sha256=received.sha256,
         content_type=request.incoming.content_type,
@@ -701,7 +700,7 @@ def _check_file(
 
 
 async def _latest_per_part(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group, before: datetime
+    conn: Connection, assignment: Assignment, group: Group, before: datetime
 ) -> tuple[PartFinal, ...]:
     """What `/handin` hands in: the latest upload sent before `before`, in each part (one
     entry with no part when the assignment has none)."""
@@ -732,7 +731,7 @@ def _check_lease(assignment: Assignment, group: Group, user_id: int, sent_at: da
 
 
 async def _refinalize(
-    conn: aiosqlite.Connection, assignment: Assignment, group: Group, now: datetime
+    conn: Connection, assignment: Assignment, group: Group, now: datetime
 ) -> FinalizationChange | None:
     """An upload or hand-in sent before the deadline but recorded after the group was finalized
     still counts (SPEC §1): recompute the final submission."""

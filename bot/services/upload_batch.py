@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
-
 from bot.domain.models import Assignment
 from bot.services.common import find_assignment
+from storage.db import Connection
 from storage.repos import groups as group_repo
 
 Standings = dict[tuple[int, int | None], group_repo.Standing]
@@ -45,7 +44,7 @@ class UploadBatch:
         """The state of a new batch whose units gave `hints` (GroupCommit's `start_batch`)."""
         return cls([hint for hint in hints if isinstance(hint, UploadHint)])
 
-    async def assignment(self, conn: aiosqlite.Connection, guild_id: int, name: str) -> Assignment:
+    async def assignment(self, conn: Connection, guild_id: int, name: str) -> Assignment:
         """No unit of a batch changes an assignment: it is read once."""
         key = (guild_id, name)
         if key not in self._assignments:
@@ -53,7 +52,7 @@ class UploadBatch:
         return self._assignments[key]
 
     async def standing(
-        self, conn: aiosqlite.Connection, assignment: Assignment, hint: UploadHint
+        self, conn: Connection, assignment: Assignment, hint: UploadHint
     ) -> group_repo.Standing:
         """The unit's standing, from one read-ahead for every unit of the batch on the same
         assignment, unless an earlier unit wrote to the user or their group."""

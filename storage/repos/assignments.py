@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.domain.models import Assignment, GroupMode, GuildSettings, Part
-from storage.db import execute, fetch_all, fetch_one
+from storage import db
+from storage.db import Connection, Row, execute, fetch_all, fetch_one
 from storage.timefmt import from_db, opt_from_db, opt_to_db, to_db
 
 
@@ -41,11 +40,14 @@ class AssignmentFields:
 
 
 # The parts travel with the row (one round trip): a JSON array of [id, name, file_types].
-_SELECT = (
-    "SELECT a.*, (SELECT json_group_array(json_array(p.id, p.name, p.file_types)) FROM"
-    " (SELECT id, name, file_types FROM assignment_parts WHERE assignment_id = a.id"
-    " ORDER BY position, id) p) AS parts_json FROM assignments a"
-)
+def _select(conn: Connection) -> str:
+    """Assignments with their parts, in order, as JSON text: one query, not one per row."""
+    parts = conn.dialect.json_array_of_rows("p.id", "p.name", "p.file_types")
+    return (
+        f"SELECT a.*, (SELECT {parts} FROM"
+        " (SELECT id, name, file_types FROM assignment_parts WHERE assignment_id = a.id"
+        " ORDER BY position, id) p) AS parts_json FROM assignments a"
+    )
 
 
 def _parts_of(text: str | None) -> tuple[Part, ...]:
@@ -55,7 +57,7 @@ def _parts_of(text: str | None) -> tuple[Part, ...]:
     )
 
 
-def _row_to_assignment(row: aiosqlite.Row) -> Assignment:
+def _row_to_assignment(row: Row) -> Assignment:
     return Assignment(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -109,7 +111,7 @@ def _columns(fields: AssignmentFields) -> dict[str, Any]:
 
 
 async def insert(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     guild_id: int,
     fields: AssignmentFields,
     *,
@@ -124,12 +126,12 @@ async def insert(
     }
     names = ", ".join(columns)
     marks = ", ".join("?" for _ in columns)
-    return await execute(
-        conn, f"INSERT INTO assignments ({names}) VALUES ({marks})", columns.values()
+    return await db.insert(
+        conn, f"INSERT INTO assignments ({names}) VALUES ({marks})", list(columns.values())
     )
 
 
-async def update(conn: aiosqlite.Connection, assignment_id: int, fields: AssignmentFields) -> None:
+async def update(conn: Connection, assignment_id: int, fields: AssignmentFields) -> None:
     columns = _columns(fields)
     assignments = ", ".join(f"{name} = ?" for name in columns)
     await execute(
@@ -139,32 +141,32 @@ async def update(conn: aiosqlite.Connection, assignment_id: int, fields: Assignm
     )
 
 
-async def get(conn: aiosqlite.Connection, assignment_id: int) -> Assignment | None:
-    row = await fetch_one(conn, f"{_SELECT} WHERE a.id = ?", (assignment_id,))
+async def get(conn: Connection, assignment_id: int) -> Assignment | None:
+    row = await fetch_one(conn, f"{_select(conn)} WHERE a.id = ?", (assignment_id,))
     return None if row is None else _row_to_assignment(row)
 
 
-async def by_name_key(conn: aiosqlite.Connection, guild_id: int, key: str) -> Assignment | None:
+async def by_name_key(conn: Connection, guild_id: int, key: str) -> Assignment | None:
     row = await fetch_one(
-        conn, f"{_SELECT} WHERE a.guild_id = ? AND a.name_key = ?", (guild_id, key)
+        conn, f"{_select(conn)} WHERE a.guild_id = ? AND a.name_key = ?", (guild_id, key)
     )
     return None if row is None else _row_to_assignment(row)
 
 
-async def in_guild(conn: aiosqlite.Connection, guild_id: int) -> list[Assignment]:
+async def in_guild(conn: Connection, guild_id: int) -> list[Assignment]:
     rows = await fetch_all(
-        conn, f"{_SELECT} WHERE a.guild_id = ? ORDER BY a.closes_at, a.id", (guild_id,)
+        conn, f"{_select(conn)} WHERE a.guild_id = ? ORDER BY a.closes_at, a.id", (guild_id,)
     )
     return [_row_to_assignment(row) for row in rows]
 
 
-async def all_assignments(conn: aiosqlite.Connection) -> list[Assignment]:
-    rows = await fetch_all(conn, f"{_SELECT} ORDER BY a.id")
+async def all_assignments(conn: Connection) -> list[Assignment]:
+    rows = await fetch_all(conn, f"{_select(conn)} ORDER BY a.id")
     return [_row_to_assignment(row) for row in rows]
 
 
 async def save_parts(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment_id: int,
     parts: tuple[tuple[str, tuple[str, ...]], ...],
 ) -> None:
@@ -196,9 +198,7 @@ async def save_parts(
             )
 
 
-async def set_reminders_from(
-    conn: aiosqlite.Connection, assignment_id: int, moment: datetime
-) -> None:
+async def set_reminders_from(conn: Connection, assignment_id: int, moment: datetime) -> None:
     await execute(
         conn,
         "UPDATE assignments SET reminders_from = ? WHERE id = ?",
@@ -207,7 +207,7 @@ async def set_reminders_from(
 
 
 async def set_deadlines(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment_id: int,
     *,
     closes_at: datetime,
@@ -222,13 +222,13 @@ async def set_deadlines(
     )
 
 
-async def set_closed(conn: aiosqlite.Connection, assignment_id: int, at: datetime | None) -> None:
+async def set_closed(conn: Connection, assignment_id: int, at: datetime | None) -> None:
     await execute(
         conn, "UPDATE assignments SET closed_at = ? WHERE id = ?", (opt_to_db(at), assignment_id)
     )
 
 
-async def mark_exported(conn: aiosqlite.Connection, assignment_id: int, at: datetime) -> None:
+async def mark_exported(conn: Connection, assignment_id: int, at: datetime) -> None:
     await execute(
         conn,
         "UPDATE assignments SET exported_at = coalesce(exported_at, ?) WHERE id = ?",
@@ -236,7 +236,7 @@ async def mark_exported(conn: aiosqlite.Connection, assignment_id: int, at: date
     )
 
 
-async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettings:
+async def get_settings(conn: Connection, guild_id: int) -> GuildSettings:
     row = await fetch_one(conn, "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
     if row is None:
         return GuildSettings(guild_id=guild_id)
@@ -248,7 +248,7 @@ async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettin
     )
 
 
-async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings) -> None:
+async def save_settings(conn: Connection, settings: GuildSettings) -> None:
     await execute(
         conn,
         "INSERT INTO guild_settings (guild_id, staff_role_id, timezone, locale) VALUES (?, ?, ?, ?)"

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
-from storage.db import execute, fetch_one
+from storage.db import Connection, changes, execute, fetch_one
 from storage.timefmt import to_db
 
 
-async def event_state(conn: aiosqlite.Connection, assignment_id: int) -> tuple[bool, int | None]:
+async def event_state(conn: Connection, assignment_id: int) -> tuple[bool, int | None]:
     """(wanted, event id): an assignment with no row wants an event and has none yet."""
     row = await fetch_one(
         conn,
@@ -23,7 +21,7 @@ async def event_state(conn: aiosqlite.Connection, assignment_id: int) -> tuple[b
 
 
 async def set_event(
-    conn: aiosqlite.Connection, assignment_id: int, *, wanted: bool, event_id: int | None
+    conn: Connection, assignment_id: int, *, wanted: bool, event_id: int | None
 ) -> None:
     await execute(
         conn,
@@ -34,12 +32,12 @@ async def set_event(
     )
 
 
-async def claim_warning(conn: aiosqlite.Connection, guild_id: int, at: datetime) -> bool:
+async def claim_warning(conn: Connection, guild_id: int, at: datetime) -> bool:
     """True the first time only: this guild's staff are to be told (once)."""
-    cursor = await conn.execute(
-        "INSERT OR IGNORE INTO calendar_warnings (guild_id, at) VALUES (?, ?)",
+    inserted = await changes(
+        conn,
+        "INSERT INTO calendar_warnings (guild_id, at) VALUES (?, ?)"
+        " ON CONFLICT (guild_id) DO NOTHING",
         (guild_id, to_db(at)),
     )
-    claimed = cursor.rowcount == 1
-    await cursor.close()
-    return claimed
+    return inserted == 1

@@ -5,12 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import aiosqlite
-
-from storage.db import fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one
 
 
-async def handin_authors(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, int]:
+async def handin_authors(conn: Connection, assignment_id: int) -> dict[int, int]:
     """hand-in id -> the user who handed in, for every hand-in of the assignment."""
     rows = await fetch_all(
         conn,
@@ -21,7 +19,7 @@ async def handin_authors(conn: aiosqlite.Connection, assignment_id: int) -> dict
     return {row["id"]: row["user_id"] for row in rows}
 
 
-async def guild_known(conn: aiosqlite.Connection, guild_id: int) -> bool:
+async def guild_known(conn: Connection, guild_id: int) -> bool:
     """True when the guild has an assignment or saved settings: the bot has seen it."""
     row = await fetch_one(
         conn,

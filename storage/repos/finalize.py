@@ -2,8 +2,9 @@
 
 Each function is one round trip whatever the number of groups (at a deadline 2,000 groups close
 at once, and a round trip per group and step held the write lock for over a second). The groups
-travel as one JSON parameter (`json_each`), so there is no bound from SQLite's variable limit.
-Times are the fixed-width UTC text of `storage/timefmt.py`, so they compare as text.
+travel as one JSON parameter (`Dialect.json_rows`: `json_each` on SQLite, `jsonb_array_elements`
+on PostgreSQL), so there is no bound from a variable limit. Times are the fixed-width UTC text of
+`storage/timefmt.py`, so they compare as text.
 """
 
 from __future__ import annotations
@@ -13,12 +14,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain.models import Upload
-from storage.db import execute, fetch_all
+from storage.db import Connection, execute, fetch_all
 from storage.repos.uploads import _row_to_upload
 from storage.timefmt import to_db
+
+# The JSON parameters' columns (name, SQL type).
+_DUE = (("group_id", "BIGINT"), ("final", "TEXT"))
+_FIRSTS = (
+    ("group_id", "BIGINT"),
+    ("upload_id", "BIGINT"),
+    ("handin_id", "BIGINT"),
+    ("late", "INTEGER"),
+)
+_IDS = (("group_id", "BIGINT"),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +41,7 @@ class LatestUpload:
     members: int
 
 
-async def groups_with_submission(conn: aiosqlite.Connection, assignment_id: int) -> set[int]:
+async def groups_with_submission(conn: Connection, assignment_id: int) -> set[int]:
     """The assignment's unfinalized groups that already have a recorded submission."""
     rows = await fetch_all(
         conn,
@@ -44,7 +53,7 @@ async def groups_with_submission(conn: aiosqlite.Connection, assignment_id: int)
 
 
 async def latest_uploads_before(
-    conn: aiosqlite.Connection, finals: Sequence[tuple[int, datetime]]
+    conn: Connection, finals: Sequence[tuple[int, datetime]]
 ) -> list[LatestUpload]:
     """For each (group id, final deadline), the group's last upload sent strictly before it
     (ties in `sent_at` go to the highest id), in the order given; groups with none are left out.
@@ -56,10 +65,7 @@ async def latest_uploads_before(
         return []
     rows = await fetch_all(
         conn,
-        "WITH due AS ("
-        "  SELECT j.key AS pos, json_extract(j.value, '$[0]') AS group_id,"
-        "   json_extract(j.value, '$[1]') AS final FROM json_each(?) j"
-        "), chosen AS ("
+        f"WITH due AS ({conn.dialect.json_rows(_DUE)}), chosen AS ("
         "  SELECT d.pos, d.group_id,"
         "   (SELECT u.id FROM uploads u WHERE u.group_id = d.group_id AND u.sent_at < d.final"
         "    ORDER BY u.sent_at DESC, u.id DESC LIMIT 1) AS upload_id,"
@@ -88,7 +94,7 @@ async def latest_uploads_before(
 
 
 async def insert_first_submissions(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     submissions: Sequence[tuple[int, int, int | None, bool]],
     recorded_at: datetime,
 ) -> None:
@@ -98,9 +104,8 @@ async def insert_first_submissions(
     await execute(
         conn,
         "INSERT INTO submissions (group_id, revision, upload_id, handin_id, late, recorded_at)"
-        " SELECT json_extract(j.value, '$[0]'), 1, json_extract(j.value, '$[1]'),"
-        "  json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), ?"
-        " FROM json_each(?) j ORDER BY j.key",
+        " SELECT s.group_id, 1, s.upload_id, s.handin_id, s.late, ?"
+        f" FROM ({conn.dialect.json_rows(_FIRSTS)}) s ORDER BY s.pos",
         (
             to_db(recorded_at),
             json.dumps([[g, u, h, int(late)] for g, u, h, late in submissions]),
@@ -109,7 +114,7 @@ async def insert_first_submissions(
 
 
 async def insert_first_receipts(
-    conn: aiosqlite.Connection, group_ids: Sequence[int], created_at: datetime
+    conn: Connection, group_ids: Sequence[int], created_at: datetime
 ) -> None:
     """Queue a pending receipt of revision 1 for every current member of each group, group by
     group in the order given and members by candidate number (the per-group order).
@@ -122,20 +127,21 @@ async def insert_first_receipts(
     await execute(
         conn,
         "INSERT INTO receipts (group_id, revision, user_id, replaces, created_at)"
-        " SELECT m.group_id, 1, m.user_id, 0, ? FROM json_each(?) j"
-        " JOIN memberships m ON m.group_id = j.value"
+        f" SELECT m.group_id, 1, m.user_id, 0, ? FROM ({conn.dialect.json_rows(_IDS)}) j"
+        " JOIN memberships m ON m.group_id = j.group_id"
         " JOIN candidates c ON c.assignment_id = m.assignment_id AND c.user_id = m.user_id"
-        " ORDER BY j.key, c.number",
-        (to_db(created_at), json.dumps(list(group_ids))),
+        " ORDER BY j.pos, c.number",
+        (to_db(created_at), json.dumps([[group_id] for group_id in group_ids])),
     )
 
 
-async def set_finalized(conn: aiosqlite.Connection, group_ids: Iterable[int], at: datetime) -> None:
+async def set_finalized(conn: Connection, group_ids: Iterable[int], at: datetime) -> None:
     ids = list(group_ids)
     if not ids:
         return
     await execute(
         conn,
-        "UPDATE groups SET finalized_at = ? WHERE id IN (SELECT value FROM json_each(?))",
-        (to_db(at), json.dumps(ids)),
+        "UPDATE groups SET finalized_at = ?"
+        f" WHERE id IN (SELECT j.group_id FROM ({conn.dialect.json_rows(_IDS)}) j)",
+        (to_db(at), json.dumps([[group_id] for group_id in ids])),
     )

@@ -6,14 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain.models import Candidate, Group, Member
-from storage.db import execute, fetch_all, fetch_one
+from storage.db import Connection, Row, execute, fetch_all, fetch_one, insert
 from storage.timefmt import from_db, opt_from_db, opt_to_db, to_db
 
 
-def _row_to_group(row: aiosqlite.Row) -> Group:
+def _row_to_group(row: Row) -> Group:
     return Group(
         id=row["id"],
         assignment_id=row["assignment_id"],
@@ -27,7 +25,7 @@ def _row_to_group(row: aiosqlite.Row) -> Group:
     )
 
 
-def _row_to_candidate(row: aiosqlite.Row) -> Candidate:
+def _row_to_candidate(row: Row) -> Candidate:
     return Candidate(
         assignment_id=row["assignment_id"],
         user_id=row["user_id"],
@@ -37,9 +35,7 @@ def _row_to_candidate(row: aiosqlite.Row) -> Candidate:
 
 
 # --- candidates ----------------------------------------------------------------------------
-async def candidate(
-    conn: aiosqlite.Connection, assignment_id: int, user_id: int
-) -> Candidate | None:
+async def candidate(conn: Connection, assignment_id: int, user_id: int) -> Candidate | None:
     row = await fetch_one(
         conn,
         "SELECT * FROM candidates WHERE assignment_id = ? AND user_id = ?",
@@ -48,14 +44,14 @@ async def candidate(
     return None if row is None else _row_to_candidate(row)
 
 
-async def candidates(conn: aiosqlite.Connection, assignment_id: int) -> list[Candidate]:
+async def candidates(conn: Connection, assignment_id: int) -> list[Candidate]:
     rows = await fetch_all(
         conn, "SELECT * FROM candidates WHERE assignment_id = ? ORDER BY number", (assignment_id,)
     )
     return [_row_to_candidate(row) for row in rows]
 
 
-async def candidate_numbers(conn: aiosqlite.Connection, assignment_id: int) -> set[int]:
+async def candidate_numbers(conn: Connection, assignment_id: int) -> set[int]:
     rows = await fetch_all(
         conn, "SELECT number FROM candidates WHERE assignment_id = ?", (assignment_id,)
     )
@@ -63,7 +59,7 @@ async def candidate_numbers(conn: aiosqlite.Connection, assignment_id: int) -> s
 
 
 async def insert_candidate(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment_id: int,
     user_id: int,
     number: int,
@@ -79,7 +75,7 @@ async def insert_candidate(
 
 
 async def update_candidate_name(
-    conn: aiosqlite.Connection, assignment_id: int, user_id: int, display_name: str
+    conn: Connection, assignment_id: int, user_id: int, display_name: str
 ) -> None:
     await execute(
         conn,
@@ -88,9 +84,7 @@ async def update_candidate_name(
     )
 
 
-async def candidates_without_group(
-    conn: aiosqlite.Connection, assignment_id: int
-) -> list[Candidate]:
+async def candidates_without_group(conn: Connection, assignment_id: int) -> list[Candidate]:
     rows = await fetch_all(
         conn,
         "SELECT c.* FROM candidates c WHERE c.assignment_id = ? AND NOT EXISTS"
@@ -103,7 +97,7 @@ async def candidates_without_group(
 
 # --- groups --------------------------------------------------------------------------------
 async def insert_group(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment_id: int,
     pin: str,
     *,
@@ -113,7 +107,7 @@ async def insert_group(
     name_key: str | None = None,
     password: str | None = None,
 ) -> int:
-    return await execute(
+    return await insert(
         conn,
         "INSERT INTO groups (assignment_id, pin, name, name_key, password, created_by, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -121,28 +115,26 @@ async def insert_group(
     )
 
 
-async def group(conn: aiosqlite.Connection, group_id: int) -> Group | None:
+async def group(conn: Connection, group_id: int) -> Group | None:
     row = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))
     return None if row is None else _row_to_group(row)
 
 
-async def group_by_pin(conn: aiosqlite.Connection, assignment_id: int, pin: str) -> Group | None:
+async def group_by_pin(conn: Connection, assignment_id: int, pin: str) -> Group | None:
     row = await fetch_one(
         conn, "SELECT * FROM groups WHERE assignment_id = ? AND pin = ?", (assignment_id, pin)
     )
     return None if row is None else _row_to_group(row)
 
 
-async def group_by_name_key(
-    conn: aiosqlite.Connection, assignment_id: int, key: str
-) -> Group | None:
+async def group_by_name_key(conn: Connection, assignment_id: int, key: str) -> Group | None:
     row = await fetch_one(
         conn, "SELECT * FROM groups WHERE assignment_id = ? AND name_key = ?", (assignment_id, key)
     )
     return None if row is None else _row_to_group(row)
 
 
-async def group_of(conn: aiosqlite.Connection, assignment_id: int, user_id: int) -> Group | None:
+async def group_of(conn: Connection, assignment_id: int, user_id: int) -> Group | None:
     row = await fetch_one(
         conn,
         "SELECT g.* FROM groups g JOIN memberships m ON m.group_id = g.id"
@@ -152,7 +144,7 @@ async def group_of(conn: aiosqlite.Connection, assignment_id: int, user_id: int)
     return None if row is None else _row_to_group(row)
 
 
-async def groups_of_members(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, Group]:
+async def groups_of_members(conn: Connection, assignment_id: int) -> dict[int, Group]:
     """Every member's group (by user id): `group_of` for the whole assignment at once."""
     rows = await fetch_all(
         conn,
@@ -163,7 +155,7 @@ async def groups_of_members(conn: aiosqlite.Connection, assignment_id: int) -> d
     return {row["member_id"]: _row_to_group(row) for row in rows}
 
 
-async def sizes_by_name_key(conn: aiosqlite.Connection, assignment_id: int) -> dict[str, int]:
+async def sizes_by_name_key(conn: Connection, assignment_id: int) -> dict[str, int]:
     """How many members each named group has (empty groups too), by its name key."""
     rows = await fetch_all(
         conn,
@@ -175,37 +167,33 @@ async def sizes_by_name_key(conn: aiosqlite.Connection, assignment_id: int) -> d
     return {row["name_key"]: int(row["n"]) for row in rows}
 
 
-async def groups(conn: aiosqlite.Connection, assignment_id: int) -> list[Group]:
+async def groups(conn: Connection, assignment_id: int) -> list[Group]:
     rows = await fetch_all(
         conn, "SELECT * FROM groups WHERE assignment_id = ? ORDER BY pin", (assignment_id,)
     )
     return [_row_to_group(row) for row in rows]
 
 
-async def pins(conn: aiosqlite.Connection, assignment_id: int) -> set[str]:
+async def pins(conn: Connection, assignment_id: int) -> set[str]:
     rows = await fetch_all(conn, "SELECT pin FROM groups WHERE assignment_id = ?", (assignment_id,))
     return {row["pin"] for row in rows}
 
 
-async def delete_group(conn: aiosqlite.Connection, group_id: int) -> None:
+async def delete_group(conn: Connection, group_id: int) -> None:
     await execute(conn, "DELETE FROM groups WHERE id = ?", (group_id,))
 
 
-async def set_password(conn: aiosqlite.Connection, group_id: int, password: str) -> None:
+async def set_password(conn: Connection, group_id: int, password: str) -> None:
     await execute(conn, "UPDATE groups SET password = ? WHERE id = ?", (password, group_id))
 
 
-async def set_extension(
-    conn: aiosqlite.Connection, group_id: int, closes_at: datetime | None
-) -> None:
+async def set_extension(conn: Connection, group_id: int, closes_at: datetime | None) -> None:
     await execute(
         conn, "UPDATE groups SET closes_at = ? WHERE id = ?", (opt_to_db(closes_at), group_id)
     )
 
 
-async def drop_extensions_before(
-    conn: aiosqlite.Connection, assignment_id: int, moment: datetime
-) -> None:
+async def drop_extensions_before(conn: Connection, assignment_id: int, moment: datetime) -> None:
     await execute(
         conn,
         "UPDATE groups SET closes_at = NULL WHERE assignment_id = ? AND closes_at <= ?",
@@ -213,20 +201,20 @@ async def drop_extensions_before(
     )
 
 
-async def set_finalized(conn: aiosqlite.Connection, group_id: int, at: datetime | None) -> None:
+async def set_finalized(conn: Connection, group_id: int, at: datetime | None) -> None:
     await execute(
         conn, "UPDATE groups SET finalized_at = ? WHERE id = ?", (opt_to_db(at), group_id)
     )
 
 
-async def unfinalize_all(conn: aiosqlite.Connection, assignment_id: int) -> None:
+async def unfinalize_all(conn: Connection, assignment_id: int) -> None:
     await execute(
         conn, "UPDATE groups SET finalized_at = NULL WHERE assignment_id = ?", (assignment_id,)
     )
 
 
 async def set_lease(
-    conn: aiosqlite.Connection, group_id: int, user_id: int | None, until: datetime | None
+    conn: Connection, group_id: int, user_id: int | None, until: datetime | None
 ) -> None:
     await execute(
         conn,
@@ -235,7 +223,7 @@ async def set_lease(
     )
 
 
-async def unfinalized_groups(conn: aiosqlite.Connection, assignment_id: int) -> list[Group]:
+async def unfinalized_groups(conn: Connection, assignment_id: int) -> list[Group]:
     rows = await fetch_all(
         conn,
         "SELECT * FROM groups WHERE assignment_id = ? AND finalized_at IS NULL ORDER BY pin",
@@ -246,7 +234,7 @@ async def unfinalized_groups(conn: aiosqlite.Connection, assignment_id: int) -> 
 
 # --- memberships ---------------------------------------------------------------------------
 async def add_member(
-    conn: aiosqlite.Connection, assignment_id: int, user_id: int, group_id: int, at: datetime
+    conn: Connection, assignment_id: int, user_id: int, group_id: int, at: datetime
 ) -> None:
     await execute(
         conn,
@@ -255,7 +243,7 @@ async def add_member(
     )
 
 
-async def remove_member(conn: aiosqlite.Connection, assignment_id: int, user_id: int) -> None:
+async def remove_member(conn: Connection, assignment_id: int, user_id: int) -> None:
     await execute(
         conn,
         "DELETE FROM memberships WHERE assignment_id = ? AND user_id = ?",
@@ -263,24 +251,24 @@ async def remove_member(conn: aiosqlite.Connection, assignment_id: int, user_id:
     )
 
 
-async def member_count(conn: aiosqlite.Connection, group_id: int) -> int:
+async def member_count(conn: Connection, group_id: int) -> int:
     row = await fetch_one(
         conn, "SELECT count(*) AS n FROM memberships WHERE group_id = ?", (group_id,)
     )
     return int(row["n"]) if row else 0
 
 
-async def largest_group_size(conn: aiosqlite.Connection, assignment_id: int) -> int:
+async def largest_group_size(conn: Connection, assignment_id: int) -> int:
     row = await fetch_one(
         conn,
         "SELECT coalesce(max(n), 0) AS n FROM (SELECT count(*) AS n FROM memberships"
-        " WHERE assignment_id = ? GROUP BY group_id)",
+        " WHERE assignment_id = ? GROUP BY group_id) AS sizes",
         (assignment_id,),
     )
     return int(row["n"]) if row else 0
 
 
-async def members(conn: aiosqlite.Connection, group_id: int) -> list[Member]:
+async def members(conn: Connection, group_id: int) -> list[Member]:
     rows = await fetch_all(
         conn,
         "SELECT c.user_id, c.number, c.display_name FROM memberships m"
@@ -291,9 +279,7 @@ async def members(conn: aiosqlite.Connection, group_id: int) -> list[Member]:
     return [Member(row["user_id"], row["number"], row["display_name"]) for row in rows]
 
 
-async def members_by_group(
-    conn: aiosqlite.Connection, assignment_id: int
-) -> dict[int, list[Member]]:
+async def members_by_group(conn: Connection, assignment_id: int) -> dict[int, list[Member]]:
     rows = await fetch_all(
         conn,
         "SELECT m.group_id, c.user_id, c.number, c.display_name FROM memberships m"
@@ -309,7 +295,7 @@ async def members_by_group(
     return result
 
 
-async def group_count(conn: aiosqlite.Connection, assignment_id: int) -> int:
+async def group_count(conn: Connection, assignment_id: int) -> int:
     row = await fetch_one(
         conn, "SELECT count(*) AS n FROM groups WHERE assignment_id = ?", (assignment_id,)
     )
@@ -329,7 +315,7 @@ class Standing:
 
 
 async def standing(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment_id: int,
     user_id: int,
     *,
@@ -343,7 +329,7 @@ async def standing(
 
 
 async def standings(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment_id: int,
     wanted: Iterable[tuple[int, int | None]],
 ) -> dict[tuple[int, int | None], Standing]:
@@ -351,7 +337,8 @@ async def standings(
     keys = list(dict.fromkeys(wanted))
     if not keys:
         return {}
-    values = ", ".join("(?, ?)" for _ in keys)
+    # Typed, so PostgreSQL knows the columns even when every interaction id is NULL.
+    values = ", ".join("(CAST(? AS BIGINT), CAST(? AS BIGINT))" for _ in keys)
     rows = await fetch_all(
         conn,
         f"WITH q(uid, iid) AS (VALUES {values})"
@@ -369,7 +356,7 @@ async def standings(
         " ORDER BY q.uid, q.iid, mc.number",
         (*(v for key in keys for v in key), assignment_id, assignment_id),
     )
-    by_key: dict[tuple[int, int | None], list[aiosqlite.Row]] = {}
+    by_key: dict[tuple[int, int | None], list[Row]] = {}
     for row in rows:
         by_key.setdefault((row["q_uid"], row["q_iid"]), []).append(row)
     result: dict[tuple[int, int | None], Standing] = {}
@@ -393,7 +380,7 @@ async def standings(
 
 # --- join attempts -------------------------------------------------------------------------
 async def record_join_failure(
-    conn: aiosqlite.Connection, assignment_id: int, user_id: int, at: datetime
+    conn: Connection, assignment_id: int, user_id: int, at: datetime
 ) -> None:
     await execute(
         conn,
@@ -403,7 +390,7 @@ async def record_join_failure(
 
 
 async def join_failures_since(
-    conn: aiosqlite.Connection, assignment_id: int, user_id: int, since: datetime
+    conn: Connection, assignment_id: int, user_id: int, since: datetime
 ) -> list[datetime]:
     rows = await fetch_all(
         conn,

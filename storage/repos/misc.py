@@ -6,15 +6,13 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain.models import Unreached
-from storage.db import execute, fetch_all, fetch_one
+from storage.db import Connection, changes, execute, fetch_all, fetch_one
 from storage.timefmt import from_db, to_db
 
 
 async def record_undelivered(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     assignment_id: int,
     user_id: int,
     kind: str,
@@ -29,7 +27,7 @@ async def record_undelivered(
     )
 
 
-async def undelivered(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, list[Unreached]]:
+async def undelivered(conn: Connection, assignment_id: int) -> dict[int, list[Unreached]]:
     """user id -> the DMs that could not reach them and why, for staff (each once)."""
     rows = await fetch_all(
         conn,
@@ -46,17 +44,19 @@ async def undelivered(conn: aiosqlite.Connection, assignment_id: int) -> dict[in
 
 
 async def claim_reminder(
-    conn: aiosqlite.Connection, assignment_id: int, due_at: datetime, now: datetime
+    conn: Connection, assignment_id: int, due_at: datetime, now: datetime
 ) -> bool:
     """Mark the reminder due at `due_at` as sent; False when it already was (no double send)."""
-    async with conn.execute(
-        "INSERT OR IGNORE INTO reminders_sent (assignment_id, due_at, sent_at) VALUES (?, ?, ?)",
+    claimed = await changes(
+        conn,
+        "INSERT INTO reminders_sent (assignment_id, due_at, sent_at) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (assignment_id, to_db(due_at), to_db(now)),
-    ) as cur:
-        return cur.rowcount == 1
+    )
+    return claimed == 1
 
 
-async def claimed_reminders(conn: aiosqlite.Connection, assignment_id: int) -> list[datetime]:
+async def claimed_reminders(conn: Connection, assignment_id: int) -> list[datetime]:
     """The due times of the assignment's reminders already sent (or being sent)."""
     rows = await fetch_all(
         conn, "SELECT due_at FROM reminders_sent WHERE assignment_id = ?", (assignment_id,)
@@ -64,14 +64,12 @@ async def claimed_reminders(conn: aiosqlite.Connection, assignment_id: int) -> l
     return [from_db(row["due_at"]) for row in rows]
 
 
-async def user_locale(conn: aiosqlite.Connection, user_id: int) -> str | None:
+async def user_locale(conn: Connection, user_id: int) -> str | None:
     row = await fetch_one(conn, "SELECT locale FROM user_locales WHERE user_id = ?", (user_id,))
     return None if row is None else str(row["locale"])
 
 
-async def save_user_locales(
-    conn: aiosqlite.Connection, locales: dict[int, str], at: datetime
-) -> None:
+async def save_user_locales(conn: Connection, locales: dict[int, str], at: datetime) -> None:
     await conn.executemany(
         "INSERT INTO user_locales (user_id, locale, seen_at) VALUES (?, ?, ?)"
         " ON CONFLICT (user_id) DO UPDATE SET locale = excluded.locale, seen_at = excluded.seen_at",
@@ -79,9 +77,7 @@ async def save_user_locales(
     )
 
 
-async def keep_notices(
-    conn: aiosqlite.Connection, notices: list[tuple[int, str]], at: datetime
-) -> None:
+async def keep_notices(conn: Connection, notices: list[tuple[int, str]], at: datetime) -> None:
     """Courtesy DMs still queued at a clean stop, sent at the next start."""
     await conn.executemany(
         "INSERT INTO pending_notices (user_id, text, created_at) VALUES (?, ?, ?)",
@@ -89,13 +85,13 @@ async def keep_notices(
     )
 
 
-async def take_notices(conn: aiosqlite.Connection) -> list[tuple[int, str]]:
+async def take_notices(conn: Connection) -> list[tuple[int, str]]:
     rows = await fetch_all(conn, "SELECT user_id, text FROM pending_notices ORDER BY id", ())
     await execute(conn, "DELETE FROM pending_notices", ())
     return [(row["user_id"], row["text"]) for row in rows]
 
 
-async def database_id(conn: aiosqlite.Connection) -> str:
+async def database_id(conn: Connection) -> str:
     """A random id made once per database, kept in bot_state."""
     existing = await get_state(conn, "database_id")
     if existing is not None:
@@ -105,12 +101,12 @@ async def database_id(conn: aiosqlite.Connection) -> str:
     return made
 
 
-async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
+async def get_state(conn: Connection, key: str) -> str | None:
     row = await fetch_one(conn, "SELECT value FROM bot_state WHERE key = ?", (key,))
     return None if row is None else str(row["value"])
 
 
-async def set_state(conn: aiosqlite.Connection, key: str, value: str) -> None:
+async def set_state(conn: Connection, key: str, value: str) -> None:
     await execute(
         conn,
         "INSERT INTO bot_state (key, value) VALUES (?, ?)"

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain.quotas import GroupUsage
-from storage.db import execute, fetch_all, fetch_one
+from storage.db import Connection, execute, fetch_all, fetch_one
 from storage.timefmt import from_db, to_db
 
 DISK_LOW_KEY = "disk_low_since"
 
 
-async def usage_by_group(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, GroupUsage]:
+async def usage_by_group(conn: Connection, assignment_id: int) -> dict[int, GroupUsage]:
     rows = await fetch_all(
         conn,
         "SELECT u.group_id, count(*) AS n, sum(u.size) AS bytes FROM uploads u"
@@ -24,7 +22,7 @@ async def usage_by_group(conn: aiosqlite.Connection, assignment_id: int) -> dict
 
 
 async def usage_and_recent(
-    conn: aiosqlite.Connection, group_id: int, assignment_id: int, user_id: int, since: datetime
+    conn: Connection, group_id: int, assignment_id: int, user_id: int, since: datetime
 ) -> tuple[GroupUsage, list[datetime]]:
     """The group's usage, and when `user_id` sent the assignment's uploads sent after `since`
     (in any of its groups: switching groups does not reset the rate), oldest first.
@@ -34,7 +32,8 @@ async def usage_and_recent(
         conn,
         "SELECT (SELECT count(*) FROM uploads WHERE group_id = ?) AS n,"
         " (SELECT coalesce(sum(size), 0) FROM uploads WHERE group_id = ?) AS bytes,"
-        " (SELECT group_concat(u.sent_at) FROM uploads u JOIN groups g ON g.id = u.group_id"
+        f" (SELECT {conn.dialect.group_concat('u.sent_at')} FROM uploads u"
+        " JOIN groups g ON g.id = u.group_id"
         "  WHERE u.user_id = ? AND u.sent_at > ? AND g.assignment_id = ?) AS recent",
         (group_id, group_id, user_id, to_db(since), assignment_id),
     )
@@ -43,12 +42,12 @@ async def usage_and_recent(
     return GroupUsage(uploads=int(row["n"]), bytes=int(row["bytes"])), recent
 
 
-async def disk_low_since(conn: aiosqlite.Connection) -> datetime | None:
+async def disk_low_since(conn: Connection) -> datetime | None:
     row = await fetch_one(conn, "SELECT value FROM bot_state WHERE key = ?", (DISK_LOW_KEY,))
     return None if row is None else from_db(row["value"])
 
 
-async def set_disk_low_since(conn: aiosqlite.Connection, at: datetime | None) -> None:
+async def set_disk_low_since(conn: Connection, at: datetime | None) -> None:
     if at is None:
         await execute(conn, "DELETE FROM bot_state WHERE key = ?", (DISK_LOW_KEY,))
         return

@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain.models import HandIn, Part, PartFinal, ReceiptDue, Submission, Upload
-from storage.db import execute, fetch_all, fetch_one
+from storage.db import Connection, Row, changes, execute, fetch_all, fetch_one, insert
 from storage.timefmt import from_db, to_db
 
 
-def _row_to_upload(row: aiosqlite.Row, prefix: str = "") -> Upload:
+def _row_to_upload(row: Row, prefix: str = "") -> Upload:
     return Upload(
         id=row[f"{prefix}id"],
         group_id=row[f"{prefix}group_id"],
@@ -28,7 +26,7 @@ def _row_to_upload(row: aiosqlite.Row, prefix: str = "") -> Upload:
     )
 
 
-def _row_to_handin(row: aiosqlite.Row) -> HandIn:
+def _row_to_handin(row: Row) -> HandIn:
     return HandIn(
         id=row["id"],
         group_id=row["group_id"],
@@ -40,11 +38,9 @@ def _row_to_handin(row: aiosqlite.Row) -> HandIn:
 
 
 # --- uploads -------------------------------------------------------------------------------
-async def insert_upload(
-    conn: aiosqlite.Connection, upload: Upload, interaction_id: int | None
-) -> int:
+async def insert_upload(conn: Connection, upload: Upload, interaction_id: int | None) -> int:
     """Insert `upload` (its `id` is not used) and return the id the database gave it."""
-    return await execute(
+    return await insert(
         conn,
         "INSERT INTO uploads (group_id, user_id, filename, size, sha256, content_type, sent_at,"
         " stored_at, late, interaction_id, part_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -64,17 +60,17 @@ async def insert_upload(
     )
 
 
-async def upload(conn: aiosqlite.Connection, upload_id: int) -> Upload | None:
+async def upload(conn: Connection, upload_id: int) -> Upload | None:
     row = await fetch_one(conn, "SELECT * FROM uploads WHERE id = ?", (upload_id,))
     return None if row is None else _row_to_upload(row)
 
 
-async def upload_by_interaction(conn: aiosqlite.Connection, interaction_id: int) -> Upload | None:
+async def upload_by_interaction(conn: Connection, interaction_id: int) -> Upload | None:
     row = await fetch_one(conn, "SELECT * FROM uploads WHERE interaction_id = ?", (interaction_id,))
     return None if row is None else _row_to_upload(row)
 
 
-async def uploads_of(conn: aiosqlite.Connection, group_id: int) -> list[Upload]:
+async def uploads_of(conn: Connection, group_id: int) -> list[Upload]:
     """A group's uploads, oldest first (by the time they were sent)."""
     rows = await fetch_all(
         conn, "SELECT * FROM uploads WHERE group_id = ? ORDER BY sent_at, id", (group_id,)
@@ -82,9 +78,7 @@ async def uploads_of(conn: aiosqlite.Connection, group_id: int) -> list[Upload]:
     return [_row_to_upload(row) for row in rows]
 
 
-async def latest_upload_before(
-    conn: aiosqlite.Connection, group_id: int, before: datetime
-) -> Upload | None:
+async def latest_upload_before(conn: Connection, group_id: int, before: datetime) -> Upload | None:
     """The group's last upload sent strictly before `before`."""
     row = await fetch_one(
         conn,
@@ -95,12 +89,12 @@ async def latest_upload_before(
     return None if row is None else _row_to_upload(row)
 
 
-async def upload_count(conn: aiosqlite.Connection, group_id: int) -> int:
+async def upload_count(conn: Connection, group_id: int) -> int:
     row = await fetch_one(conn, "SELECT count(*) AS n FROM uploads WHERE group_id = ?", (group_id,))
     return int(row["n"]) if row else 0
 
 
-async def upload_counts(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, int]:
+async def upload_counts(conn: Connection, assignment_id: int) -> dict[int, int]:
     rows = await fetch_all(
         conn,
         "SELECT u.group_id, count(*) AS n FROM uploads u JOIN groups g ON g.id = u.group_id"
@@ -112,7 +106,7 @@ async def upload_counts(conn: aiosqlite.Connection, assignment_id: int) -> dict[
 
 # --- hand-ins ------------------------------------------------------------------------------
 async def insert_handin(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     group_id: int,
     upload_id: int,
@@ -120,14 +114,14 @@ async def insert_handin(
     sent_at: datetime,
     late: bool,
 ) -> int:
-    return await execute(
+    return await insert(
         conn,
         "INSERT INTO handins (group_id, upload_id, user_id, sent_at, late) VALUES (?, ?, ?, ?, ?)",
         (group_id, upload_id, user_id, to_db(sent_at), int(late)),
     )
 
 
-async def handins_of(conn: aiosqlite.Connection, group_id: int) -> list[HandIn]:
+async def handins_of(conn: Connection, group_id: int) -> list[HandIn]:
     rows = await fetch_all(
         conn, "SELECT * FROM handins WHERE group_id = ? ORDER BY sent_at, id", (group_id,)
     )
@@ -142,7 +136,7 @@ _SUBMISSION = (
 
 
 async def current_submission(
-    conn: aiosqlite.Connection, group_id: int, parts: tuple[Part, ...] = ()
+    conn: Connection, group_id: int, parts: tuple[Part, ...] = ()
 ) -> Submission | None:
     """The group's latest recorded revision (its final submission), if any; with the
     assignment's `parts`, each part's final."""
@@ -153,7 +147,7 @@ async def current_submission(
 
 
 async def submission_at(
-    conn: aiosqlite.Connection, group_id: int, revision: int, parts: tuple[Part, ...] = ()
+    conn: Connection, group_id: int, revision: int, parts: tuple[Part, ...] = ()
 ) -> Submission | None:
     row = await fetch_one(
         conn, f"{_SUBMISSION} WHERE s.group_id = ? AND s.revision = ?", (group_id, revision)
@@ -162,7 +156,7 @@ async def submission_at(
 
 
 async def _with_parts(
-    conn: aiosqlite.Connection, submission: Submission | None, parts: tuple[Part, ...]
+    conn: Connection, submission: Submission | None, parts: tuple[Part, ...]
 ) -> Submission | None:
     if submission is None or not parts:
         return submission
@@ -186,7 +180,7 @@ async def _with_parts(
 
 
 async def insert_submission_parts(
-    conn: aiosqlite.Connection, group_id: int, revision: int, finals: tuple[PartFinal, ...]
+    conn: Connection, group_id: int, revision: int, finals: tuple[PartFinal, ...]
 ) -> None:
     """Each part's final of a revision (parts with no upload get no row)."""
     for final in finals:
@@ -200,7 +194,7 @@ async def insert_submission_parts(
         )
 
 
-async def parts_with_uploads(conn: aiosqlite.Connection, part_ids: list[int]) -> list[int]:
+async def parts_with_uploads(conn: Connection, part_ids: list[int]) -> list[int]:
     """Of `part_ids`, those that hold an upload."""
     if not part_ids:
         return []
@@ -211,7 +205,7 @@ async def parts_with_uploads(conn: aiosqlite.Connection, part_ids: list[int]) ->
     return [row["part_id"] for row in rows]
 
 
-async def assignment_has_uploads(conn: aiosqlite.Connection, assignment_id: int) -> bool:
+async def assignment_has_uploads(conn: Connection, assignment_id: int) -> bool:
     row = await fetch_one(
         conn,
         "SELECT EXISTS (SELECT 1 FROM uploads u JOIN groups g ON g.id = u.group_id"
@@ -221,7 +215,7 @@ async def assignment_has_uploads(conn: aiosqlite.Connection, assignment_id: int)
     return bool(row and row["found"])
 
 
-def _row_to_submission(row: aiosqlite.Row | None) -> Submission | None:
+def _row_to_submission(row: Row | None) -> Submission | None:
     if row is None:
         return None
     return Submission(
@@ -235,7 +229,7 @@ def _row_to_submission(row: aiosqlite.Row | None) -> Submission | None:
 
 
 async def insert_submission(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     group_id: int,
     revision: int,
@@ -254,7 +248,7 @@ async def insert_submission(
 
 # --- receipts ------------------------------------------------------------------------------
 async def insert_receipt(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     group_id: int,
     revision: int,
@@ -264,13 +258,13 @@ async def insert_receipt(
 ) -> None:
     await execute(
         conn,
-        "INSERT OR IGNORE INTO receipts (group_id, revision, user_id, replaces, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO receipts (group_id, revision, user_id, replaces, created_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (group_id, revision, user_id, int(replaces), to_db(created_at)),
     )
 
 
-async def supersede_pending_receipts(conn: aiosqlite.Connection, group_id: int) -> None:
+async def supersede_pending_receipts(conn: Connection, group_id: int) -> None:
     """A newer revision's receipts say what counts now; older undelivered ones are dropped."""
     await execute(
         conn,
@@ -279,12 +273,12 @@ async def supersede_pending_receipts(conn: aiosqlite.Connection, group_id: int) 
     )
 
 
-async def receipt_status(conn: aiosqlite.Connection, receipt_id: int) -> str | None:
+async def receipt_status(conn: Connection, receipt_id: int) -> str | None:
     row = await fetch_one(conn, "SELECT status FROM receipts WHERE id = ?", (receipt_id,))
     return None if row is None else str(row["status"])
 
 
-async def members_with_sent_receipt(conn: aiosqlite.Connection, group_id: int) -> set[int]:
+async def members_with_sent_receipt(conn: Connection, group_id: int) -> set[int]:
     """The users who were sent a receipt for this group before (any revision)."""
     rows = await fetch_all(
         conn,
@@ -295,7 +289,7 @@ async def members_with_sent_receipt(conn: aiosqlite.Connection, group_id: int) -
 
 
 async def due_receipts(
-    conn: aiosqlite.Connection, now: datetime, limit: int, after_id: int = 0
+    conn: Connection, now: datetime, limit: int, after_id: int = 0
 ) -> list[ReceiptDue]:
     """Pending receipts whose next try is due, in id order after `after_id`."""
     rows = await fetch_all(
@@ -318,31 +312,57 @@ async def due_receipts(
 
 
 async def finish_receipt(
-    conn: aiosqlite.Connection, receipt_id: int, status: str, at: datetime, error: str = ""
+    conn: Connection, receipt_id: int, status: str, at: datetime, error: str = ""
 ) -> bool:
     """Mark a pending receipt sent or undeliverable; False when it was no longer pending (a
     superseded one stays superseded, a sent one is never marked twice)."""
-    async with conn.execute(
+    changed = await changes(
+        conn,
         "UPDATE receipts SET status = ?, delivered_at = ?, attempts = attempts + 1,"
         " last_error = nullif(?, '') WHERE id = ? AND status = 'pending'",
         (status, to_db(at), error, receipt_id),
-    ) as cur:
-        return cur.rowcount == 1
+    )
+    return changed == 1
 
 
-async def retry_receipt_at(
-    conn: aiosqlite.Connection, receipt_id: int, when: datetime, error: str
-) -> None:
+async def claim_receipt(
+    conn: Connection, receipt_id: int, claimant: str, lease_seconds: float
+) -> bool:
+    """Claim a pending receipt for sending, for `lease_seconds` of the database's clock; False
+    when it is no longer pending or another claimant holds an unexpired claim on it."""
+    clock = conn.dialect.clock
+    claimed = await changes(
+        conn,
+        f"UPDATE receipts SET claimed_until = {clock} + ?, claimed_by = ?"
+        " WHERE id = ? AND status = 'pending'"
+        f" AND (claimed_until IS NULL OR claimed_until <= {clock} OR claimed_by = ?)",
+        (lease_seconds, claimant, receipt_id, claimant),
+    )
+    return claimed == 1
+
+
+async def release_claims_of(conn: Connection, claimant: str) -> int:
+    """Drop the claims `claimant` holds (a restarted process: its earlier life died mid-send,
+    and what it was sending goes out again at once, with the same nonce)."""
+    return await changes(
+        conn,
+        "UPDATE receipts SET claimed_until = NULL, claimed_by = NULL"
+        " WHERE claimed_by = ? AND status = 'pending'",
+        (claimant,),
+    )
+
+
+async def retry_receipt_at(conn: Connection, receipt_id: int, when: datetime, error: str) -> None:
     """Leave a pending receipt pending, to be tried again at `when`."""
     await execute(
         conn,
-        "UPDATE receipts SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
-        " WHERE id = ? AND status = 'pending'",
+        "UPDATE receipts SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
+        " claimed_until = NULL, claimed_by = NULL WHERE id = ? AND status = 'pending'",
         (to_db(when), error, receipt_id),
     )
 
 
-async def sent_times(conn: aiosqlite.Connection, assignment_id: int) -> list[datetime]:
+async def sent_times(conn: Connection, assignment_id: int) -> list[datetime]:
     """When each of the assignment's uploads was sent, oldest first."""
     rows = await fetch_all(
         conn,
@@ -353,7 +373,7 @@ async def sent_times(conn: aiosqlite.Connection, assignment_id: int) -> list[dat
     return [from_db(r["sent_at"]) for r in rows]
 
 
-async def handin_counts(conn: aiosqlite.Connection, assignment_id: int) -> dict[int, int]:
+async def handin_counts(conn: Connection, assignment_id: int) -> dict[int, int]:
     """How many hand-ins each group of the assignment made (groups with none are absent)."""
     rows = await fetch_all(
         conn,
@@ -364,7 +384,7 @@ async def handin_counts(conn: aiosqlite.Connection, assignment_id: int) -> dict[
     return {int(r["group_id"]): int(r["n"]) for r in rows}
 
 
-async def groups_with_final_file(conn: aiosqlite.Connection, assignment_id: int) -> set[int]:
+async def groups_with_final_file(conn: Connection, assignment_id: int) -> set[int]:
     """The groups whose latest recorded revision has a file (`current_submission` with an
     upload), for the whole assignment in one query."""
     rows = await fetch_all(

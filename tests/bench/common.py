@@ -83,7 +83,7 @@ class Prepared:
     async def __aenter__(self) -> Services:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = await Database.open(paths.database_path(self.data_dir), durable=False)
-        await migrate(self.db.conn)
+        await migrate(self.db)
         files = FileStore(paths.files_dir(self.data_dir))
         files.prepare()
         self.services = build_services(self.db, files, SystemClock(), SilentNotifier())

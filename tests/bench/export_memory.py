@@ -73,7 +73,7 @@ async def build(data_dir: Path, groups: int, size: int) -> None:
     """An assignment with `groups` one-member groups, each with a distinct file, closed."""
     db = await Database.open(paths.database_path(data_dir), durable=False)
     try:
-        await migrate(db.conn)
+        await migrate(db)
         files = FileStore(paths.files_dir(data_dir))
         files.prepare()
         clock = FakeClock(START)

@@ -167,7 +167,7 @@ class Course:
         state: dict[str, list[tuple[Any, ...]]] = {}
         async with self.bot.services.db.reading() as conn:
             for table in GUARDED_TABLES:
-                rows = await fetch_all(conn, f"SELECT * FROM {table} ORDER BY rowid")
+                rows = await fetch_all(conn, f"SELECT * FROM {table} ORDER BY 1, 2")
                 state[table] = [tuple(row) for row in rows]
         return state
 

@@ -44,9 +44,9 @@ from bot.domain.grouping import lockout_until
 from bot.domain.models import GroupMode
 from bot.services.assignments import AssignmentOptions
 from bot.services.registry import build_services
-from storage.db import Database, fetch_all
+from storage.db import fetch_all
 from storage.files import FileStore
-from storage.migrate import migrate
+from tests.backends import forget_database_at, open_database_at
 from tests.clock import FakeClock
 from tests.conftest import GUILD, LIMIT, STAFF, START, RecordingNotifier, incoming, sha, student
 
@@ -70,8 +70,7 @@ class HandInMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.tmp = Path(tempfile.mkdtemp(prefix="handin-sm-"))
         self.clock = FakeClock(START)
-        self.db = self.run(Database.open(self.tmp / "db.sqlite3", durable=False))
-        self.run(migrate(self.db.conn))
+        self.db = self.run(open_database_at(self.tmp / "db.sqlite3"))
         self.files = FileStore(self.tmp / "files")
         self.files.prepare()
         self.services = build_services(
@@ -112,6 +111,7 @@ class HandInMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         try:
             self.run(self.db.close())
+            self.run(forget_database_at(self.tmp / "db.sqlite3"))
         finally:
             self.loop.close()
             shutil.rmtree(self.tmp, ignore_errors=True)

@@ -23,6 +23,9 @@ from tests.filestore import stored_path
 from tests.modes import exposed
 from tests.snapshot import unchanged
 
+# SQLite's online backup of a data folder (PostgreSQL: pg_dump, see the README).
+pytestmark = pytest.mark.sqlite_only
+
 LAB = "Lab 1"
 STUDENTS = [student(n) for n in range(1, 13)]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from storage.db import Database, fetch_all, fetch_one
 from storage.migrate import available, migrate
 
@@ -19,26 +21,32 @@ async def test_migrations_are_numbered_from_one_without_gaps() -> None:
     assert numbers == list(range(1, len(numbers) + 1))
 
 
+async def test_every_backend_has_every_migration() -> None:
+    assert [n for n, _ in available("postgresql")] == [n for n, _ in available("sqlite")]
+
+
+@pytest.mark.sqlite_only
 async def test_migrate_sets_user_version_to_the_latest(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "fresh.sqlite3", durable=False)
     try:
         assert await user_version(db) == 0
-        version = await migrate(db.conn)
+        version = await migrate(db)
         assert version == len(available())
         assert await user_version(db) == version
     finally:
         await db.close()
 
 
+@pytest.mark.sqlite_only
 async def test_second_migrate_is_a_no_op(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "twice.sqlite3", durable=False)
     try:
-        first = await migrate(db.conn)
+        first = await migrate(db)
         await db.conn.execute(
             "INSERT INTO guild_settings (guild_id, timezone) VALUES (1, 'Europe/Oslo')"
         )
         schema = await fetch_all(db.conn, "SELECT type, name, sql FROM sqlite_master ORDER BY name")
-        assert await migrate(db.conn) == first
+        assert await migrate(db) == first
         assert await user_version(db) == first
         after = await fetch_all(db.conn, "SELECT type, name, sql FROM sqlite_master ORDER BY name")
         assert [tuple(r) for r in after] == [tuple(r) for r in schema]
@@ -48,19 +56,21 @@ async def test_second_migrate_is_a_no_op(tmp_path: Path) -> None:
         await db.close()
 
 
+@pytest.mark.sqlite_only
 async def test_migrations_survive_reopening_the_database(tmp_path: Path) -> None:
     path = tmp_path / "reopen.sqlite3"
     db = await Database.open(path, durable=False)
-    version = await migrate(db.conn)
+    version = await migrate(db)
     await db.close()
     db = await Database.open(path, durable=False)
     try:
         assert await user_version(db) == version
-        assert await migrate(db.conn) == version
+        assert await migrate(db) == version
     finally:
         await db.close()
 
 
+@pytest.mark.sqlite_only
 async def test_foreign_keys_and_wal_are_on(db: Database) -> None:
     fk = await fetch_one(db.conn, "PRAGMA foreign_keys")
     mode = await fetch_one(db.conn, "PRAGMA journal_mode")
@@ -68,17 +78,18 @@ async def test_foreign_keys_and_wal_are_on(db: Database) -> None:
     assert mode is not None and mode[0] == "wal"
 
 
+@pytest.mark.sqlite_only
 async def test_assignments_made_before_the_quotas_get_the_default_quotas(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "old.sqlite3", durable=False)
     try:
         [(_, initial)] = [m for m in available() if m[0] == 1]
-        await db.conn.executescript(f"BEGIN;\n{initial}\nPRAGMA user_version = 1;\nCOMMIT;")
+        await db.raw.executescript(f"BEGIN;\n{initial}\nPRAGMA user_version = 1;\nCOMMIT;")
         await db.conn.execute(
             "INSERT INTO assignments (guild_id, name, name_key, opens_at, closes_at, group_mode,"
             " created_by, created_at) VALUES (1, 'Lab', 'lab', '2026-01-01T00:00:00.000000Z',"
             " '2026-01-02T00:00:00.000000Z', 'open', 1, '2026-01-01T00:00:00.000000Z')"
         )
-        await migrate(db.conn)
+        await migrate(db)
         row = await fetch_one(db.conn, "SELECT max_uploads, max_storage_mb FROM assignments")
         assert row is not None and tuple(row) == (200, 500.0)
     finally:

@@ -22,15 +22,15 @@ async def test_an_assignment_from_before_parts_has_none_and_takes_uploads(
     try:
         before_parts = [sql for number, sql in available() if number <= 3]
         for number, sql in enumerate(before_parts, start=1):
-            await db.conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
-        await db.conn.execute(
+            await db.raw.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+        await db.raw.execute(
             "INSERT INTO assignments (guild_id, name, name_key, opens_at, closes_at, group_mode,"
             " created_by, created_at) VALUES (?, 'Lab 1', 'lab 1', '2026-11-27T00:00:00.000000Z',"
             " '2026-12-27T00:00:00.000000Z', 'open', 1, '2026-11-27T00:00:00.000000Z')",
             (GUILD,),
         )
-        await db.conn.commit()
-        assert await migrate(db.conn) == len(available())
+        await db.raw.commit()
+        assert await migrate(db) == len(available())
         files = FileStore(tmp_path / "files")
         files.prepare()
         services = build_services(db, files, FakeClock(START), RecordingNotifier())

@@ -40,12 +40,13 @@ def test_a_folder_the_admin_chose_keeps_its_mode(tmp_path: Path) -> None:
     assert mode(chosen) == 0o755
 
 
+@pytest.mark.sqlite_only
 async def test_database_wal_and_shm_are_owner_only_under_an_open_umask(tmp_path: Path) -> None:
     path = tmp_path / "handin.sqlite3"
     with umask(0):
         db = await Database.open(path, durable=False)
         try:
-            await migrate(db.conn)
+            await migrate(db)
             async with db.transaction() as conn:
                 await conn.execute("INSERT INTO bot_state (key, value) VALUES ('k', 'v')")
             # While the connection is open, SQLite keeps its WAL and shared-memory files.
@@ -56,6 +57,7 @@ async def test_database_wal_and_shm_are_owner_only_under_an_open_umask(tmp_path:
             await db.close()
 
 
+@pytest.mark.sqlite_only
 async def test_database_left_open_by_an_earlier_run_is_tightened(tmp_path: Path) -> None:
     path = tmp_path / "handin.sqlite3"
     db = await Database.open(path, durable=False)
