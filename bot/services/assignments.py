@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,10 +40,12 @@ from bot.domain.models import (
     Group,
     GroupMode,
     GuildSettings,
+    HandIn,
     Member,
     Person,
     Submission,
     Unreached,
+    Upload,
     deadlines_for,
 )
 from bot.domain.quotas import (
@@ -61,7 +64,11 @@ from bot.services.common import (
     register_role_members,
     require_staff,
 )
-from bot.services.finalization import FinalizationChange, Finalizer, choose_final
+from bot.services.finalization import (
+    FinalizationChange,
+    Finalizer,
+    choose_final_among,
+)
 from bot.services.ports import Notifier, Wakeups
 from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
@@ -669,14 +676,25 @@ async def _overview(conn: Connection, assignment: Assignment, now: datetime) -> 
     # A few queries for the whole assignment, not two per group (130 groups: the overview
     # answers within the scale benchmark's 100 ms).
     handin_counts = await upload_repo.handin_counts(conn, assignment.id)
+    current_of = await upload_repo.current_submissions(conn, assignment.id, assignment.parts)
+    uploads_of = await upload_repo.uploads_by_group(conn, assignment.id)
+    handins_of = await upload_repo.handins_by_group(conn, assignment.id)
     rows: list[GroupOverview] = []
     handins = sum(handin_counts.values())
     submissions = 0
     finals: list[tuple[str, str | None, str]] = []
     for group in await group_repo.groups(conn, assignment.id):
-        current = await upload_repo.current_submission(conn, group.id, assignment.parts)
+        current = current_of.get(group.id)
         submissions += int(current is not None and not current.empty)
-        finals.extend(await _final_hashes(conn, assignment, group, current))
+        finals.extend(
+            _final_hashes(
+                assignment,
+                group,
+                current,
+                uploads_of.get(group.id, []),
+                handins_of.get(group.id, []),
+            )
+        )
         used = usage.get(group.id, NO_USAGE)
         rows.append(
             GroupOverview(
@@ -705,11 +723,12 @@ async def _overview(conn: Connection, assignment: Assignment, now: datetime) -> 
     )
 
 
-async def _final_hashes(
-    conn: Connection,
+def _final_hashes(
     assignment: Assignment,
     group: Group,
     current: Submission | None,
+    uploads: Sequence[Upload],
+    handins: Sequence[HandIn],
 ) -> list[tuple[str, str | None, str]]:
     """(PIN, part, SHA-256) of the group's finals: recorded once finalized, else what it would
     hand in now (as the export shows it)."""
@@ -719,7 +738,7 @@ async def _final_hashes(
         if not assignment.parts:
             return [] if current.upload is None else [(group.pin, None, current.upload.sha256)]
         return [(group.pin, f.part.name, f.upload.sha256) for f in current.parts if f.upload]
-    choice = await choose_final(conn, assignment, group)
+    choice = choose_final_among(assignment, group, uploads, handins)
     if not assignment.parts:
         return [] if choice.upload is None else [(group.pin, None, choice.upload.sha256)]
     return [(group.pin, f.part.name, f.upload.sha256) for f in choice.parts if f.upload]

@@ -155,6 +155,13 @@ async def submission_at(
     return await _with_parts(conn, _row_to_submission(row), parts)
 
 
+_PART_FINALS = (
+    "SELECT sp.group_id AS sp_group_id, sp.revision AS sp_revision, sp.part_id AS sp_part_id,"
+    " sp.handin_id AS sp_handin_id, sp.late AS sp_late, u.*"
+    " FROM submission_parts sp JOIN uploads u ON u.id = sp.upload_id"
+)
+
+
 async def _with_parts(
     conn: Connection, submission: Submission | None, parts: tuple[Part, ...]
 ) -> Submission | None:
@@ -162,11 +169,70 @@ async def _with_parts(
         return submission
     rows = await fetch_all(
         conn,
-        "SELECT sp.part_id AS sp_part_id, sp.handin_id AS sp_handin_id, sp.late AS sp_late, u.*"
-        " FROM submission_parts sp JOIN uploads u ON u.id = sp.upload_id"
-        " WHERE sp.group_id = ? AND sp.revision = ?",
+        f"{_PART_FINALS} WHERE sp.group_id = ? AND sp.revision = ?",
         (submission.group_id, submission.revision),
     )
+    return _attach_parts(submission, rows, parts)
+
+
+async def current_submissions(
+    conn: Connection, assignment_id: int, parts: tuple[Part, ...] = ()
+) -> dict[int, Submission]:
+    """`current_submission` of every group of the assignment that has one, in two queries."""
+    latest = (
+        " WHERE s.group_id IN (SELECT id FROM groups WHERE assignment_id = ?)"
+        " AND s.revision = (SELECT max(revision) FROM submissions l WHERE l.group_id = s.group_id)"
+    )
+    found: dict[int, Submission] = {}
+    for row in await fetch_all(conn, _SUBMISSION + latest, (assignment_id,)):
+        submission = _row_to_submission(row)
+        assert submission is not None
+        found[submission.group_id] = submission
+    if not parts or not found:
+        return found
+    rows = await fetch_all(
+        conn,
+        f"{_PART_FINALS} JOIN groups g ON g.id = sp.group_id WHERE g.assignment_id = ?",
+        (assignment_id,),
+    )
+    by_revision: dict[tuple[int, int], list[Row]] = {}
+    for row in rows:
+        by_revision.setdefault((row["sp_group_id"], row["sp_revision"]), []).append(row)
+    return {
+        group_id: _attach_parts(s, by_revision.get((group_id, s.revision), []), parts)
+        for group_id, s in found.items()
+    }
+
+
+async def uploads_by_group(conn: Connection, assignment_id: int) -> dict[int, list[Upload]]:
+    """Every group's `uploads_of`, in one query."""
+    rows = await fetch_all(
+        conn,
+        "SELECT u.* FROM uploads u JOIN groups g ON g.id = u.group_id WHERE g.assignment_id = ?"
+        " ORDER BY u.group_id, u.sent_at, u.id",
+        (assignment_id,),
+    )
+    found: dict[int, list[Upload]] = {}
+    for row in rows:
+        found.setdefault(row["group_id"], []).append(_row_to_upload(row))
+    return found
+
+
+async def handins_by_group(conn: Connection, assignment_id: int) -> dict[int, list[HandIn]]:
+    """Every group's `handins_of`, in one query."""
+    rows = await fetch_all(
+        conn,
+        "SELECT h.* FROM handins h JOIN groups g ON g.id = h.group_id WHERE g.assignment_id = ?"
+        " ORDER BY h.group_id, h.sent_at, h.id",
+        (assignment_id,),
+    )
+    found: dict[int, list[HandIn]] = {}
+    for row in rows:
+        found.setdefault(row["group_id"], []).append(_row_to_handin(row))
+    return found
+
+
+def _attach_parts(submission: Submission, rows: list[Row], parts: tuple[Part, ...]) -> Submission:
     found = {row["sp_part_id"]: row for row in rows}
     finals = []
     for part in parts:
