@@ -565,7 +565,7 @@ async def _plan_import(
         rows, malformed = read_group_csv(data)
     except CsvDecodeError as exc:
         raise CsvImportError([(exc.line, "csv.bad_encoding", {})]) from exc
-    problems += [(line, "csv.malformed", {"text": text[:80]}) for line, text in malformed]
+    problems += [(line, "csv.malformed", {"text": _quoted(text)}) for line, text in malformed]
     seating = await _Seating.read(conn, assignment)
     plan: dict[str, list[Person]] = {}
     seen: dict[int, tuple[str, int]] = {}
@@ -584,6 +584,11 @@ async def _plan_import(
     if problems:
         raise CsvImportError(sorted(problems, key=lambda p: p[0]))
     return plan
+
+
+def _quoted(text: str, limit: int = 80) -> str:
+    """A malformed line as the error quotes it: whole, or its start marked as cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _place_row(

@@ -287,6 +287,20 @@ async def test_csv_import_lists_every_problem_by_physical_line(
     ]
 
 
+@pytest.mark.usefixtures("predefined")
+async def test_a_long_malformed_line_is_quoted_with_its_cut_marked(
+    services: Services, db: Database, files: FileStore
+) -> None:
+    long_line = "x" * 300
+    async with unchanged(db, files):
+        with pytest.raises(CsvImportError) as caught:
+            await import_csv(services, f"Team A,student1\n{long_line}\n".encode())
+    [(line, key, params)] = caught.value.problems
+    assert (line, key) == (2, "csv.malformed")
+    quoted = str(params["text"])
+    assert quoted.endswith("…") and long_line.startswith(quoted[:-1]) and len(quoted) == 80
+
+
 async def test_csv_import_beyond_max_group_size_is_refused(
     services: Services, db: Database, files: FileStore
 ) -> None:
