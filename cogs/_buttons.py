@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import discord
 
@@ -39,6 +39,19 @@ class HandinButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
     """A persistent button whose callback errors reach the tree's error handler (discord.py
     only logs a dynamic item's exceptions)."""
 
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> Self:
+        # Each button keeps ints in its custom_id, in its constructor's order, then its label.
+        make: Any = cls
+        built: Self = make(*(int(value) for value in match.groups()), _label(item))
+        return built
+
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             await self.run(interaction, _services(interaction))
@@ -62,16 +75,6 @@ class HandInThisFile(HandinButton, template=r"handin:hand:(?P<assignment>\d+):(?
         )
         self.assignment_id = assignment_id
         self.upload_id = upload_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> HandInThisFile:
-        return cls(int(match["assignment"]), int(match["upload"]), _label(item))
 
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -110,16 +113,6 @@ class ShowStatus(HandinButton, template=r"handin:status:(?P<assignment>\d+)"):
         )
         self.assignment_id = assignment_id
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> ShowStatus:
-        return cls(int(match["assignment"]), _label(item))
-
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
         from cogs._embeds import status_pages
 
@@ -155,16 +148,6 @@ class ConfirmClose(HandinButton, template=r"handin:close:(?P<assignment>\d+):(?P
         )
         self.assignment_id = assignment_id
         self.owner_id = owner_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> ConfirmClose:
-        return cls(int(match["assignment"]), int(match["owner"]), _label(item))
 
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
         _check_owner(interaction, self.owner_id)
@@ -205,18 +188,6 @@ class ConfirmReopen(
         self.owner_id = owner_id
         self.closes = closes
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> ConfirmReopen:
-        return cls(
-            int(match["assignment"]), int(match["owner"]), int(match["closes"]), _label(item)
-        )
-
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
         _check_owner(interaction, self.owner_id)
         await interaction.response.defer()
@@ -247,16 +218,6 @@ class Cancel(HandinButton, template=r"handin:cancel:(?P<owner>\d+)"):
             )
         )
         self.owner_id = owner_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> Cancel:
-        return cls(int(match["owner"]), _label(item))
 
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
         _check_owner(interaction, self.owner_id)
