@@ -1072,20 +1072,33 @@ class RestApi:
             self._apply_edit(handle.channel, target, answer.data, answer.uploads)
         except DiscordError as exc:
             raise self._fail(handle, exc) from None
+        await self._edited(handle, target, EventKind.EDIT)
+        return target
+
+    async def _edited(
+        self,
+        handle: InteractionHandle,
+        message: SandboxMessage,
+        kind: EventKind,
+        *,
+        command: str | None = None,
+    ) -> None:
+        """An interaction's message was edited: record it, mark the interaction answered, and
+        tell the gateway (MESSAGE_UPDATE)."""
         self.world.record(
-            EventKind.EDIT,
+            kind,
             user=handle.user,
             interaction_id=handle.id,
             channel_id=handle.channel.id,
-            content=target.content,
-            embeds=target.embeds,
-            files=target.attachments,
-            ephemeral=target.ephemeral,
-            message=target,
+            command=command,
+            content=message.content,
+            embeds=message.embeds,
+            files=message.attachments,
+            ephemeral=message.ephemeral,
+            message=message,
         )
-        handle.mark_done(target)
-        await self._dispatch_update(target)
-        return target
+        handle.mark_done(message)
+        await self._dispatch_update(message)
 
     async def _answer_modal(self, answer: _Answer) -> SandboxMessage | None:
         handle = answer.handle
@@ -1188,20 +1201,7 @@ class RestApi:
             raise self._fail(handle, exc) from None
         message.flags &= ~LOADING
         kind = EventKind.RESPONSE if filling_defer else EventKind.EDIT
-        self.world.record(
-            kind,
-            user=handle.user,
-            interaction_id=handle.id,
-            channel_id=handle.channel.id,
-            command=handle.command,
-            content=message.content,
-            embeds=message.embeds,
-            files=message.attachments,
-            ephemeral=message.ephemeral,
-            message=message,
-        )
-        handle.mark_done(message)
-        await self._dispatch_update(message)
+        await self._edited(handle, message, kind, command=handle.command)
         return json_response(message.to_payload())
 
     async def webhook_delete(self, request: web.Request) -> web.StreamResponse:
