@@ -437,27 +437,3 @@ async def sent_times(conn: Connection, assignment_id: int) -> list[datetime]:
         (assignment_id,),
     )
     return [from_db(r["sent_at"]) for r in rows]
-
-
-async def handin_counts(conn: Connection, assignment_id: int) -> dict[int, int]:
-    """How many hand-ins each group of the assignment made (groups with none are absent)."""
-    rows = await fetch_all(
-        conn,
-        "SELECT h.group_id, count(*) AS n FROM handins h JOIN groups g ON g.id = h.group_id"
-        " WHERE g.assignment_id = ? GROUP BY h.group_id",
-        (assignment_id,),
-    )
-    return {int(r["group_id"]): int(r["n"]) for r in rows}
-
-
-async def groups_with_final_file(conn: Connection, assignment_id: int) -> set[int]:
-    """The groups whose latest recorded revision has a file (`current_submission` with an
-    upload), for the whole assignment in one query."""
-    rows = await fetch_all(
-        conn,
-        "SELECT s.group_id FROM submissions s JOIN groups g ON g.id = s.group_id"
-        " WHERE g.assignment_id = ? AND s.upload_id IS NOT NULL AND s.revision ="
-        " (SELECT max(s2.revision) FROM submissions s2 WHERE s2.group_id = s.group_id)",
-        (assignment_id,),
-    )
-    return {int(r["group_id"]) for r in rows}
