@@ -48,6 +48,7 @@ COMMANDS: tuple[HelpEntry, ...] = (
     _e("status", LAB),
     _e("assignments"),
     _e("download", LAB),
+    _e("feedback show", LAB),
     _e("help"),
     _e(
         "assignment create",
@@ -69,6 +70,14 @@ COMMANDS: tuple[HelpEntry, ...] = (
     _e("groups random", LAB, ("size", "3"), staff=True),
     _e("groups list", LAB, staff=True),
     _e("export", LAB, staff=True),
+    _e(
+        "feedback import",
+        LAB,
+        ("file", "feedback-lab1.csv"),
+        ("files", "feedback-lab1.zip"),
+        staff=True,
+    ),
+    _e("feedback release", LAB, staff=True),
     _e("settings", ("timezone", "Europe/Oslo"), staff=True),
 )
 

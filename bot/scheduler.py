@@ -15,6 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.domain.clock import Clock
 from bot.domain.models import Assignment, Group, deadlines_for
+from bot.services.feedback import FeedbackDispatcher
 from bot.services.finalization import Finalizer, ReceiptDispatcher
 from bot.services.ports import Wakeups
 from bot.services.registry import Services
@@ -110,11 +111,14 @@ class DeadlineScheduler:
         wakeups: Wakeups,
         sweep_seconds: float = 30.0,
         wall: Callable[[], datetime] | None = None,
+        feedback: FeedbackDispatcher | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._finalizer = finalizer
         self._receipts = receipts
+        # The feedback DM outbox goes out with the receipts' (SPEC §7: their delivery rules).
+        self._feedback = feedback
         self._reminders = reminders
         self._sweep_seconds = sweep_seconds
         # The timer runs on real time; the services on the Clock (a fake one in tests).
@@ -139,6 +143,7 @@ class DeadlineScheduler:
             services.receipts,
             services.reminders,
             wakeups=wakeups or services.wakeups,
+            feedback=services.feedback_delivery,
             **options,
         )
 
@@ -175,6 +180,8 @@ class DeadlineScheduler:
             # A receipt in flight is finished and marked, so a restart does not send it again.
             async with asyncio.timeout(STOP_GRACE_SECONDS):
                 await self._receipts.stop()
+                if self._feedback is not None:
+                    await self._feedback.stop()
         except TimeoutError:
             log.warning("receipt delivery did not stop in time; one receipt may be resent")
         tasks = [*self._tasks, *([self._worker] if self._worker else [])]
@@ -219,7 +226,10 @@ class DeadlineScheduler:
     async def deliver_receipts(self) -> int:
         """Deliver the pending receipts now; one delivery at a time, so none goes out twice."""
         # The dispatcher runs one delivery at a time itself.
-        return await self._receipts.deliver_pending()
+        delivered = await self._receipts.deliver_pending()
+        if self._feedback is not None:
+            delivered += await self._feedback.deliver_pending()
+        return delivered
 
     async def _receipt_loop(self) -> None:
         while True:

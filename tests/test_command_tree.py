@@ -31,6 +31,9 @@ STUDENT = {
     "assignments": "",
     "download": "assignment",
     "help": "",
+    # SPEC §2 says `/feedback`: Discord cannot have a command and subcommands of one name,
+    # so the students' view is a subcommand beside the staff's (cogs/feedback.py).
+    "feedback show": "assignment",
 }
 STAFF = {
     "assignment create": "name, closes, " + _SAME.replace("closes?, ", ""),
@@ -48,6 +51,8 @@ STAFF = {
     "groups list": "assignment",
     "export": "assignment",
     "settings": "staff_role?, timezone?, locale?",
+    "feedback import": "assignment, file, files?",
+    "feedback release": "assignment",
 }
 CONTRACT = STUDENT | STAFF
 STAFF_ROOTS = {"assignment", "groups", "export", "settings"}
@@ -55,6 +60,7 @@ STAFF_ROOTS = {"assignment", "groups", "export", "settings"}
 # Option types that the SPEC's words imply (a file is an attachment, a member a user...).
 TYPES = {
     "file": T.attachment,
+    "files": T.attachment,
     "member": T.user,
     "role": T.role,
     "staff_role": T.role,
@@ -154,4 +160,5 @@ def test_every_command_and_option_has_a_real_english_description() -> None:
                 for parameter in command.parameters:
                     where = f"/{command.qualified_name} {parameter.name}"
                     assert _real_text(parameter.description), where
-    assert len(seen) == len(CONTRACT) + 3  # and the groups: group, assignment, groups
+    # and the groups: group, assignment, groups, feedback
+    assert len(seen) == len(CONTRACT) + 4

@@ -11,6 +11,7 @@ from bot.services.calendar import CalendarService
 from bot.services.diskspace import DiskSpaceGuard
 from bot.services.downloads import DownloadPolicy
 from bot.services.exports import ExportService
+from bot.services.feedback import FeedbackDispatcher, FeedbackService
 from bot.services.finalization import Finalizer, ReceiptDispatcher
 from bot.services.groups import GroupService
 from bot.services.health import HealthService
@@ -43,6 +44,9 @@ class Services:
     wakeups: Wakeups
     health: HealthService
     calendar: CalendarService
+    # SPEC §7: feedback drafts and releases, and the feedback DM outbox's delivery.
+    feedback: FeedbackService
+    feedback_delivery: FeedbackDispatcher
 
 
 def build_services(
@@ -91,4 +95,6 @@ def build_services(
         wakeups=wakeups,
         health=HealthService(db, clock),
         calendar=CalendarService(db, clock),
+        feedback=FeedbackService(db, files, clock, wakeups, download_policy=download_policy),
+        feedback_delivery=FeedbackDispatcher(db, clock, notifier, instance=instance),
     )
