@@ -100,6 +100,7 @@ class HandinBot(commands.Bot):
             download_policy=self.download_policy,
             reserve=self.config.free_space_reserve,
             instance=self.config.instance,
+            exports_dir=paths.exports_dir(data_dir),
         )
         self.session = aiohttp.ClientSession()
         await self.tree.set_translator(HandinTranslator())

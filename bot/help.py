@@ -64,6 +64,7 @@ COMMANDS: tuple[HelpEntry, ...] = (
     _e("assignment reopen", NAME, ("closes", "+1d"), staff=True),
     _e("assignment extend", NAME, ("pin", "4711"), ("closes", "+3h"), staff=True),
     _e("assignment announce", NAME, ("message", "Good luck!"), staff=True),
+    _e("assignment purge", NAME, staff=True),
     _e("groups add", LAB, ("member", "@ada"), ("group", "Team A"), staff=True),
     _e("groups remove", LAB, ("member", "@ada"), staff=True),
     _e("groups import", LAB, ("file", "groups-lab1.csv"), staff=True),

@@ -206,6 +206,35 @@ class ConfirmReopen(
         await _finish(interaction, text if notice is None else f"{text}\n{notice}")
 
 
+class ConfirmPurge(HandinButton, template=r"handin:purge:(?P<assignment>\d+):(?P<owner>\d+)"):
+    """`/assignment purge` asks first; this deletes the students' data for good (SPEC §9)."""
+
+    def __init__(self, assignment_id: int, owner_id: int, label: str = "Purge") -> None:
+        super().__init__(
+            Button(
+                label=label,
+                style=discord.ButtonStyle.danger,
+                custom_id=f"handin:purge:{assignment_id}:{owner_id}",
+            )
+        )
+        self.assignment_id = assignment_id
+        self.owner_id = owner_id
+
+    async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
+        _check_owner(interaction, self.owner_id)
+        # Deleting files and compacting the database can take a while: acknowledge first.
+        await interaction.response.defer()
+        assignment = await services.assignments.by_id(guild_id_of(interaction), self.assignment_id)
+        result = await services.purge.purge(
+            guild_id_of(interaction), actor_of(interaction), assignment.name
+        )
+        locale = await locale_of(services, interaction)
+        files = tn(locale, "count.files", result.files_deleted)
+        await _finish(
+            interaction, t(locale, "assignment.purged", name=assignment.name, files=files)
+        )
+
+
 class Cancel(HandinButton, template=r"handin:cancel:(?P<owner>\d+)"):
     """Leaves everything as it was; the prompt says so."""
 
@@ -233,6 +262,7 @@ DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     ShowStatus,
     ConfirmClose,
     ConfirmReopen,
+    ConfirmPurge,
     Cancel,
 )
 
@@ -249,6 +279,13 @@ def view_of(*items: discord.ui.Item[Any]) -> discord.ui.View:
 def close_prompt(locale: str, assignment: Assignment, owner_id: int) -> discord.ui.View:
     return view_of(
         ConfirmClose(assignment.id, owner_id, t(locale, "confirm.close_button")),
+        Cancel(owner_id, t(locale, "confirm.cancel_button")),
+    )
+
+
+def purge_prompt(locale: str, assignment: Assignment, owner_id: int) -> discord.ui.View:
+    return view_of(
+        ConfirmPurge(assignment.id, owner_id, t(locale, "confirm.purge_button")),
         Cancel(owner_id, t(locale, "confirm.cancel_button")),
     )
 

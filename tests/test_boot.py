@@ -35,6 +35,7 @@ TOP_LEVEL = {
     "status",
     "download",
     "assignments",
+    "feedback",
     "help",
     "assignment",
     "groups",
@@ -90,6 +91,7 @@ async def test_boot_wires_database_services_scheduler_and_cogs(tmp_path: Path) -
             "StaffAssignmentsCog",
             "StaffGroupsCog",
             "ExportCog",
+            "FeedbackCog",
             "SettingsCog",
             "HelpCog",
         }

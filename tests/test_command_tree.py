@@ -50,7 +50,8 @@ STAFF = {
     "groups random": "assignment, size, role?",
     "groups list": "assignment",
     "export": "assignment",
-    "settings": "staff_role?, timezone?, locale?",
+    "settings": "staff_role?, timezone?, locale?, retention_days?",
+    "assignment purge": "name",
     "feedback import": "assignment, file, files?",
     "feedback release": "assignment",
 }
@@ -71,6 +72,7 @@ TYPES = {
     "max_file_mb": T.number,
     "max_uploads": T.integer,
     "max_storage_mb": T.number,
+    "retention_days": T.integer,
 }
 
 

@@ -201,6 +201,7 @@ async def test_jobs_that_no_longer_apply_are_removed(world: World) -> None:
     a = assignment.id
     assert bot.scheduler.job_ids() == {
         "sweep",
+        "retention",
         f"close:{a}:all",
         f"close:{a}:{extended.id}",
         f"remind:{a}:1800",
@@ -208,7 +209,7 @@ async def test_jobs_that_no_longer_apply_are_removed(world: World) -> None:
 
     await bot.services.assignments.close_now(GUILD, STAFF, "Lab 1", sent_at=world.clock.now())
     await bot.scheduler.idle()
-    assert bot.scheduler.job_ids() == {"sweep"}
+    assert bot.scheduler.job_ids() == {"sweep", "retention"}
 
 
 # --- restarts ------------------------------------------------------------------------------
@@ -337,7 +338,7 @@ async def test_sweep_catches_a_deadline_that_was_never_scheduled(world: World) -
     assignment = await create(bot, "Lab 1", "+1h")
     await group_with_upload(bot, "Lab 1", "1111", 1, b"report")
     world.clock.advance(2 * 3600)
-    assert bot.scheduler.job_ids() == {"sweep"}
+    assert bot.scheduler.job_ids() == {"sweep", "retention"}
 
     await eventually(lambda: len(world.notifier.receipts) == 1)
     assert await finalized(bot, assignment.id, "1111")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.domain.clock import Clock
 from bot.domain.quotas import DEFAULT_RESERVE, FreeSpaceReserve
@@ -18,6 +19,7 @@ from bot.services.health import HealthService
 from bot.services.inflight import InFlightUploads
 from bot.services.locales import UserLocales
 from bot.services.ports import FreeSpace, Notifier, StoredFiles, Wakeups
+from bot.services.purge import PurgeService
 from bot.services.reminders import ReminderService
 from bot.services.settings import SettingsService
 from bot.services.submissions import SubmissionService
@@ -47,6 +49,8 @@ class Services:
     # SPEC §7: feedback drafts and releases, and the feedback DM outbox's delivery.
     feedback: FeedbackService
     feedback_delivery: FeedbackDispatcher
+    # SPEC §9: purges and retention.
+    purge: PurgeService
 
 
 def build_services(
@@ -60,11 +64,13 @@ def build_services(
     free_space: FreeSpace | None = None,
     reserve: FreeSpaceReserve = DEFAULT_RESERVE,
     instance: str = "main",
+    exports_dir: Path | None = None,
 ) -> Services:
     """`inflight_wait`: how long finalization waits for uploads sent before the deadline whose
     bytes are still arriving (seconds); `download_policy`: timeouts and retries of downloads.
     `free_space`: the disk of the stored files (default: its `statvfs`), kept above `reserve`.
-    `instance`: this process's name among those sharing the database (receipt claims)."""
+    `instance`: this process's name among those sharing the database (receipt claims).
+    `exports_dir`: where exports are written (a purge deletes the assignment's)."""
     inflight = InFlightUploads()
     wakeups = Wakeups()
     disk = DiskSpaceGuard(db, clock, free_space or StatvfsFreeSpace(files.root), reserve)
@@ -97,4 +103,5 @@ def build_services(
         calendar=CalendarService(db, clock),
         feedback=FeedbackService(db, files, clock, wakeups, download_policy=download_policy),
         feedback_delivery=FeedbackDispatcher(db, clock, notifier, instance=instance),
+        purge=PurgeService(db, files, clock, notifier, exports_dir=exports_dir),
     )
