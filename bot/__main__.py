@@ -96,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sync", action="store_true", help="sync slash commands even if they did not change"
     )
-    commands = parser.add_subparsers(dest="command", metavar="{demo,export,backup,restore}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="{demo,export,backup,restore,feedback,purge}"
+    )
     # Each tool parses its own options (`python -m bot demo --help`), and is imported only when
     # chosen: a running bot never loads the sandbox.
     commands.add_parser(
@@ -110,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "restore", add_help=False, help="restore a backup into a new or empty data folder"
+    )
+    commands.add_parser(
+        "feedback", add_help=False, help="import feedback for the groups, or release it"
+    )
+    commands.add_parser(
+        "purge", add_help=False, help="delete a closed assignment's students' data for good"
     )
     return parser
 
@@ -131,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot import backup_cli
 
         tool = backup_cli.main_backup if args.command == "backup" else backup_cli.main_restore
+        return tool(rest)
+    if args.command in ("feedback", "purge"):
+        from bot import course_cli
+
+        tool = course_cli.main_feedback if args.command == "feedback" else course_cli.main_purge
         return tool(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -39,6 +39,9 @@ class PurgeResult:
     assignment: Assignment
     files_deleted: int
     purged_at: datetime
+    # False when SQLite could not be compacted at once (another process held it): the rows
+    # are gone, but their bytes may linger in free pages until the next compaction.
+    compacted: bool = True
 
 
 class PurgeService:
@@ -103,10 +106,19 @@ class PurgeService:
                 deleted += int(await self._files.delete(sha256))
             await purge_repo.mark_purged(conn, assignment.id, now, deleted)
         await asyncio.to_thread(self._delete_exports, assignment)
-        if self._compact:
-            await self._db.compact()
+        compacted = await self._compact_database()
         log.info("assignment %d purged: %d stored files deleted", assignment.id, deleted)
-        return PurgeResult(assignment, deleted, now)
+        return PurgeResult(assignment, deleted, now, compacted)
+
+    async def _compact_database(self) -> bool:
+        if not self._compact:
+            return True
+        try:
+            await self._db.compact()
+        except Exception as exc:  # the driver's "database is locked" while another reads
+            log.warning("the database could not be compacted after a purge: %s", exc)
+            return False
+        return True
 
     def _delete_exports(self, assignment: Assignment) -> None:
         if self._exports_dir is None or not self._exports_dir.is_dir():
