@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zipfile
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -60,6 +61,9 @@ MAX_ZIP_BYTES = 100 * MIB
 MAX_UNPACKED_BYTES = 500 * MIB
 MAX_ZIP_ENTRIES = 2000
 ZIP_CHUNK = 256 * 1024
+# What reading a damaged, encrypted or oddly compressed ZIP raises (a bad CRC, a cut deflate
+# stream, a password, a method Python lacks).
+UNREADABLE_ZIP = (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError)
 BATCH = 100
 CLAIM_SECONDS = 120.0
 
@@ -187,13 +191,11 @@ class FeedbackService:
                     )
                     received = await self._receive_entry(bundle, info, file_limit)
                     unpacked.append(_ZipFile(pin, filename, received))
-        except zipfile.BadZipFile as exc:
+        except BaseException as exc:
             for one in unpacked:
                 self._files.discard(one.received)
-            raise FeedbackZipBadError() from exc
-        except BaseException:
-            for one in unpacked:
-                self._files.discard(one.received)
+            if isinstance(exc, UNREADABLE_ZIP):
+                raise FeedbackZipBadError() from exc
             raise
         finally:
             self._files.discard(archive)

@@ -349,3 +349,18 @@ async def test_feedback_for_a_group_without_any_is_refused(services: Services) -
     await services.feedback.release(GUILD, STAFF, "Lab 1")
     with pytest.raises(FeedbackNoneForGroupError):
         await services.feedback.show(GUILD, student(3), "Lab 1")
+
+
+async def test_a_zip_with_a_damaged_entry_stores_nothing(
+    services: Services, db: Database, files: FileStore
+) -> None:
+    await course(services)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as bundle:
+        bundle.writestr("1111/a.txt", b"first " * 100)
+        bundle.writestr("2222/b.txt", b"second " * 100)
+    # The second file's bytes no longer match its CRC: found only once the first is unpacked.
+    damaged = buffer.getvalue().replace(b"second second", b"sXcond second", 1)
+    async with unchanged(db, files):
+        with pytest.raises(FeedbackZipBadError):
+            await import_(services, GOOD, IncomingAttachment.of("f.zip", damaged))
