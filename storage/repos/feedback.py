@@ -64,8 +64,7 @@ async def draft_count(conn: Connection, assignment_id: int) -> int:
 async def released_at(conn: Connection, assignment_id: int) -> datetime | None:
     row = await fetch_one(
         conn,
-        "SELECT released_at FROM feedback_releases WHERE assignment_id = ?"
-        + conn.dialect.for_update,
+        "SELECT released_at FROM feedback_releases WHERE assignment_id = ?",
         (assignment_id,),
     )
     return None if row is None else opt_from_db(row["released_at"])
