@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from storage.db import Connection, changes, execute, fetch_all, fetch_one
 from storage.timefmt import from_db, to_db
 
 _GROUPS = "SELECT id FROM groups WHERE assignment_id = ?"
+# The JSON parameters' columns (storage/db.py Dialect.json_rows).
+_SHAS = (("sha256", "TEXT"),)
+_USER_IDS = (("user_id", "BIGINT"),)
 # Everyone the assignment knew by a Discord id: candidates, and whoever acted on its groups.
 _USERS = (
     "SELECT user_id FROM candidates WHERE assignment_id = ?"
@@ -32,12 +36,14 @@ async def hashes_still_used(conn: Connection, hashes: set[str]) -> set[str]:
     """Which of `hashes` some remaining upload or feedback file still refers to."""
     if not hashes:
         return set()
-    marks = ", ".join("?" for _ in hashes)
+    # One JSON parameter, not one placeholder each: a course can hold more files than SQLite
+    # takes variables.
     rows = await fetch_all(
         conn,
-        f"SELECT sha256 FROM uploads WHERE sha256 IN ({marks})"
-        f" UNION SELECT sha256 FROM feedback_files WHERE sha256 IN ({marks})",
-        (*hashes, *hashes),
+        f"SELECT j.sha256 FROM ({conn.dialect.json_rows(_SHAS)}) j"
+        " WHERE EXISTS (SELECT 1 FROM uploads u WHERE u.sha256 = j.sha256)"
+        " OR EXISTS (SELECT 1 FROM feedback_files f WHERE f.sha256 = j.sha256)",
+        (json.dumps([[sha] for sha in sorted(hashes)]),),
     )
     return {row["sha256"] for row in rows}
 
@@ -78,13 +84,13 @@ async def forget_users(conn: Connection, user_ids: set[int]) -> None:
     still has as a candidate."""
     if not user_ids:
         return
-    marks = ", ".join("?" for _ in user_ids)
     for table in ("user_locales", "pending_notices"):
         await execute(
             conn,
-            f"DELETE FROM {table} WHERE user_id IN ({marks})"
+            f"DELETE FROM {table} WHERE user_id IN"
+            f" (SELECT j.user_id FROM ({conn.dialect.json_rows(_USER_IDS)}) j)"
             " AND user_id NOT IN (SELECT user_id FROM candidates)",
-            tuple(user_ids),
+            (json.dumps([[user_id] for user_id in sorted(user_ids)]),),
         )
 
 

@@ -21,6 +21,7 @@ from bot.services.feedback import IncomingAttachment
 from bot.services.registry import Services
 from storage.db import Database, fetch_all
 from storage.files import FileStore
+from storage.repos import misc as misc_repo
 from tests import backends
 from tests.clock import FakeClock
 from tests.conftest import GUILD, LIMIT, STAFF, RecordingNotifier, incoming, make_assignment
@@ -163,7 +164,15 @@ async def test_nothing_of_the_students_remains_after_a_purge(
     await services.feedback.release(GUILD, STAFF, "Lab 1")
     await services.feedback_delivery.deliver_pending()
     await services.exports.export(GUILD, STAFF, "Lab 1", tmp_path / "out")
+    # What is kept per user: their language, and a notice queued across a stop.
+    services.user_locales.note(OLA.user_id, "no")
+    await services.user_locales.flush()
+    async with db.transaction() as conn:
+        notice = [(INGRID.user_id, "Ingrid Sekretnavn's notice")]
+        await misc_repo.keep_notices(conn, notice, clock.now())
     await services.purge.purge(GUILD, STAFF, "Lab 1")
+    async with db.reading() as conn:
+        assert await misc_repo.user_locale(conn, OLA.user_id) is None
     # The raw bytes of the database file (SQLite), its WAL and the whole data folder (stored
     # files, temp files), but the export this test wrote elsewhere; on PostgreSQL every table.
     found = _found_in_files(tmp_path)
