@@ -27,6 +27,7 @@ from sandbox.interactions import (
     UPDATE_MESSAGE,
     CallbackRecord,
     InteractionHandle,
+    Interactions,
 )
 from sandbox.models import (
     CDN_STALL_SECONDS,
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v10"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# (method, path under the API prefix, handler)
+Route = tuple[str, str, Handler]
 
 # Gateway intents that decide whether the bot hears about its own messages.
 INTENT_GUILD_MESSAGES = 1 << 9
@@ -145,11 +148,13 @@ class RestApi:
         self,
         world: World,
         gateway: Gateway,
+        interactions: Interactions,
         *,
         interaction_deadline: float | None = 3.0,
     ) -> None:
         self.world = world
         self.gateway = gateway
+        self.interactions = interactions
         self.interaction_deadline = interaction_deadline
         self.requests: list[tuple[str, str]] = []
         self.unknown_routes: list[str] = []
@@ -165,9 +170,11 @@ class RestApi:
 
     # -- wiring ---------------------------------------------------------------------------
 
-    def register(self, app: web.Application) -> None:
+    def register(self, app: web.Application, extra: list[Route] | None = None) -> None:
+        """Every route of the API; `extra` adds routes of the modules built on this one
+        (their handlers use this module's errors and responses)."""
         app.middlewares.append(self._middleware)
-        routes: list[tuple[str, str, Handler]] = [
+        routes: list[Route] = [
             ("GET", "/gateway", self.get_gateway),
             ("GET", "/gateway/bot", self.get_gateway_bot),
             ("GET", "/users/@me", self.get_me),
@@ -207,10 +214,7 @@ class RestApi:
             ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}", self.webhook_edit),
             ("DELETE", "/webhooks/{app_id}/{token}/messages/{message_id}", self.webhook_delete),
         ]
-        # Imported here: the events module builds on this one's errors and responses.
-        from sandbox.events import ScheduledEvents
-
-        routes += ScheduledEvents(self).routes()
+        routes += extra or []
         for method, path, handler in routes:
             app.router.add_route(method, API_PREFIX + path, handler)
         app.router.add_get("/cdn/attachments/{channel_id}/{file_id}/{filename}", self.cdn)
@@ -906,7 +910,7 @@ class RestApi:
 
     def _interaction(self, request: web.Request, id_key: str) -> InteractionHandle:
         try:
-            handle = self.world.interactions.get(int(request.match_info[id_key]))
+            handle = self.interactions.get(int(request.match_info[id_key]))
         except ValueError:
             handle = None
         if handle is None or handle.token != request.match_info["token"]:
@@ -917,7 +921,7 @@ class RestApi:
         if request.match_info["app_id"] != str(self.world.application_id):
             raise DiscordError(404, "Unknown Webhook", 10015)
         token = request.match_info["token"]
-        handle = next((h for h in self.world.interactions.values() if h.token == token), None)
+        handle = self.interactions.by_token(token)
         if handle is None:
             raise DiscordError(401, "Invalid Webhook Token", 50027)
         if not handle.callbacks:
@@ -1000,7 +1004,7 @@ class RestApi:
             attachments=files,
             components=data.get("components"),
             flags=int(data.get("flags") or 0) & INTERACTION_FLAGS,
-            interaction=handle,
+            interaction=handle.metadata,
         )
         answer.record.message = message
         handle.add_message(message, original=True)
@@ -1031,7 +1035,7 @@ class RestApi:
             embeds=[],
             attachments=[],
             flags=flags | LOADING,
-            interaction=handle,
+            interaction=handle.metadata,
         )
         answer.record.message = message
         handle.add_message(message, original=True)
@@ -1144,7 +1148,7 @@ class RestApi:
                     attachments=files,
                     components=payload.get("components"),
                     flags=int(payload.get("flags") or 0) & INTERACTION_FLAGS,
-                    interaction=handle,
+                    interaction=handle.metadata,
                 )
         except DiscordError as exc:
             raise self._fail(handle, exc) from None
