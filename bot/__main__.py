@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sync", action="store_true", help="sync slash commands even if they did not change"
     )
-    commands = parser.add_subparsers(dest="command", metavar="{demo,export,backup,restore}")
+    commands = parser.add_subparsers(dest="command", metavar="{demo,export,backup,restore,verify}")
     # Each tool parses its own options (`python -m bot demo --help`), and is imported only when
     # chosen: a running bot never loads the sandbox.
     commands.add_parser(
@@ -110,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "restore", add_help=False, help="restore a backup into a new or empty data folder"
+    )
+    commands.add_parser(
+        "verify", add_help=False, help="check a receipt code, or print the public key"
     )
     return parser
 
@@ -132,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 
         tool = backup_cli.main_backup if args.command == "backup" else backup_cli.main_restore
         return tool(rest)
+    if args.command == "verify":
+        from bot.verify_cli import main as verify_main
+
+        return verify_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return run(sync=args.sync)

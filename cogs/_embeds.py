@@ -238,6 +238,8 @@ def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
     embed.add_field(
         name=t(locale, "receipt.late"), value=t(locale, "yes" if receipt.late else "no")
     )
+    if receipt.code is not None:
+        embed.add_field(name=t(locale, "receipt.code"), value=f"`{receipt.code}`", inline=False)
     return embed
 
 
@@ -272,6 +274,15 @@ def _parts_receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
         add_long_field(embed, t(locale, "receipt.part", part=final.part.name), value)
     # One field for the hashes, under the label no catalog translates (as a one-file receipt).
     add_long_field(embed, "SHA-256", "\n".join(hashes))
+    # A code per part's file: each proves one file and stays short enough for one field.
+    for final in receipt.parts:
+        code = receipt.part_codes.get(final.part.id)
+        if code is not None:
+            embed.add_field(
+                name=t(locale, "receipt.part_code", part=final.part.name),
+                value=f"`{code}`",
+                inline=False,
+            )
     return embed
 
 
