@@ -1,5 +1,6 @@
 """`python -m bot` runs the bot; `python -m bot demo` plays a course in the local sandbox;
-`python -m bot export ...` exports results from the command line."""
+`python -m bot export ...` exports results from the command line; `python -m bot verify ...`
+checks a receipt code."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot import paths
+from bot import paths, signing
 from bot.config import ENV_FILE, Config, ConfigError, readable_by_others
 from bot.endpoints import point_client_at
 
@@ -64,6 +65,12 @@ def run(*, sync: bool) -> int:
     try:
         paths.secure_data_dir(config.data_dir)
     except paths.DataDirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Made (or checked) before connecting: a damaged key file is one line, not a traceback.
+        signing.load_signer(config.signing_key, config.data_dir, create=True)
+    except signing.SigningKeyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     point_client_at(config.api_base, config.gateway_url)

@@ -133,3 +133,29 @@ async def test_the_bot_signs_receipts_with_the_key_of_its_data_folder(tmp_path: 
     on_disk = signing.load_signer(None, tmp_path / "data", create=False)
     assert key_ids == [on_disk.key_id, on_disk.key_id]
     assert _mode(signing.key_file(tmp_path / "data")) == 0o600
+
+
+def test_a_damaged_key_file_stops_the_bot_with_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    signing.key_file(data_dir).write_text("damaged\n")
+    signing.key_file(data_dir).chmod(0o600)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "DISCORD_TOKEN": "A" * 24 + "." + "B" * 6 + "." + "C" * 27,
+        "HANDIN_DATA_DIR": str(data_dir),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert str(signing.key_file(data_dir)) in line and "backup" in line
+    assert not (data_dir / "handin.sqlite3").exists()  # stopped before the database
