@@ -71,6 +71,7 @@ COMMANDS: tuple[HelpEntry, ...] = (
     _e("groups random", LAB, ("size", "3"), staff=True),
     _e("groups list", LAB, staff=True),
     _e("export", LAB, staff=True),
+    _e("verify", ("receipt", "AU7x3kQ…"), staff=True),
     _e(
         "feedback import",
         LAB,

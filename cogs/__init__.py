@@ -25,6 +25,7 @@ def all_cogs(
     from cogs.staff_assignments import StaffAssignmentsCog
     from cogs.staff_groups import StaffGroupsCog
     from cogs.submissions import SubmissionsCog
+    from cogs.verify import VerifyCog
 
     return [
         GroupsCog(services),
@@ -35,6 +36,7 @@ def all_cogs(
         FeedbackCog(services, session),
         SettingsCog(services),
         HelpCog(services),
+        VerifyCog(services),
     ]
 
 

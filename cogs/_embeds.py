@@ -22,7 +22,10 @@ from bot.services.assignments import GroupOverview, Overview
 from bot.services.groups import ReadyView
 from bot.services.submissions import StatusView
 from cogs._common import GOOD, INFO, WARN
-from cogs._paging import Section, add_long_field, field_pages
+from cogs._paging import EMBED_LIMIT, Section, add_long_field, field_pages
+
+# What the note on receipt codes that did not fit may take (its name, and ten part names).
+CODES_NOTE_ROOM = 600
 
 
 def members_text(locale: str, members: Iterable[Member]) -> str:
@@ -238,6 +241,8 @@ def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
     embed.add_field(
         name=t(locale, "receipt.late"), value=t(locale, "yes" if receipt.late else "no")
     )
+    if receipt.code is not None:
+        embed.add_field(name=t(locale, "receipt.code"), value=f"`{receipt.code}`", inline=False)
     return embed
 
 
@@ -272,7 +277,33 @@ def _parts_receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
         add_long_field(embed, t(locale, "receipt.part", part=final.part.name), value)
     # One field for the hashes, under the label no catalog translates (as a one-file receipt).
     add_long_field(embed, "SHA-256", "\n".join(hashes))
+    _add_part_codes(locale, embed, receipt)
     return embed
+
+
+def _add_part_codes(locale: str, embed: discord.Embed, receipt: Receipt) -> None:
+    """A code per part's file: each proves one file and stays short enough for one field.
+
+    Ten parts with long file names can pass Discord's 6,000 characters for the whole embed
+    (it would refuse the receipt): the codes that do not fit are named, not dropped silently."""
+    left_out: list[str] = []
+    for final in receipt.parts:
+        code = receipt.part_codes.get(final.part.id)
+        if code is None:
+            continue
+        name = t(locale, "receipt.part_code", part=final.part.name)
+        value = f"`{code}`"
+        # Room kept for the note on what did not fit.
+        if len(embed) + len(name) + len(value) > EMBED_LIMIT - CODES_NOTE_ROOM:
+            left_out.append(f"`{final.part.name}`")
+            continue
+        embed.add_field(name=name, value=value, inline=False)
+    if left_out:
+        embed.add_field(
+            name=t(locale, "receipt.code"),
+            value=t(locale, "receipt.codes_no_room", parts=", ".join(left_out)),
+            inline=False,
+        )
 
 
 def overview_pages(locale: str, overview: Overview) -> list[discord.Embed]:

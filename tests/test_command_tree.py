@@ -50,13 +50,14 @@ STAFF = {
     "groups random": "assignment, size, role?",
     "groups list": "assignment",
     "export": "assignment",
+    "verify": "receipt",
     "settings": "staff_role?, timezone?, locale?, retention_days?",
     "assignment purge": "name",
     "feedback import": "assignment, file, files?",
     "feedback release": "assignment",
 }
 CONTRACT = STUDENT | STAFF
-STAFF_ROOTS = {"assignment", "groups", "export", "settings"}
+STAFF_ROOTS = {"assignment", "groups", "export", "settings", "verify"}
 
 # Option types that the SPEC's words imply (a file is an attachment, a member a user...).
 TYPES = {
