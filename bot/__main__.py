@@ -103,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sync", action="store_true", help="sync slash commands even if they did not change"
     )
-    commands = parser.add_subparsers(dest="command", metavar="{demo,export,backup,restore,verify}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="{demo,export,backup,restore,verify,feedback,purge}"
+    )
     # Each tool parses its own options (`python -m bot demo --help`), and is imported only when
     # chosen: a running bot never loads the sandbox.
     commands.add_parser(
@@ -120,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "verify", add_help=False, help="check a receipt code, or print the public key"
+    )
+    commands.add_parser(
+        "feedback", add_help=False, help="import feedback for the groups, or release it"
+    )
+    commands.add_parser(
+        "purge", add_help=False, help="delete a closed assignment's students' data for good"
     )
     return parser
 
@@ -146,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot.verify_cli import main as verify_main
 
         return verify_main(rest)
+    if args.command in ("feedback", "purge"):
+        from bot import course_cli
+
+        tool = course_cli.main_feedback if args.command == "feedback" else course_cli.main_purge
+        return tool(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return run(sync=args.sync)

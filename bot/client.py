@@ -102,6 +102,7 @@ class HandinBot(commands.Bot):
             reserve=self.config.free_space_reserve,
             instance=self.config.instance,
             signer=signer,
+            exports_dir=paths.exports_dir(data_dir),
         )
         self.session = aiohttp.ClientSession()
         await self.tree.set_translator(HandinTranslator())

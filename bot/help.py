@@ -48,6 +48,7 @@ COMMANDS: tuple[HelpEntry, ...] = (
     _e("status", LAB),
     _e("assignments"),
     _e("download", LAB),
+    _e("feedback show", LAB),
     _e("help"),
     _e(
         "assignment create",
@@ -63,6 +64,7 @@ COMMANDS: tuple[HelpEntry, ...] = (
     _e("assignment reopen", NAME, ("closes", "+1d"), staff=True),
     _e("assignment extend", NAME, ("pin", "4711"), ("closes", "+3h"), staff=True),
     _e("assignment announce", NAME, ("message", "Good luck!"), staff=True),
+    _e("assignment purge", NAME, staff=True),
     _e("groups add", LAB, ("member", "@ada"), ("group", "Team A"), staff=True),
     _e("groups remove", LAB, ("member", "@ada"), staff=True),
     _e("groups import", LAB, ("file", "groups-lab1.csv"), staff=True),
@@ -70,6 +72,14 @@ COMMANDS: tuple[HelpEntry, ...] = (
     _e("groups list", LAB, staff=True),
     _e("export", LAB, staff=True),
     _e("verify", ("receipt", "AU7x3kQ…"), staff=True),
+    _e(
+        "feedback import",
+        LAB,
+        ("file", "feedback-lab1.csv"),
+        ("files", "feedback-lab1.zip"),
+        staff=True,
+    ),
+    _e("feedback release", LAB, staff=True),
     _e("settings", ("timezone", "Europe/Oslo"), staff=True),
 )
 

@@ -15,8 +15,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.domain.clock import Clock
 from bot.domain.models import Assignment, Group, deadlines_for
+from bot.services.feedback import FeedbackDispatcher
 from bot.services.finalization import Finalizer, ReceiptDispatcher
 from bot.services.ports import Wakeups
+from bot.services.purge import PurgeService
 from bot.services.registry import Services
 from bot.services.reminders import ReminderService, reminder_times
 from storage.db import Database
@@ -27,6 +29,7 @@ from storage.repos import misc as misc_repo
 log = logging.getLogger(__name__)
 
 SWEEP_JOB = "sweep"
+RETENTION_JOB = "retention"
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -110,11 +113,19 @@ class DeadlineScheduler:
         wakeups: Wakeups,
         sweep_seconds: float = 30.0,
         wall: Callable[[], datetime] | None = None,
+        feedback: FeedbackDispatcher | None = None,
+        retention: PurgeService | None = None,
+        retention_seconds: float = 900.0,
     ) -> None:
         self._db = db
         self._clock = clock
         self._finalizer = finalizer
         self._receipts = receipts
+        # The feedback DM outbox goes out with the receipts' (SPEC §7: their delivery rules).
+        self._feedback = feedback
+        # SPEC §9: closed assignments purged by the guilds' retention, checked now and then.
+        self._retention = retention
+        self._retention_seconds = retention_seconds
         self._reminders = reminders
         self._sweep_seconds = sweep_seconds
         # The timer runs on real time; the services on the Clock (a fake one in tests).
@@ -139,6 +150,8 @@ class DeadlineScheduler:
             services.receipts,
             services.reminders,
             wakeups=wakeups or services.wakeups,
+            feedback=services.feedback_delivery,
+            retention=services.purge,
             **options,
         )
 
@@ -163,6 +176,17 @@ class DeadlineScheduler:
             coalesce=True,
             max_instances=1,
         )
+        if self._retention is not None:
+            self._scheduler.add_job(
+                self._retention_job,
+                IntervalTrigger(seconds=self._retention_seconds, timezone=UTC),
+                id=RETENTION_JOB,
+                replace_existing=True,
+                misfire_grace_time=None,
+                coalesce=True,
+                max_instances=1,
+                next_run_time=self._wall(),
+            )
         log.info("scheduler started with %d jobs", len(self.job_ids()))
 
     async def shutdown(self) -> None:
@@ -175,6 +199,8 @@ class DeadlineScheduler:
             # A receipt in flight is finished and marked, so a restart does not send it again.
             async with asyncio.timeout(STOP_GRACE_SECONDS):
                 await self._receipts.stop()
+                if self._feedback is not None:
+                    await self._feedback.stop()
         except TimeoutError:
             log.warning("receipt delivery did not stop in time; one receipt may be resent")
         tasks = [*self._tasks, *([self._worker] if self._worker else [])]
@@ -219,7 +245,10 @@ class DeadlineScheduler:
     async def deliver_receipts(self) -> int:
         """Deliver the pending receipts now; one delivery at a time, so none goes out twice."""
         # The dispatcher runs one delivery at a time itself.
-        return await self._receipts.deliver_pending()
+        delivered = await self._receipts.deliver_pending()
+        if self._feedback is not None:
+            delivered += await self._feedback.deliver_pending()
+        return delivered
 
     async def _receipt_loop(self) -> None:
         while True:
@@ -290,6 +319,17 @@ class DeadlineScheduler:
             await self._reminders.send_due(assignment_id, due)
         except Exception:
             log.exception("reminder for assignment %d failed", assignment_id)
+
+    async def _retention_job(self) -> None:
+        if self._retention is None:
+            return
+        try:
+            purged = await self._retention.run_retention()
+        except Exception:
+            log.exception("retention failed; tried again at its next run")
+            return
+        for result in purged:
+            self.assignment_changed(result.assignment.id)
 
     async def _sweep(self) -> None:
         await self._finalize(None)

@@ -18,6 +18,7 @@ def all_cogs(
     """One cog per command family, each given the services it calls (and the exports
     folder, for the export)."""
     from cogs.export import ExportCog
+    from cogs.feedback import FeedbackCog
     from cogs.groups import GroupsCog
     from cogs.help import HelpCog
     from cogs.settings import SettingsCog
@@ -32,6 +33,7 @@ def all_cogs(
         StaffAssignmentsCog(services),
         StaffGroupsCog(services),
         ExportCog(services, exports_dir),
+        FeedbackCog(services, session),
         SettingsCog(services),
         HelpCog(services),
         VerifyCog(services),

@@ -194,6 +194,26 @@ class ConfirmReopen(
         await _finish(interaction, text if notice is None else f"{text}\n{notice}")
 
 
+class ConfirmPurge(
+    HandinButton, kind="purge", ids=("assignment", "owner"), style=discord.ButtonStyle.danger
+):
+    """`/assignment purge` asks first; this deletes the students' data for good (SPEC §9)."""
+
+    async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
+        _check_owner(interaction, self.ids["owner"])
+        # Deleting files and compacting the database can take a while: acknowledge first.
+        await interaction.response.defer()
+        assignment = await self.assignment(interaction, services)
+        result = await services.purge.purge(
+            guild_id_of(interaction), actor_of(interaction), assignment.name
+        )
+        locale = await locale_of(services, interaction)
+        files = tn(locale, "count.files", result.files_deleted)
+        await _finish(
+            interaction, t(locale, "assignment.purged", name=assignment.name, files=files)
+        )
+
+
 class Cancel(HandinButton, kind="cancel", ids=("owner",)):
     """Leaves everything as it was; the prompt says so."""
 
@@ -211,6 +231,7 @@ DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     ShowStatus,
     ConfirmClose,
     ConfirmReopen,
+    ConfirmPurge,
     Cancel,
 )
 
@@ -227,6 +248,13 @@ def view_of(*items: discord.ui.Item[Any]) -> discord.ui.View:
 def close_prompt(locale: str, assignment: Assignment, owner_id: int) -> discord.ui.View:
     return view_of(
         ConfirmClose(t(locale, "confirm.close_button"), assignment=assignment.id, owner=owner_id),
+        Cancel(t(locale, "confirm.cancel_button"), owner=owner_id),
+    )
+
+
+def purge_prompt(locale: str, assignment: Assignment, owner_id: int) -> discord.ui.View:
+    return view_of(
+        ConfirmPurge(t(locale, "confirm.purge_button"), assignment=assignment.id, owner=owner_id),
         Cancel(t(locale, "confirm.cancel_button"), owner=owner_id),
     )
 

@@ -15,10 +15,12 @@ import discord
 from aiolimiter import AsyncLimiter
 
 from bot.domain.delivery import DELIVERED, WITHDRAWN, Delivery, DmFailure
+from bot.domain.feedback import FeedbackDm
 from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
 from bot.i18n import human_size, t, timestamp
 from cogs._common import people_of
 from cogs._embeds import receipt_embed
+from cogs._feedback import feedback_embed
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +264,31 @@ class DiscordNotifier:
     def guild_people(self, guild_id: int) -> list[Person]:
         return people_of(self._client.get_guild(guild_id))
 
+    # -- feedback and retention (SPEC §7, §9) --------------------------------------------------
+
+    async def send_feedback(
+        self, dm: FeedbackDm, still_wanted: Callable[[], Awaitable[bool]]
+    ) -> Delivery:
+        locale = await self._locale_for(dm.assignment.guild_id, dm.user_id)
+        intro = t(locale, "feedback.dm_intro", name=dm.assignment.name)
+        if dm.feedback.files:
+            intro += "\n" + t(locale, "feedback.dm_files", name=dm.assignment.name)
+        return await self.send_dm(
+            dm.user_id,
+            intro,
+            embed=feedback_embed(locale, dm.assignment, dm.feedback),
+            # Like a receipt's: a resend after a crash stays one message.
+            nonce=feedback_nonce(self.database_id, dm.id),
+            still_wanted=still_wanted,
+        )
+
+    async def send_retention_notice(
+        self, assignment: Assignment, user_id: int, purge_at: datetime
+    ) -> Delivery:
+        locale = await self._locale_for(assignment.guild_id, user_id)
+        text = t(locale, "retention.notice", name=assignment.name, at=purge_at)
+        return await self.send_dm(user_id, text)
+
 
 def _already(text: str) -> Callable[[str], str]:
     """A render for a DM rendered before (kept across a stop): the same text in any locale."""
@@ -284,6 +311,11 @@ def receipt_nonce(database_id: str, receipt_id: int) -> str:
     one bot, or a database started anew, count receipts from 1 again). Discord takes at most
     25 characters: `rc`, 8 characters of the database's id, `-`, the receipt id."""
     return f"rc{database_id[:8]}-{receipt_id}"
+
+
+def feedback_nonce(database_id: str, delivery_id: int) -> str:
+    """A feedback DM's nonce, made like a receipt's (`fb` instead of `rc`)."""
+    return f"fb{database_id[:8]}-{delivery_id}"
 
 
 __all__ = [

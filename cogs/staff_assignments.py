@@ -17,7 +17,7 @@ from bot.domain.sanitize import slug
 from bot.domain.timeparse import format_offset
 from bot.i18n import t, timestamp, tn
 from bot.services.assignments import AssignmentOptions, Overview
-from cogs._buttons import close_prompt, reopen_prompt
+from cogs._buttons import close_prompt, purge_prompt, reopen_prompt
 from cogs._calendar import follow_deadline
 from cogs._chart import FILENAME as CHART_FILE
 from cogs._chart import chart_data, render_png
@@ -302,8 +302,11 @@ class StaffAssignmentsCog(HandinCog):
         )
         locale = await self.locale(interaction)
         now = self.services.clock.now()
+        purged = await self.services.purge.purged_in(guild_id_of(interaction))
         lines = [
-            t(
+            t(locale, "assignment.list_purged", name=a.name, at=purged[a.id])
+            if a.id in purged
+            else t(
                 locale,
                 "assignment.list_line",
                 name=a.name,
@@ -325,7 +328,7 @@ class StaffAssignmentsCog(HandinCog):
         csv_rows = [
             (
                 a.name,
-                a.state(now).value,
+                "purged" if a.id in purged else a.state(now).value,
                 iso_utc(a.closes_at),
                 c.candidates,
                 c.groups,
@@ -467,7 +470,27 @@ class StaffAssignmentsCog(HandinCog):
             raise CannotPostError(channel=where) from exc
         await respond(interaction, t(locale, "assignment.announced", channel=where))
 
+    @assignment.command(name="purge")
+    async def purge(self, interaction: discord.Interaction[Any], name: str) -> None:
+        """Delete a closed assignment's files and students' data for good (asks first).
+
+        Args:
+            name: The assignment
+        """
+        # Nothing changes yet: staff confirm with the button (cogs/_buttons.py purges).
+        check = await self.services.purge.check(
+            guild_id_of(interaction), actor_of(interaction), name
+        )
+        locale = await self.locale(interaction)
+        text = t(locale, "confirm.purge_prompt", name=check.assignment.name)
+        if not check.exported:
+            text += "\n" + t(locale, "confirm.purge_never_exported")
+        await respond(
+            interaction, text, view=purge_prompt(locale, check.assignment, interaction.user.id)
+        )
+
     @edit.autocomplete("name")
+    @purge.autocomplete("name")
     @overview.autocomplete("name")
     @close.autocomplete("name")
     @reopen.autocomplete("name")

@@ -171,6 +171,10 @@ class Database:
     async def close(self) -> None:
         raise NotImplementedError
 
+    async def compact(self) -> None:
+        """Leave no deleted row readable in the database's files (after a purge). PostgreSQL
+        keeps dead rows until its autovacuum reuses their space; its files are the server's."""
+
 
 def sqlite_path(url: str) -> Path:
     """`sqlite:///relative/path` or `sqlite:////absolute/path` -> the file's path."""
@@ -232,6 +236,13 @@ class SqliteDatabase(Database):
     @property
     def conn(self) -> SqliteConnection:
         return self._wrapped
+
+    async def compact(self) -> None:
+        """Rewrite the file without its free pages (where deleted rows linger), then copy the
+        WAL into it and empty the WAL (it holds the pages as they were before too)."""
+        async with self._lock:
+            await self._conn.execute("VACUUM")
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @property
     def raw(self) -> aiosqlite.Connection:

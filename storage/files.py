@@ -147,6 +147,22 @@ class FileStore:
         """Read the stored bytes (blocking: for worker threads); FileNotFoundError if missing."""
         return self.path_for(sha256).open("rb")
 
+    async def delete(self, sha256: str) -> bool:
+        """Remove a stored file for good (a purge), durably; False when it was not there."""
+        return await asyncio.to_thread(_delete, self.path_for(sha256))
+
+
+def _delete(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    fsync_path(path.parent)
+    with contextlib.suppress(OSError):
+        # An empty `ab/` folder goes too (rmdir refuses a folder that still holds files).
+        path.parent.rmdir()
+    return True
+
 
 def _hash_file(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()

@@ -138,6 +138,21 @@ class S3FileStore:
         reader = obstore.open_reader(self.bucket, _key(sha256), buffer_size=READ_BUFFER)
         return cast(BinaryIO, _Reader(reader))
 
+    async def delete(self, sha256: str) -> bool:
+        """Remove the object for good (a purge); False when it was not there. Raises
+        StorageUnavailableError when the bucket refuses, so a purge can say so."""
+        key = _key(sha256)
+        try:
+            try:
+                await obstore.head_async(self.bucket, key)
+            except FileNotFoundError:
+                return False
+            await obstore.delete_async(self.bucket, key)
+        except (OSError, obstore.exceptions.BaseError) as exc:
+            log.warning("could not delete %s from the bucket: %s", sha256[:12], exc)
+            raise StorageUnavailableError() from exc
+        return True
+
 
 class _Reader:
     """obstore's reader as the binary file the export reads (it returns `Bytes`)."""

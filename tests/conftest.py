@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.delivery import DELIVERED, WITHDRAWN, Delivery, DmFailure
+from bot.domain.feedback import FeedbackDm
 from bot.domain.models import (
     Actor,
     Assignment,
@@ -59,6 +60,8 @@ class RecordingNotifier:
     failures: dict[int, list[Delivery]] = field(default_factory=dict)
     withdrawn: list[Receipt] = field(default_factory=list)
     channel_fails: bool = False
+    feedback: list[FeedbackDm] = field(default_factory=list)
+    retention_notices: list[tuple[int, int, datetime]] = field(default_factory=list)
 
     def _outcome(self, user_id: int) -> Delivery:
         if user_id in self.closed_dms:
@@ -99,6 +102,24 @@ class RecordingNotifier:
 
     def guild_people(self, guild_id: int) -> list[Person]:
         return list(self.people)
+
+    async def send_feedback(
+        self, dm: FeedbackDm, still_wanted: Callable[[], Awaitable[bool]]
+    ) -> Delivery:
+        if not await still_wanted():
+            return WITHDRAWN
+        outcome = self._outcome(dm.user_id)
+        if outcome.sent:
+            self.feedback.append(dm)
+        return outcome
+
+    async def send_retention_notice(
+        self, assignment: Assignment, user_id: int, purge_at: datetime
+    ) -> Delivery:
+        outcome = self._outcome(user_id)
+        if outcome.sent:
+            self.retention_notices.append((assignment.id, user_id, purge_at))
+        return outcome
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,9 @@ STUDENT = {
     "assignments": "",
     "download": "assignment",
     "help": "",
+    # SPEC §2 says `/feedback`: Discord cannot have a command and subcommands of one name,
+    # so the students' view is a subcommand beside the staff's (cogs/feedback.py).
+    "feedback show": "assignment",
 }
 STAFF = {
     "assignment create": "name, closes, " + _SAME.replace("closes?, ", ""),
@@ -48,7 +51,10 @@ STAFF = {
     "groups list": "assignment",
     "export": "assignment",
     "verify": "receipt",
-    "settings": "staff_role?, timezone?, locale?",
+    "settings": "staff_role?, timezone?, locale?, retention_days?",
+    "assignment purge": "name",
+    "feedback import": "assignment, file, files?",
+    "feedback release": "assignment",
 }
 CONTRACT = STUDENT | STAFF
 STAFF_ROOTS = {"assignment", "groups", "export", "settings", "verify"}
@@ -56,6 +62,7 @@ STAFF_ROOTS = {"assignment", "groups", "export", "settings", "verify"}
 # Option types that the SPEC's words imply (a file is an attachment, a member a user...).
 TYPES = {
     "file": T.attachment,
+    "files": T.attachment,
     "member": T.user,
     "role": T.role,
     "staff_role": T.role,
@@ -66,6 +73,7 @@ TYPES = {
     "max_file_mb": T.number,
     "max_uploads": T.integer,
     "max_storage_mb": T.number,
+    "retention_days": T.integer,
 }
 
 
@@ -155,4 +163,5 @@ def test_every_command_and_option_has_a_real_english_description() -> None:
                 for parameter in command.parameters:
                     where = f"/{command.qualified_name} {parameter.name}"
                     assert _real_text(parameter.description), where
-    assert len(seen) == len(CONTRACT) + 3  # and the groups: group, assignment, groups
+    # and the groups: group, assignment, groups, feedback
+    assert len(seen) == len(CONTRACT) + 4

@@ -20,7 +20,8 @@ def _leaves() -> dict[str, bool]:
             if isinstance(root, app_commands.Group):
                 for command in root.walk_commands():
                     if isinstance(command, app_commands.Command):
-                        leaves[command.qualified_name] = staff
+                        # A staff subcommand in a group students use too (cogs/feedback.py).
+                        leaves[command.qualified_name] = staff or command.extras.get("staff", False)
             else:
                 leaves[root.qualified_name] = staff
     return leaves

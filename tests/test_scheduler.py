@@ -16,6 +16,7 @@ from bot.domain.delivery import Delivery
 from bot.domain.models import Assignment, Receipt
 from bot.scheduler import DeadlineScheduler, plan_wakeups
 from bot.services.assignments import AssignmentOptions
+from bot.services.feedback import IncomingAttachment
 from bot.services.ports import Wakeups
 from bot.services.registry import Services, build_services
 from storage.db import Database
@@ -201,6 +202,7 @@ async def test_jobs_that_no_longer_apply_are_removed(world: World) -> None:
     a = assignment.id
     assert bot.scheduler.job_ids() == {
         "sweep",
+        "retention",
         f"close:{a}:all",
         f"close:{a}:{extended.id}",
         f"remind:{a}:1800",
@@ -208,7 +210,7 @@ async def test_jobs_that_no_longer_apply_are_removed(world: World) -> None:
 
     await bot.services.assignments.close_now(GUILD, STAFF, "Lab 1", sent_at=world.clock.now())
     await bot.scheduler.idle()
-    assert bot.scheduler.job_ids() == {"sweep"}
+    assert bot.scheduler.job_ids() == {"sweep", "retention"}
 
 
 # --- restarts ------------------------------------------------------------------------------
@@ -337,7 +339,7 @@ async def test_sweep_catches_a_deadline_that_was_never_scheduled(world: World) -
     assignment = await create(bot, "Lab 1", "+1h")
     await group_with_upload(bot, "Lab 1", "1111", 1, b"report")
     world.clock.advance(2 * 3600)
-    assert bot.scheduler.job_ids() == {"sweep"}
+    assert bot.scheduler.job_ids() == {"sweep", "retention"}
 
     await eventually(lambda: len(world.notifier.receipts) == 1)
     assert await finalized(bot, assignment.id, "1111")
@@ -386,3 +388,29 @@ async def test_plan_closes_each_group_at_its_own_late_window_end(world: World) -
         (f"close:{assignment.id}:all", assignment.closes_at + window),
         (f"close:{assignment.id}:{extended.id}", extended.closes_at + window),
     }
+
+
+# --- feedback and retention (SPEC §7, §9) --------------------------------------------------
+async def test_released_feedback_goes_out_with_the_receipts(world: World) -> None:
+    bot = await world.boot()
+    await create(bot, "Lab 1", "+1h")
+    await group_with_upload(bot, "Lab 1", "1111", 1, b"alice")
+    await bot.services.feedback.import_draft(
+        GUILD, STAFF, "Lab 1", IncomingAttachment.of("f.csv", b"1111,A,ok\n"), file_limit=LIMIT
+    )
+    await bot.services.feedback.release(GUILD, STAFF, "Lab 1")
+    await eventually(lambda: [dm.user_id for dm in world.notifier.feedback] == [ALICE.user_id])
+
+
+async def test_retention_purges_at_start_what_closed_days_ago(world: World) -> None:
+    bot = await world.boot(start=False)
+    world.clock.advance(-3 * 86400)
+    await create(bot, "Lab 1", "+1h")
+    await group_with_upload(bot, "Lab 1", "1111", 1, b"alice")
+    world.clock.advance(3 * 86400)
+    await bot.services.purge.set_retention(GUILD, STAFF, 2)
+    runs = Calls(bot.services.purge, "run_retention")
+    await bot.scheduler.start()
+    assert "retention" in bot.scheduler.job_ids()
+    await runs.finished_after(0)
+    assert list((await bot.services.purge.purged_in(GUILD)).values())

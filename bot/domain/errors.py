@@ -351,3 +351,57 @@ class ManageServerOnlyError(DomainError):
 
 class GuildOnlyError(DomainError):
     key = "error.guild_only"
+
+
+# --- feedback (SPEC §7) --------------------------------------------------------------------
+class FeedbackAlreadyReleasedError(DomainError):
+    key = "error.feedback_released"  # name
+
+
+class FeedbackNothingToReleaseError(DomainError):
+    key = "error.feedback_nothing_to_release"  # name
+
+
+class FeedbackNotReleasedError(DomainError):
+    key = "error.feedback_not_released"  # name
+
+
+class FeedbackNoneForGroupError(DomainError):
+    key = "error.feedback_none_for_group"  # name
+
+
+class FeedbackNoGroupError(DomainError):
+    key = "error.feedback_no_group"  # name
+
+
+class FeedbackZipTooLargeError(DomainError):
+    key = "error.feedback_zip_too_large"  # limit_mb
+
+
+class FeedbackZipBadError(DomainError):
+    key = "error.feedback_zip_bad"
+
+
+class FeedbackZipEntryError(DomainError):
+    key = "error.feedback_zip_entry"  # entry
+
+
+class FeedbackZipUnknownPinError(DomainError):
+    key = "error.feedback_zip_unknown_pin"  # entry, pin
+
+
+class FeedbackZipFileTooLargeError(DomainError):
+    key = "error.feedback_zip_file_too_large"  # entry, limit_mb
+
+
+# --- purge and retention (SPEC §9) ---------------------------------------------------------
+class PurgeWhileOpenError(DomainError):
+    key = "error.purge_open"  # name
+
+
+class AlreadyPurgedError(DomainError):
+    key = "error.purge_done"  # name, at
+
+
+class RetentionDaysInvalidError(DomainError):
+    key = "error.retention_days_invalid"  # value

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from bot.domain.delivery import DELIVERED, Delivery
+from bot.domain.feedback import FeedbackDm
 from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
 from bot.domain.quotas import DiskUsage
 from storage.files import ReceivedFile
@@ -48,6 +49,18 @@ class Notifier(Protocol):
         """The guild's members as the bot knows them (for role-based candidates)."""
         ...
 
+    async def send_feedback(
+        self, dm: FeedbackDm, still_wanted: Callable[[], Awaitable[bool]]
+    ) -> Delivery:
+        """Deliver one member's released feedback at most once (as a receipt)."""
+        ...
+
+    async def send_retention_notice(
+        self, assignment: Assignment, user_id: int, purge_at: datetime
+    ) -> Delivery:
+        """Tell a staff member an assignment will be purged at `purge_at` (SPEC §9)."""
+        ...
+
 
 class SilentNotifier:
     """A Notifier that tells nobody anything: for tools that prepare or read a data dir."""
@@ -73,6 +86,16 @@ class SilentNotifier:
 
     def guild_people(self, guild_id: int) -> list[Person]:
         return []
+
+    async def send_feedback(
+        self, dm: FeedbackDm, still_wanted: Callable[[], Awaitable[bool]]
+    ) -> Delivery:
+        return DELIVERED
+
+    async def send_retention_notice(
+        self, assignment: Assignment, user_id: int, purge_at: datetime
+    ) -> Delivery:
+        return DELIVERED
 
 
 class ScheduleListener(Protocol):
@@ -149,6 +172,10 @@ class StoredFiles(Protocol):
 
     def open_read(self, sha256: str) -> BinaryIO:
         """A blocking reader of the stored bytes, for worker threads."""
+        ...
+
+    async def delete(self, sha256: str) -> bool:
+        """Remove a stored file (a purge); False when it was not there."""
         ...
 
 

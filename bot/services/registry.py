@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.domain.clock import Clock
 from bot.domain.quotas import DEFAULT_RESERVE, FreeSpaceReserve
@@ -12,12 +13,14 @@ from bot.services.calendar import CalendarService
 from bot.services.diskspace import DiskSpaceGuard
 from bot.services.downloads import DownloadPolicy
 from bot.services.exports import ExportService
+from bot.services.feedback import FeedbackDispatcher, FeedbackService
 from bot.services.finalization import Finalizer, ReceiptDispatcher
 from bot.services.groups import GroupService
 from bot.services.health import HealthService
 from bot.services.inflight import InFlightUploads
 from bot.services.locales import UserLocales
 from bot.services.ports import FreeSpace, Notifier, StoredFiles, Wakeups
+from bot.services.purge import PurgeService
 from bot.services.receipt_codes import ReceiptCodeService
 from bot.services.reminders import ReminderService
 from bot.services.settings import SettingsService
@@ -46,6 +49,11 @@ class Services:
     health: HealthService
     calendar: CalendarService
     receipt_codes: ReceiptCodeService
+    # SPEC §7: feedback drafts and releases, and the feedback DM outbox's delivery.
+    feedback: FeedbackService
+    feedback_delivery: FeedbackDispatcher
+    # SPEC §9: purges and retention.
+    purge: PurgeService
 
 
 def build_services(
@@ -60,11 +68,13 @@ def build_services(
     reserve: FreeSpaceReserve = DEFAULT_RESERVE,
     instance: str = "main",
     signer: ReceiptSigner | None = None,
+    exports_dir: Path | None = None,
 ) -> Services:
     """`inflight_wait`: how long finalization waits for uploads sent before the deadline whose
     bytes are still arriving (seconds); `download_policy`: timeouts and retries of downloads.
     `free_space`: the disk of the stored files (default: its `statvfs`), kept above `reserve`.
     `instance`: this process's name among those sharing the database (receipt claims).
+    `exports_dir`: where exports are written (a purge deletes the assignment's).
     `signer`: the key that signs receipt codes (the bot passes its kept one; without it, a key
     of this process alone, for tests and tools whose codes nobody checks later)."""
     signer = signer or ReceiptSigner.generate()
@@ -99,4 +109,7 @@ def build_services(
         health=HealthService(db, clock),
         calendar=CalendarService(db, clock),
         receipt_codes=ReceiptCodeService(db, signer),
+        feedback=FeedbackService(db, files, clock, wakeups, download_policy=download_policy),
+        feedback_delivery=FeedbackDispatcher(db, clock, notifier, instance=instance),
+        purge=PurgeService(db, files, clock, notifier, exports_dir=exports_dir),
     )

@@ -83,6 +83,20 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "en": ("0 members", "1 member", "2 members", "5 members"),
         "no": ("0 medlemmer", "1 medlem", "2 medlemmer", "5 medlemmer"),
     },
+    "count.days": {
+        "en": ("0 days", "1 day", "2 days", "5 days"),
+        "no": ("0 dager", "1 dag", "2 dager", "5 dager"),
+    },
+    "feedback.replaced": {
+        "en": tuple(
+            f"It replaces the earlier draft of {n} group{'' if n == 1 else 's'}."
+            for n in (0, 1, 2, 5)
+        ),
+        "no": tuple(
+            f"Det erstatter det forrige utkastet for {n} gruppe{'' if n == 1 else 'r'}."
+            for n in (0, 1, 2, 5)
+        ),
+    },
     "count.files": {
         "en": ("0 files", "1 file", "2 files", "5 files"),
         "no": ("0 filer", "1 fil", "2 filer", "5 filer"),

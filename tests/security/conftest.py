@@ -82,6 +82,9 @@ def walk_commands(bot: HandinBot) -> Iterator[AppCommand]:
 def is_staff_command(command: AppCommand) -> bool:
     """Staff commands are the ones Discord hides from members without Manage Server: the
     command or a group it sits in carries default_permissions(manage_guild)."""
+    # A staff subcommand in a group students use too (cogs/feedback.py) says so itself.
+    if command.extras.get("staff"):
+        return True
     node: AppCommand | app_commands.Group | None = command
     while node is not None:
         permissions = node.default_permissions

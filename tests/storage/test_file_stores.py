@@ -164,3 +164,18 @@ async def test_a_stored_file_is_never_overwritten(store: StoredFiles, size: int)
     await store.publish_many([dataclasses.replace(forged, sha256=digest)])
     async with store.local_copy(digest, size) as path:
         assert path.read_bytes() == first
+
+
+async def test_a_deleted_file_is_gone_and_others_stay(store: StoredFiles) -> None:
+    gone = await put(store, b"purged bytes")
+    kept = await put(store, b"kept bytes")
+    assert await store.delete(gone)
+    with pytest.raises(FileNotFoundError):
+        async with store.local_copy(gone, len(b"purged bytes")):
+            pass
+    async with store.local_copy(kept, len(b"kept bytes")) as path:
+        assert path.read_bytes() == b"kept bytes"
+
+
+async def test_deleting_a_missing_file_says_so(store: StoredFiles) -> None:
+    assert not await store.delete(sha(b"never stored"))
