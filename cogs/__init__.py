@@ -29,7 +29,7 @@ def all_cogs(
         GroupsCog(services),
         SubmissionsCog(services, session),
         StaffAssignmentsCog(services),
-        StaffGroupsCog(services),
+        StaffGroupsCog(services, session),
         ExportCog(services, exports_dir),
         SettingsCog(services),
         HelpCog(services),

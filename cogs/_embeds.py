@@ -238,7 +238,14 @@ def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
     embed.add_field(
         name=t(locale, "receipt.late"), value=t(locale, "yes" if receipt.late else "no")
     )
+    _add_staff_reason(embed, locale, receipt)
     return embed
+
+
+def _add_staff_reason(embed: discord.Embed, locale: str, receipt: Receipt) -> None:
+    """Staff handed it in on the group's behalf: the receipt says so, and why (SPEC §5b)."""
+    if receipt.staff_reason is not None:
+        add_long_field(embed, t(locale, "receipt.by_staff"), receipt.staff_reason)
 
 
 def _parts_receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
@@ -272,6 +279,7 @@ def _parts_receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
         add_long_field(embed, t(locale, "receipt.part", part=final.part.name), value)
     # One field for the hashes, under the label no catalog translates (as a one-file receipt).
     add_long_field(embed, "SHA-256", "\n".join(hashes))
+    _add_staff_reason(embed, locale, receipt)
     return embed
 
 
@@ -313,6 +321,7 @@ def overview_pages(locale: str, overview: Overview) -> list[discord.Embed]:
             uploads=tn(locale, "count.uploads", g.uploads),
         )
         + (" · " + _near_quota_text(locale, assignment, g) if g.near_quota else "")
+        + _who_text(locale, g)
         for g in overview.groups
     ]
     sections.append(
@@ -356,6 +365,17 @@ def _unreached(locale: str, unreached: Unreached) -> str:
     if not failure:
         return kind
     return f"{kind} ({t(locale, f'dm.reason.{failure}', code=code or '?')})"
+
+
+def _who_text(locale: str, group: GroupOverview) -> str:
+    """Who hands in (SPEC §5b): staff did on the group's behalf, or members still to agree."""
+    text = ""
+    if group.staff_reason is not None:
+        text += " · " + t(locale, "overview.by_staff", reason=group.staff_reason)
+    if group.waiting_for:
+        numbers = ", ".join(str(n) for n in group.waiting_for)
+        text += " · " + t(locale, "overview.waiting_for", numbers=numbers)
+    return text
 
 
 def _near_quota_text(locale: str, assignment: Assignment, group: GroupOverview) -> str:

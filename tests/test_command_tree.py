@@ -46,6 +46,7 @@ STAFF = {
     "groups import": "assignment, file",
     "groups random": "assignment, size, role?",
     "groups list": "assignment",
+    "groups handin": "assignment, pin, file, reason, part?",
     "export": "assignment",
     "settings": "staff_role?, timezone?, locale?",
 }

@@ -351,3 +351,16 @@ class ManageServerOnlyError(DomainError):
 
 class GuildOnlyError(DomainError):
     key = "error.guild_only"
+
+
+# --- who hands in (SPEC §5b) ---------------------------------------------------------------
+class StaffReasonError(DomainError):
+    key = "error.staff_reason"  # max
+
+
+class ConfirmWithAutoSubmitError(DomainError):
+    key = "error.confirm_with_auto_submit"
+
+
+class ConfirmAfterHandinsError(DomainError):
+    key = "error.confirm_after_handins"

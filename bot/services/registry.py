@@ -19,6 +19,7 @@ from bot.services.locales import UserLocales
 from bot.services.ports import FreeSpace, Notifier, StoredFiles, Wakeups
 from bot.services.reminders import ReminderService
 from bot.services.settings import SettingsService
+from bot.services.staff_handin import StaffHandInService
 from bot.services.submissions import SubmissionService
 from storage.db import Database
 from storage.diskspace import StatvfsFreeSpace
@@ -43,6 +44,7 @@ class Services:
     wakeups: Wakeups
     health: HealthService
     calendar: CalendarService
+    staff_handins: StaffHandInService
 
 
 def build_services(
@@ -91,4 +93,7 @@ def build_services(
         wakeups=wakeups,
         health=HealthService(db, clock),
         calendar=CalendarService(db, clock),
+        staff_handins=StaffHandInService(
+            db, files, clock, disk=disk, wakeups=wakeups, download_policy=download_policy
+        ),
     )

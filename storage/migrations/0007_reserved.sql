@@ -1,0 +1,1 @@
+-- 0007: reserved for a branch merged in parallel (session 3); this placeholder is deleted when that branch's 0007 lands.
