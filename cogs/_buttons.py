@@ -100,6 +100,41 @@ class HandInThisFile(HandinButton, template=r"handin:hand:(?P<assignment>\d+):(?
         )
 
 
+class AgreeToUpload(
+    HandinButton,
+    template=r"handin:agree:(?P<guild>\d+):(?P<assignment>\d+):(?P<upload>\d+)",
+):
+    """Under the upload notice DM of an `all_must_confirm` assignment: this member agrees to
+    exactly that upload (as `/handin` does). The guild is in the custom_id: a DM has none."""
+
+    def __init__(self, guild_id: int, assignment_id: int, upload_id: int, label: str = "Agree"):
+        super().__init__(
+            Button(
+                label=label,
+                style=discord.ButtonStyle.primary,
+                custom_id=f"handin:agree:{guild_id}:{assignment_id}:{upload_id}",
+            )
+        )
+        self.guild_id = guild_id
+        self.assignment_id = assignment_id
+        self.upload_id = upload_id
+
+    async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
+        from cogs._agreement import agreement_text
+
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        assignment = await services.assignments.by_id(self.guild_id, self.assignment_id)
+        result = await services.submissions.handin(
+            self.guild_id,
+            actor_of(interaction),
+            assignment.name,
+            sent_at=interaction.created_at,
+            upload_id=self.upload_id,
+        )
+        locale = await locale_of(services, interaction)
+        await interaction.followup.send(agreement_text(locale, result), ephemeral=True)
+
+
 class ShowStatus(HandinButton, template=r"handin:status:(?P<assignment>\d+)"):
     """Under `/ready` with a group: the group's `/status`."""
 
@@ -230,6 +265,7 @@ class Cancel(HandinButton, template=r"handin:cancel:(?P<owner>\d+)"):
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     ExpiredPage,
     HandInThisFile,
+    AgreeToUpload,
     ShowStatus,
     ConfirmClose,
     ConfirmReopen,

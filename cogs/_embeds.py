@@ -54,6 +54,8 @@ def rules_text(locale: str, assignment: Assignment) -> str:
     lines.append(t(locale, "rules.auto_submit" if assignment.auto_submit else "rules.manual"))
     if assignment.submit_once:
         lines.append(t(locale, "rules.submit_once"))
+    if assignment.all_must_confirm:
+        lines.append(t(locale, "rules.all_must_confirm"))
     if assignment.single_editor:
         lines.append(t(locale, "rules.single_editor"))
     if assignment.late_until:
@@ -156,6 +158,8 @@ def status_pages(locale: str, status: StatusView) -> list[discord.Embed]:
     ]
     if status.latest_not_handed_in:
         sections.append(Section("⚠️", t(locale, "status.not_handed_in")))
+    if assignment.all_must_confirm and status.uploads:
+        sections.append(Section(t(locale, "status.agreement"), _agreement_text(locale, status)))
     if status.lease_user_id is not None and status.lease_until is not None:
         sections.append(
             Section(
@@ -181,6 +185,14 @@ def status_pages(locale: str, status: StatusView) -> list[discord.Embed]:
         ),
     ]
     return field_pages(title, sections, colour=INFO)
+
+
+def _agreement_text(locale: str, status: StatusView) -> str:
+    """Who has not agreed to the latest upload yet, by candidate number (SPEC §5b)."""
+    if not status.waiting_for:
+        return t(locale, "status.all_agreed")
+    numbers = ", ".join(str(m.number) for m in status.waiting_for)
+    return t(locale, "status.waiting_for", numbers=numbers)
 
 
 def _final_text(locale: str, status: StatusView) -> str:

@@ -356,3 +356,5 @@ class Reminder:
     deadline: datetime
     # MISSING_PART: the names of the parts with no upload.
     parts: tuple[str, ...] = ()
+    # all_must_confirm: the candidate numbers of the members who have not agreed yet.
+    waiting_for: tuple[int, ...] = ()

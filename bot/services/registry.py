@@ -72,7 +72,7 @@ def build_services(
         files=files,
         clock=clock,
         assignments=AssignmentService(db, clock, finalizer, notifier, wakeups),
-        groups=GroupService(db, clock),
+        groups=GroupService(db, clock, notifier),
         submissions=SubmissionService(
             db,
             files,
