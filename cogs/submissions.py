@@ -124,7 +124,7 @@ class SubmissionsCog(HandinCog):
     @app_commands.command(name="handin")
     @app_commands.guild_only()
     async def handin(self, interaction: discord.Interaction[Any], assignment: str) -> None:
-        """Hand in your group's latest upload.
+        """Hand in your group's latest upload (or agree to it, where every member must).
 
         Args:
             assignment: The assignment
