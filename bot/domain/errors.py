@@ -362,5 +362,9 @@ class ConfirmWithAutoSubmitError(DomainError):
     key = "error.confirm_with_auto_submit"
 
 
+class ConfirmWithSubmitOnceError(DomainError):
+    key = "error.confirm_with_submit_once"
+
+
 class ConfirmAfterHandinsError(DomainError):
     key = "error.confirm_after_handins"

@@ -20,6 +20,7 @@ from bot.domain.errors import (
     ClosesBeforeOpensError,
     ConfirmAfterHandinsError,
     ConfirmWithAutoSubmitError,
+    ConfirmWithSubmitOnceError,
     DeadlineInPastError,
     ExtensionBeforeDeadlineError,
     GroupModeLockedError,
@@ -584,6 +585,9 @@ def _confirm_changes(base: AssignmentFields, options: AssignmentOptions) -> dict
     )
     if confirm and options.auto_submit:
         raise ConfirmWithAutoSubmitError()
+    # submit_once would lock the group at the first member's hand-in, before the others agree.
+    if confirm and (base.submit_once if options.submit_once is None else options.submit_once):
+        raise ConfirmWithSubmitOnceError()
     if options.all_must_confirm is None:
         return {}
     if options.all_must_confirm:

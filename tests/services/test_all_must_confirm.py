@@ -10,6 +10,7 @@ import pytest
 from bot.domain.errors import (
     ConfirmAfterHandinsError,
     ConfirmWithAutoSubmitError,
+    ConfirmWithSubmitOnceError,
     NewerUploadError,
 )
 from bot.domain.models import Assignment, ReminderReason
@@ -322,3 +323,12 @@ async def test_a_confirmation_by_a_non_member_is_refused_by_the_schema(
                 " VALUES (?, ?, ?, ?)",
                 (upload_id, 999, group["group_id"], "2026-01-01T00:00:00.000000Z"),
             )
+
+
+async def test_all_must_confirm_with_submit_once_is_refused(
+    services: Services, db: Database
+) -> None:
+    with pytest.raises(ConfirmWithSubmitOnceError):
+        await make_assignment(services, all_must_confirm=True, submit_once=True)
+    async with db.reading() as conn:
+        assert await fetch_all(conn, "SELECT id FROM assignments") == []
