@@ -1,5 +1,6 @@
 """`python -m bot` runs the bot; `python -m bot demo` plays a course in the local sandbox;
-`python -m bot export ...` exports results from the command line."""
+`python -m bot export ...` exports results from the command line; `python -m bot verify ...`
+checks a receipt code."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot import paths
+from bot import paths, signing
 from bot.config import ENV_FILE, Config, ConfigError, readable_by_others
 from bot.endpoints import point_client_at
 
@@ -66,6 +67,12 @@ def run(*, sync: bool) -> int:
     except paths.DataDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        # Made (or checked) before connecting: a damaged key file is one line, not a traceback.
+        signing.load_signer(config.signing_key, config.data_dir, create=True)
+    except signing.SigningKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     point_client_at(config.api_base, config.gateway_url)
     from bot.client import HandinBot
 
@@ -96,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sync", action="store_true", help="sync slash commands even if they did not change"
     )
-    commands = parser.add_subparsers(dest="command", metavar="{demo,export,backup,restore}")
+    commands = parser.add_subparsers(dest="command", metavar="{demo,export,backup,restore,verify}")
     # Each tool parses its own options (`python -m bot demo --help`), and is imported only when
     # chosen: a running bot never loads the sandbox.
     commands.add_parser(
@@ -110,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "restore", add_help=False, help="restore a backup into a new or empty data folder"
+    )
+    commands.add_parser(
+        "verify", add_help=False, help="check a receipt code, or print the public key"
     )
     return parser
 
@@ -132,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
 
         tool = backup_cli.main_backup if args.command == "backup" else backup_cli.main_restore
         return tool(rest)
+    if args.command == "verify":
+        from bot.verify_cli import main as verify_main
+
+        return verify_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return run(sync=args.sync)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from bot import signing
 from bot.domain.quotas import DEFAULT_RESERVE, FreeSpaceReserve
 from bot.domain.rules import MIB
 
@@ -53,6 +54,9 @@ class Config:
     # HANDIN_INSTANCE: this process's name, unique among the processes sharing one database
     # (a restarted process takes back the receipts its earlier life was sending).
     instance: str = "main"
+    # HANDIN_SIGNING_KEY: the receipt-signing key (bot/signing.py says its format); unset, the
+    # bot makes one in the data folder at its first start.
+    signing_key: str | None = None
 
     @classmethod
     def from_env(cls, *, require_token: bool = True, env_file: Path | None = None) -> Config:
@@ -80,6 +84,7 @@ class Config:
             files_url=_files_url(os.environ.get("HANDIN_FILES_URL", "").strip()),
             database_url=_database_url(),
             instance=os.environ.get("HANDIN_INSTANCE", "").strip() or "main",
+            signing_key=_signing_key(),
         )
 
     @property
@@ -88,6 +93,18 @@ class Config:
             min_free_bytes=int(self.min_free_mb * MIB),
             min_free_fraction=self.min_free_percent / 100,
         )
+
+
+def _signing_key() -> str | None:
+    """Refused at start, before anything runs, when it is not a key."""
+    value = os.environ.get("HANDIN_SIGNING_KEY", "").strip()
+    if not value:
+        return None
+    try:
+        signing.signer_from_env_value(value)
+    except signing.SigningKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    return value
 
 
 def _database_url() -> str | None:

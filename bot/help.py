@@ -77,6 +77,7 @@ COMMANDS: tuple[HelpEntry, ...] = (
         staff=True,
     ),
     _e("export", LAB, staff=True),
+    _e("verify", ("receipt", "AU7x3kQ…"), staff=True),
     _e("settings", ("timezone", "Europe/Oslo"), staff=True),
 )
 

@@ -299,7 +299,10 @@ def _agree_button(notice: UploadNotice) -> Callable[[str], discord.ui.View] | No
 
     def build(locale: str) -> discord.ui.View:
         button = AgreeToUpload(
-            assignment.guild_id, assignment.id, upload_id, t(locale, "button.agree")
+            t(locale, "button.agree"),
+            guild=assignment.guild_id,
+            assignment=assignment.id,
+            upload=upload_id,
         )
         return view_of(button)
 
