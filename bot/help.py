@@ -70,6 +70,14 @@ COMMANDS: tuple[HelpEntry, ...] = (
     _e("groups import", LAB, ("file", "groups-lab1.csv"), staff=True),
     _e("groups random", LAB, ("size", "3"), staff=True),
     _e("groups list", LAB, staff=True),
+    _e(
+        "groups handin",
+        LAB,
+        ("pin", "4711"),
+        ("file", "report.pdf"),
+        ("reason", "upload failed, mailed to the TA"),
+        staff=True,
+    ),
     _e("export", LAB, staff=True),
     _e("verify", ("receipt", "AU7x3kQ…"), staff=True),
     _e(

@@ -31,7 +31,7 @@ def all_cogs(
         GroupsCog(services),
         SubmissionsCog(services, session),
         StaffAssignmentsCog(services),
-        StaffGroupsCog(services),
+        StaffGroupsCog(services, session),
         ExportCog(services, exports_dir),
         FeedbackCog(services, session),
         SettingsCog(services),

@@ -119,6 +119,32 @@ class HandInThisFile(
         )
 
 
+class AgreeToUpload(
+    HandinButton,
+    kind="agree",
+    ids=("guild", "assignment", "upload"),
+    style=discord.ButtonStyle.primary,
+):
+    """Under the upload notice DM of an `all_must_confirm` assignment: this member agrees to
+    exactly that upload (as `/handin` does). The guild is in the custom_id: a DM has none."""
+
+    async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
+        from cogs._agreement import agreement_text
+
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        guild_id = self.ids["guild"]
+        assignment = await services.assignments.by_id(guild_id, self.ids["assignment"])
+        result = await services.submissions.handin(
+            guild_id,
+            actor_of(interaction),
+            assignment.name,
+            sent_at=interaction.created_at,
+            upload_id=self.ids["upload"],
+        )
+        locale = await locale_of(services, interaction)
+        await interaction.followup.send(agreement_text(locale, result), ephemeral=True)
+
+
 class ShowStatus(HandinButton, kind="status", ids=("assignment",)):
     """Under `/ready` with a group: the group's `/status`."""
 
@@ -228,6 +254,7 @@ class Cancel(HandinButton, kind="cancel", ids=("owner",)):
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     ExpiredPage,
     HandInThisFile,
+    AgreeToUpload,
     ShowStatus,
     ConfirmClose,
     ConfirmReopen,

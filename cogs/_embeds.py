@@ -57,6 +57,8 @@ def rules_text(locale: str, assignment: Assignment) -> str:
     lines.append(t(locale, "rules.auto_submit" if assignment.auto_submit else "rules.manual"))
     if assignment.submit_once:
         lines.append(t(locale, "rules.submit_once"))
+    if assignment.all_must_confirm:
+        lines.append(t(locale, "rules.all_must_confirm"))
     if assignment.single_editor:
         lines.append(t(locale, "rules.single_editor"))
     if assignment.late_until:
@@ -159,6 +161,8 @@ def status_pages(locale: str, status: StatusView) -> list[discord.Embed]:
     ]
     if status.latest_not_handed_in:
         sections.append(Section("⚠️", t(locale, "status.not_handed_in")))
+    if assignment.all_must_confirm and status.uploads:
+        sections.append(Section(t(locale, "status.agreement"), _agreement_text(locale, status)))
     if status.lease_user_id is not None and status.lease_until is not None:
         sections.append(
             Section(
@@ -184,6 +188,14 @@ def status_pages(locale: str, status: StatusView) -> list[discord.Embed]:
         ),
     ]
     return field_pages(title, sections, colour=INFO)
+
+
+def _agreement_text(locale: str, status: StatusView) -> str:
+    """Who has not agreed to the latest upload yet, by candidate number (SPEC §5b)."""
+    if not status.waiting_for:
+        return t(locale, "status.all_agreed")
+    numbers = ", ".join(str(m.number) for m in status.waiting_for)
+    return t(locale, "status.waiting_for", numbers=numbers)
 
 
 def _final_text(locale: str, status: StatusView) -> str:
@@ -241,9 +253,16 @@ def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
     embed.add_field(
         name=t(locale, "receipt.late"), value=t(locale, "yes" if receipt.late else "no")
     )
+    _add_staff_reason(embed, locale, receipt)
     if receipt.code is not None:
         embed.add_field(name=t(locale, "receipt.code"), value=f"`{receipt.code}`", inline=False)
     return embed
+
+
+def _add_staff_reason(embed: discord.Embed, locale: str, receipt: Receipt) -> None:
+    """Staff handed it in on the group's behalf: the receipt says so, and why (SPEC §5b)."""
+    if receipt.staff_reason is not None:
+        add_long_field(embed, t(locale, "receipt.by_staff"), receipt.staff_reason)
 
 
 def _parts_receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
@@ -277,6 +296,7 @@ def _parts_receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
         add_long_field(embed, t(locale, "receipt.part", part=final.part.name), value)
     # One field for the hashes, under the label no catalog translates (as a one-file receipt).
     add_long_field(embed, "SHA-256", "\n".join(hashes))
+    _add_staff_reason(embed, locale, receipt)
     _add_part_codes(locale, embed, receipt)
     return embed
 
@@ -365,7 +385,7 @@ def _group_line(locale: str, assignment: Assignment, group: GroupOverview) -> st
     )
     if group.near_quota:
         line += " · " + _near_quota_text(locale, assignment, group)
-    return line
+    return line + _who_text(locale, group)
 
 
 def _without_group_section(locale: str, overview: Overview) -> Section:
@@ -407,6 +427,17 @@ def _unreached(locale: str, unreached: Unreached) -> str:
     if not failure:
         return kind
     return f"{kind} ({t(locale, f'dm.reason.{failure}', code=code or '?')})"
+
+
+def _who_text(locale: str, group: GroupOverview) -> str:
+    """Who hands in (SPEC §5b): staff did on the group's behalf, or members still to agree."""
+    text = ""
+    if group.staff_reason is not None:
+        text += " · " + t(locale, "overview.by_staff", reason=group.staff_reason)
+    if group.waiting_for:
+        numbers = ", ".join(str(n) for n in group.waiting_for)
+        text += " · " + t(locale, "overview.waiting_for", numbers=numbers)
+    return text
 
 
 def _near_quota_text(locale: str, assignment: Assignment, group: GroupOverview) -> str:

@@ -18,6 +18,7 @@ from bot.domain.delivery import DELIVERED, WITHDRAWN, Delivery, DmFailure
 from bot.domain.feedback import FeedbackDm
 from bot.domain.models import Assignment, Group, Person, Receipt, Reminder, UploadNotice
 from bot.i18n import human_size, t, timestamp
+from cogs._buttons import AgreeToUpload, view_of
 from cogs._common import people_of
 from cogs._embeds import receipt_embed
 from cogs._feedback import feedback_embed
@@ -80,6 +81,8 @@ class QueuedDm:
     user_id: int
     guild_id: int
     render: Callable[[str], str]
+    # A button under it (built in the reader's language); a DM kept over a restart loses it.
+    view: Callable[[str], discord.ui.View] | None = None
 
 
 class DiscordNotifier:
@@ -114,6 +117,7 @@ class DiscordNotifier:
         embed: discord.Embed | None = None,
         nonce: str | None = None,
         still_wanted: Callable[[], Awaitable[bool]] | None = None,
+        view: discord.ui.View | None = None,
     ) -> Delivery:
         """DM a user, paced under Discord's global limit; what became of it, never raising for
         Discord's or the network's reasons. With `nonce`, Discord keeps a resend to one message."""
@@ -127,7 +131,7 @@ class DiscordNotifier:
             await self.pacer.acquire()
             if still_wanted is not None and not await still_wanted():
                 return WITHDRAWN
-            await channel.send(content, **_extras(embed, nonce))
+            await channel.send(content, **_extras(embed, nonce, view))
         except DM_ERRORS as exc:
             delivery = classify_failure(exc)
             log.info(
@@ -183,17 +187,22 @@ class DiscordNotifier:
             queued = await self._queue.get()
             try:
                 locale = await self._locale_for(queued.guild_id, queued.user_id)
-                await self.send_dm(queued.user_id, queued.render(locale))
+                view = None if queued.view is None else queued.view(locale)
+                await self.send_dm(queued.user_id, queued.render(locale), view=view)
             except Exception:
                 log.exception("a queued DM to %s failed", queued.user_id)
             finally:
                 self._queue.task_done()
 
     def _enqueue(
-        self, guild_id: int, user_ids: Iterable[int], render: Callable[[str], str]
+        self,
+        guild_id: int,
+        user_ids: Iterable[int],
+        render: Callable[[str], str],
+        view: Callable[[str], discord.ui.View] | None = None,
     ) -> None:
         for user_id in user_ids:
-            self._queue.put_nowait(QueuedDm(user_id, guild_id, render))
+            self._queue.put_nowait(QueuedDm(user_id, guild_id, render, view))
 
     async def upload_notice(self, notice: UploadNotice) -> None:
         # Queued, not awaited: the uploader's acknowledgement must not wait for others' DMs.
@@ -201,19 +210,23 @@ class DiscordNotifier:
 
         def render(locale: str) -> str:
             prefix = "" if part is None else t(locale, "upload.part", part=part.name) + " "
-            return prefix + t(
-                locale,
-                "notice.upload",
-                name=notice.assignment.name,
-                pin=notice.group.pin,
-                user_id=notice.uploader.user_id,
-                number=notice.uploader.number,
-                filename=notice.upload.filename,
-                size=human_size(locale, notice.upload.size),
-                sha=notice.upload.sha256[:12],
+            return (
+                prefix
+                + t(
+                    locale,
+                    "notice.upload",
+                    name=notice.assignment.name,
+                    pin=notice.group.pin,
+                    user_id=notice.uploader.user_id,
+                    number=notice.uploader.number,
+                    filename=notice.upload.filename,
+                    size=human_size(locale, notice.upload.size),
+                    sha=notice.upload.sha256[:12],
+                )
+                + _agree_line(locale, notice)
             )
 
-        self._enqueue(notice.assignment.guild_id, notice.recipients, render)
+        self._enqueue(notice.assignment.guild_id, notice.recipients, render, _agree_button(notice))
 
     async def group_reopened(
         self, assignment: Assignment, group: Group, user_ids: list[int]
@@ -223,6 +236,14 @@ class DiscordNotifier:
 
         def render(locale: str) -> str:
             return t(locale, "notice.reopened", name=assignment.name, pin=group.pin, until=until)
+
+        self._enqueue(assignment.guild_id, user_ids, render)
+
+    async def agreement_reset(
+        self, assignment: Assignment, group: Group, user_ids: list[int]
+    ) -> None:
+        def render(locale: str) -> str:
+            return t(locale, "notice.agreement_reset", name=assignment.name, pin=group.pin)
 
         self._enqueue(assignment.guild_id, user_ids, render)
 
@@ -238,6 +259,9 @@ class DiscordNotifier:
             deadline=reminder.deadline,
             parts=", ".join(f"`{name}`" for name in reminder.parts),
         )
+        if reminder.waiting_for:
+            numbers = ", ".join(str(n) for n in reminder.waiting_for)
+            text += "\n" + t(locale, "reminder.waiting_for", numbers=numbers)
         return await self.send_dm(reminder.user_id, text)
 
     async def post_reminder(self, assignment: Assignment, deadline: datetime) -> bool:
@@ -290,14 +314,38 @@ class DiscordNotifier:
         return await self.send_dm(user_id, text)
 
 
+def _agree_line(locale: str, notice: UploadNotice) -> str:
+    return "\n" + t(locale, "notice.agree") if notice.assignment.all_must_confirm else ""
+
+
+def _agree_button(notice: UploadNotice) -> Callable[[str], discord.ui.View] | None:
+    """all_must_confirm: an "Agree" button under the notice, for exactly this upload."""
+    if not notice.assignment.all_must_confirm:
+        return None
+    assignment, upload_id = notice.assignment, notice.upload.id
+
+    def build(locale: str) -> discord.ui.View:
+        button = AgreeToUpload(
+            t(locale, "button.agree"),
+            guild=assignment.guild_id,
+            assignment=assignment.id,
+            upload=upload_id,
+        )
+        return view_of(button)
+
+    return build
+
+
 def _already(text: str) -> Callable[[str], str]:
     """A render for a DM rendered before (kept across a stop): the same text in any locale."""
     return lambda _locale: text
 
 
-def _extras(embed: discord.Embed | None, nonce: str | None) -> dict[str, Any]:
+def _extras(
+    embed: discord.Embed | None, nonce: str | None, view: discord.ui.View | None = None
+) -> dict[str, Any]:
     """send()'s optional arguments that are set (its overloads take no None for them)."""
-    extras: dict[str, Any] = {}
+    extras: dict[str, Any] = {} if view is None else {"view": view}
     if embed is not None:
         extras["embed"] = embed
     if nonce is not None:

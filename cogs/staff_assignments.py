@@ -3,6 +3,7 @@ announce."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from datetime import UTC, datetime
@@ -154,6 +155,7 @@ class StaffAssignmentsCog(HandinCog):
         max_uploads: app_commands.Range[int, 1, 100_000] | None = None,
         max_storage_mb: app_commands.Range[float, 0.01, None] | None = None,
         event: bool | None = None,
+        all_must_confirm: bool | None = None,
     ) -> None:
         """Create an assignment (times: YYYY-MM-DD HH:MM, ISO 8601, or +2h / in 90 minutes).
 
@@ -177,12 +179,14 @@ class StaffAssignmentsCog(HandinCog):
             max_uploads: The most uploads per group (default: 200)
             max_storage_mb: The most MiB stored per group, every upload counted (default: 500)
             event: Show the deadline in the server's Events calendar (default: true)
+            all_must_confirm: Every member must agree to the hand-in (implies auto_submit false)
         """
         options = _options(
             closes, opens, mode, auto_submit, submit_once, max_group_size, max_file_mb,
             file_types, late_until, single_editor, anonymous, role, channel, reminders,
             max_uploads, max_storage_mb, parts,
         )  # fmt: skip
+        options = dataclasses.replace(options, all_must_confirm=all_must_confirm)
         created = await self.services.assignments.create(
             guild_id_of(interaction),
             actor_of(interaction),
@@ -224,6 +228,7 @@ class StaffAssignmentsCog(HandinCog):
         max_uploads: app_commands.Range[int, 1, 100_000] | None = None,
         max_storage_mb: app_commands.Range[float, 0.01, None] | None = None,
         event: bool | None = None,
+        all_must_confirm: bool | None = None,
     ) -> None:
         """Change an assignment's settings; refuses changes that would break recorded data.
 
@@ -247,12 +252,14 @@ class StaffAssignmentsCog(HandinCog):
             max_uploads: The most uploads per group
             max_storage_mb: The most MiB stored per group, every upload counted
             event: Show the deadline in the server's Events calendar
+            all_must_confirm: Every member must agree to the hand-in (locked once one handed in)
         """
         options = _options(
             closes, opens, mode, auto_submit, submit_once, max_group_size, max_file_mb,
             file_types, late_until, single_editor, anonymous, role, channel, reminders,
             max_uploads, max_storage_mb, parts,
         )  # fmt: skip
+        options = dataclasses.replace(options, all_must_confirm=all_must_confirm)
         edited = await self.services.assignments.edit(
             guild_id_of(interaction),
             actor_of(interaction),

@@ -1,16 +1,21 @@
-"""Staff managing predefined groups: /groups add, remove, import, random, list."""
+"""Staff managing groups: /groups add, remove, import, random, list, and handin on a group's
+behalf."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
 from bot.domain.sanitize import slug
-from bot.i18n import t, tn
+from bot.i18n import human_size, t, tn
 from bot.services.groups import CsvSource
+from bot.services.registry import Services
+from bot.services.staff_handin import REASON_MAX
+from bot.services.submissions import IncomingFile
 from cogs._common import (
     INFO,
     HandinCog,
@@ -23,6 +28,7 @@ from cogs._common import (
 )
 from cogs._embeds import members_text
 from cogs._paging import Section, csv_file, field_pages, send_pages
+from cogs.submissions import stream_from
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,11 @@ class StaffGroupsCog(HandinCog):
         allowed_contexts=app_commands.AppCommandContext(guild=True),
         default_permissions=discord.Permissions(manage_guild=True),
     )
+
+    def __init__(self, services: Services, session: aiohttp.ClientSession | None = None) -> None:
+        super().__init__(services)
+        # Where `/groups handin` fetches its attachment (the bot's one HTTP session).
+        self._session = session
 
     @groups.command(name="add")
     async def add(
@@ -183,11 +194,77 @@ class StaffGroupsCog(HandinCog):
             file=csv_file(f"groups-{slug(name)}.csv", GROUPS_CSV_HEADER, rows),
         )
 
+    @groups.command(name="handin")
+    async def handin(
+        self,
+        interaction: discord.Interaction[Any],
+        assignment: str,
+        pin: str,
+        file: discord.Attachment,
+        reason: app_commands.Range[str, 1, REASON_MAX],
+        part: str | None = None,
+    ) -> None:
+        """Hand in a file on a group's behalf; it is final at once, and the members are told why.
+
+        Args:
+            assignment: The assignment
+            pin: The group's PIN
+            file: The file the group sent you
+            reason: Why staff hand it in (every member's receipt says so)
+            part: The part it is for (when the assignment has parts)
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        assert self._session is not None, "StaffGroupsCog needs the HTTP session for handin"
+        incoming = IncomingFile(
+            filename=file.filename,
+            declared_size=file.size,
+            content_type=file.content_type,
+            read=stream_from(self._session, file.url),
+        )
+        result = await self.services.staff_handins.hand_in(
+            guild_id_of(interaction),
+            actor_of(interaction),
+            assignment,
+            pin,
+            incoming,
+            reason,
+            sent_at=interaction.created_at,
+            upload_limit_bytes=interaction.filesize_limit,
+            part=part,
+        )
+        locale = await self.locale(interaction)
+        upload = result.upload
+        text = "" if result.part is None else t(locale, "upload.part", part=result.part.name) + "\n"
+        text += t(
+            locale,
+            "groups.handed_in",
+            filename=upload.filename,
+            size=human_size(locale, upload.size),
+            sha=upload.sha256[:12],
+            label=result.view.group.label,
+            pin=result.view.group.pin,
+            members=tn(locale, "count.members", len(result.view.members)),
+        )
+        await respond(interaction, text)
+
+    @handin.autocomplete("part")
+    async def _part(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        typed = getattr(interaction.namespace, "assignment", None)
+        names = await self.services.submissions.part_names(
+            interaction.guild_id, str(typed or ""), current
+        )
+        return [app_commands.Choice(name=name, value=name) for name in names[:25]]
+
     @add.autocomplete("assignment")
     @remove.autocomplete("assignment")
     @import_.autocomplete("assignment")
     @random.autocomplete("assignment")
     @list_.autocomplete("assignment")
+    @handin.autocomplete("assignment")
     async def _assignment(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:

@@ -15,7 +15,8 @@ from bot.domain.models import AssignmentState
 from bot.i18n import human_size, t, timestamp
 from bot.services.downloads import ByteSource, PermanentDownloadError, TransientDownloadError
 from bot.services.registry import Services
-from bot.services.submissions import DownloadFile, DownloadResult, IncomingFile
+from bot.services.submissions import DownloadFile, DownloadResult, HandInResult, IncomingFile
+from cogs._agreement import waiting_text
 from cogs._buttons import HandInThisFile, view_of
 from cogs._common import INFO, HandinCog, actor_of, assignment_choices, guild_id_of, respond
 from cogs._embeds import status_pages
@@ -48,6 +49,13 @@ def stream_from(session: aiohttp.ClientSession, url: str) -> ByteSource:
             raise PermanentDownloadError(f"download failed: {type(exc).__name__}") from exc
 
     return read
+
+
+def _agreement(locale: str, result: HandInResult) -> list[str]:
+    """all_must_confirm: who the group still waits for (SPEC §5b)."""
+    if not result.view.assignment.all_must_confirm:
+        return []
+    return [waiting_text(locale, result.waiting_for)]
 
 
 class SubmissionsCog(HandinCog):
@@ -120,7 +128,7 @@ class SubmissionsCog(HandinCog):
     @app_commands.command(name="handin")
     @app_commands.guild_only()
     async def handin(self, interaction: discord.Interaction[Any], assignment: str) -> None:
-        """Hand in your group's latest upload.
+        """Hand in your group's latest upload (or agree to it, where every member must).
 
         Args:
             assignment: The assignment
@@ -148,18 +156,16 @@ class SubmissionsCog(HandinCog):
                 for f in result.parts
             ]
             head = t(locale, f"{key}_parts", pin=result.view.group.pin)
-            await respond(interaction, "\n".join([head, *lines]))
+            await respond(interaction, "\n".join([head, *lines, *_agreement(locale, result)]))
             return
-        await respond(
-            interaction,
-            t(
-                locale,
-                key,
-                filename=result.upload.filename,
-                sha=result.upload.sha256,
-                pin=result.view.group.pin,
-            ),
+        text = t(
+            locale,
+            key,
+            filename=result.upload.filename,
+            sha=result.upload.sha256,
+            pin=result.view.group.pin,
         )
+        await respond(interaction, "\n".join([text, *_agreement(locale, result)]))
 
     @app_commands.command(name="release")
     @app_commands.guild_only()

@@ -52,6 +52,7 @@ class RecordingNotifier:
     receipts: list[Receipt] = field(default_factory=list)
     notices: list[UploadNotice] = field(default_factory=list)
     reopened: list[tuple[int, list[int]]] = field(default_factory=list)
+    resets: list[tuple[int, list[int]]] = field(default_factory=list)
     closed_dms: set[int] = field(default_factory=set)
     reminders: list[Reminder] = field(default_factory=list)
     channel_reminders: list[tuple[int, datetime]] = field(default_factory=list)
@@ -87,6 +88,11 @@ class RecordingNotifier:
         self, assignment: Assignment, group: Group, user_ids: list[int]
     ) -> None:
         self.reopened.append((group.id, user_ids))
+
+    async def agreement_reset(
+        self, assignment: Assignment, group: Group, user_ids: list[int]
+    ) -> None:
+        self.resets.append((group.id, sorted(user_ids)))
 
     async def send_reminder(self, reminder: Reminder) -> Delivery:
         outcome = self._outcome(reminder.user_id)

@@ -10,7 +10,15 @@ from typing import Any
 from bot.services.ports import StoredFiles
 from storage.db import Database, fetch_all
 
-HANDIN_TABLES = ("groups", "memberships", "uploads", "handins", "submissions", "receipts")
+HANDIN_TABLES = (
+    "groups",
+    "memberships",
+    "uploads",
+    "handins",
+    "submissions",
+    "receipts",
+    "confirmations",
+)
 
 
 async def snapshot(db: Database, files: StoredFiles) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from cogs import all_cogs
 # SPEC §2, copied as the contract: command -> options in order; "?" marks an optional one.
 _SAME = "closes?, opens?, mode?, auto_submit?, submit_once?, max_group_size?, max_file_mb?, " \
     "file_types?, late_until?, single_editor?, anonymous?, role?, channel?, reminders?, " \
-    "parts?, max_uploads?, max_storage_mb?, event?"  # fmt: skip
+    "parts?, max_uploads?, max_storage_mb?, event?, all_must_confirm?"  # fmt: skip
 STUDENT = {
     "ready": "assignment",
     "group create": "assignment, pin?",
@@ -49,6 +49,7 @@ STAFF = {
     "groups import": "assignment, file",
     "groups random": "assignment, size, role?",
     "groups list": "assignment",
+    "groups handin": "assignment, pin, file, reason, part?",
     "export": "assignment",
     "verify": "receipt",
     "settings": "staff_role?, timezone?, locale?, retention_days?",

@@ -405,3 +405,20 @@ class AlreadyPurgedError(DomainError):
 
 class RetentionDaysInvalidError(DomainError):
     key = "error.retention_days_invalid"  # value
+
+
+# --- who hands in (SPEC §5b) ---------------------------------------------------------------
+class StaffReasonError(DomainError):
+    key = "error.staff_reason"  # max
+
+
+class ConfirmWithAutoSubmitError(DomainError):
+    key = "error.confirm_with_auto_submit"
+
+
+class ConfirmWithSubmitOnceError(DomainError):
+    key = "error.confirm_with_submit_once"
+
+
+class ConfirmAfterHandinsError(DomainError):
+    key = "error.confirm_after_handins"

@@ -94,6 +94,8 @@ class Assignment:
     reminders_from: datetime | None = None
     # The parts of the hand-in, in order; none: one file per hand-in, as before parts existed.
     parts: tuple[Part, ...] = ()
+    # Every current member must agree to the latest upload (SPEC §5b); implies no auto_submit.
+    all_must_confirm: bool = False
 
     def part_named(self, name: str) -> Part | None:
         key = name.strip().lower()
@@ -225,6 +227,8 @@ class Upload:
     late: bool
     # The part it is for (assignments with parts), else None.
     part_id: int | None = None
+    # Stored by staff on the group's behalf (`/groups handin`): `user_id` is the staff member.
+    by_staff: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +249,12 @@ class HandIn:
     user_id: int
     sent_at: datetime
     late: bool
+    # A staff hand-in on the group's behalf says why (SPEC §5b); None for a member's own.
+    staff_reason: str | None = None
+
+    @property
+    def by_staff(self) -> bool:
+        return self.staff_reason is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +306,8 @@ class Receipt:
     # part id (one code per file: each stays short enough to paste, and proves one hand-in).
     code: str | None = None
     part_codes: dict[int, str] = field(default_factory=dict)
+    # Staff handed it in on the group's behalf, for this reason (SPEC §5b).
+    staff_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,3 +360,5 @@ class Reminder:
     deadline: datetime
     # MISSING_PART: the names of the parts with no upload.
     parts: tuple[str, ...] = ()
+    # all_must_confirm: the candidate numbers of the members who have not agreed yet.
+    waiting_for: tuple[int, ...] = ()

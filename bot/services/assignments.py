@@ -18,6 +18,9 @@ from bot.domain.errors import (
     AssignmentNotFoundError,
     ClosedDeadlineEditError,
     ClosesBeforeOpensError,
+    ConfirmAfterHandinsError,
+    ConfirmWithAutoSubmitError,
+    ConfirmWithSubmitOnceError,
     DeadlineInPastError,
     ExtensionBeforeDeadlineError,
     GroupModeLockedError,
@@ -67,11 +70,14 @@ from bot.services.common import (
 from bot.services.finalization import (
     FinalizationChange,
     Finalizer,
+    agreed_among,
     choose_final_among,
+    waiting_among,
 )
 from bot.services.ports import Notifier, Wakeups
 from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
+from storage.repos import confirmations as confirm_repo
 from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
 from storage.repos import quotas as quota_repo
@@ -107,6 +113,8 @@ class AssignmentOptions:
     max_storage_mb: float | None = None
     # `report:pdf; code:zip,tar.gz`, or `none` (SPEC §6).
     parts: str | None = None
+    # Every current member must agree to the latest upload (SPEC §5b).
+    all_must_confirm: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,10 @@ class GroupOverview:
     final_deadline: datetime
     usage: GroupUsage
     near_quota: bool
+    # Who hands in (SPEC §5b): the reason of the staff hand-in that is the group's final, and
+    # the candidate numbers of members yet to agree (all_must_confirm).
+    staff_reason: str | None = None
+    waiting_for: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +277,10 @@ class AssignmentService:
         if fields.anonymous != current.anonymous and current.exported_at is not None:
             raise AnonymityLockedError()
         await _check_parts_edit(conn, current, fields)
+        if fields.all_must_confirm != current.all_must_confirm and (
+            await confirm_repo.assignment_has_handins(conn, current.id)
+        ):
+            raise ConfirmAfterHandinsError(name=current.name)
 
     # --- reading ---------------------------------------------------------------------------
     async def for_staff(self, guild_id: int, actor: Actor, name: str) -> Assignment:
@@ -498,6 +514,7 @@ def _fields_of(assignment: Assignment) -> AssignmentFields:
         max_uploads=assignment.max_uploads,
         max_storage_mb=assignment.max_storage_mb,
         parts=tuple((p.name, p.file_types) for p in assignment.parts),
+        all_must_confirm=assignment.all_must_confirm,
     )
 
 
@@ -545,7 +562,26 @@ def _build_fields(
         "channel_id": options.channel_id,
     }
     changes |= {key: value for key, value in plain.items() if value is not None}
+    changes |= _confirm_changes(base, options)
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _confirm_changes(base: AssignmentFields, options: AssignmentOptions) -> dict[str, object]:
+    """`all_must_confirm` implies `auto_submit` off: given together with `auto_submit:true`, or
+    `auto_submit:true` while it stays on, is refused (the schema holds the rule too)."""
+    confirm = (
+        base.all_must_confirm if options.all_must_confirm is None else options.all_must_confirm
+    )
+    if confirm and options.auto_submit:
+        raise ConfirmWithAutoSubmitError()
+    # submit_once would lock the group at the first member's hand-in, before the others agree.
+    if confirm and (base.submit_once if options.submit_once is None else options.submit_once):
+        raise ConfirmWithSubmitOnceError()
+    if options.all_must_confirm is None:
+        return {}
+    if options.all_must_confirm:
+        return {"all_must_confirm": True, "auto_submit": False}
+    return {"all_must_confirm": False}
 
 
 def _name_changes(name: str) -> dict[str, object]:
@@ -680,6 +716,11 @@ async def _overview(conn: Connection, assignment: Assignment, now: datetime) -> 
     current_of = await upload_repo.current_submissions(conn, assignment.id, assignment.parts)
     uploads_of = await upload_repo.uploads_by_group(conn, assignment.id)
     handins_of = await upload_repo.handins_by_group(conn, assignment.id)
+    confirmed_of = (
+        await confirm_repo.confirmed_by_group(conn, assignment.id)
+        if assignment.all_must_confirm
+        else {}
+    )
     rows: list[GroupOverview] = []
     handins = sum(len(group_handins) for group_handins in handins_of.values())
     submissions = 0
@@ -694,7 +735,15 @@ async def _overview(conn: Connection, assignment: Assignment, now: datetime) -> 
                 current,
                 uploads_of.get(group.id, []),
                 handins_of.get(group.id, []),
+                confirmed_of.get(group.id, {}),
+                members.get(group.id, []),
             )
+        )
+        waiting = waiting_among(
+            assignment,
+            members.get(group.id, []),
+            uploads_of.get(group.id, []),
+            confirmed_of.get(group.id, {}),
         )
         used = usage.get(group.id, NO_USAGE)
         rows.append(
@@ -706,6 +755,8 @@ async def _overview(conn: Connection, assignment: Assignment, now: datetime) -> 
                 final_deadline=deadlines_for(assignment, group).final,
                 usage=used,
                 near_quota=near_quota(assignment, used),
+                staff_reason=_staff_reason(current, handins_of.get(group.id, [])),
+                waiting_for=tuple(m.number for m in waiting),
             )
         )
     return Overview(
@@ -724,12 +775,22 @@ async def _overview(conn: Connection, assignment: Assignment, now: datetime) -> 
     )
 
 
+def _staff_reason(current: Submission | None, handins: Sequence[HandIn]) -> str | None:
+    """Why staff handed in the recorded final on the group's behalf (None: they did not)."""
+    if current is None:
+        return None
+    chosen = {current.handin_id} | {p.handin_id for p in current.parts}
+    return next((h.staff_reason for h in handins if h.id in chosen and h.by_staff), None)
+
+
 def _final_hashes(
     assignment: Assignment,
     group: Group,
     current: Submission | None,
     uploads: Sequence[Upload],
     handins: Sequence[HandIn],
+    confirmed: dict[int, set[int]],
+    members: Sequence[Member],
 ) -> list[tuple[str, str | None, str]]:
     """(PIN, part, SHA-256) of the group's finals: recorded once finalized, else what it would
     hand in now (as the export shows it)."""
@@ -739,7 +800,8 @@ def _final_hashes(
         if not assignment.parts:
             return [] if current.upload is None else [(group.pin, None, current.upload.sha256)]
         return [(group.pin, f.part.name, f.upload.sha256) for f in current.parts if f.upload]
-    choice = choose_final_among(assignment, group, uploads, handins)
+    agreed = agreed_among({m.user_id for m in members}, confirmed)
+    choice = choose_final_among(assignment, group, uploads, handins, agreed)
     if not assignment.parts:
         return [] if choice.upload is None else [(group.pin, None, choice.upload.sha256)]
     return [(group.pin, f.part.name, f.upload.sha256) for f in choice.parts if f.upload]

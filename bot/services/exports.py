@@ -67,6 +67,8 @@ RESULTS_HEADER = (
     "same_file_as",
 )
 CANDIDATES_HEADER = ("candidate_number", "user_id", "display_name")
+# What results.csv says in `uploaded_by` and `handed_in_by` for staff (SPEC §5b).
+STAFF = "staff"
 CHUNK_BYTES = 1 << 20
 # Deflating what is already compressed costs CPU and saves nothing.
 _STORED_EXTENSIONS = frozenset(
@@ -239,6 +241,7 @@ class ExportService:
         people = _People(
             numbers={c.user_id: c.number for c in candidates},
             authors=await export_repo.handin_authors(conn, assignment.id),
+            staff_handins=frozenset(await export_repo.staff_handins(conn, assignment.id)),
         )
         rows: list[ResultRow] = []
         jobs: list[_FileJob] = []
@@ -337,12 +340,19 @@ class _People:
 
     numbers: dict[int, int]  # user id -> candidate number
     authors: dict[int, int]  # hand-in id -> user id
+    # Hand-ins staff made on a group's behalf: staff have no candidate number (SPEC §5b).
+    staff_handins: frozenset[int] = frozenset()
 
     def number_of(self, user_id: int | None) -> str:
         number = None if user_id is None else self.numbers.get(user_id)
         return "" if number is None else str(number)
 
+    def uploaded_by(self, upload: Upload) -> str:
+        return STAFF if upload.by_staff else self.number_of(upload.user_id)
+
     def handed_in_by(self, handin_id: int | None) -> str:
+        if handin_id in self.staff_handins:
+            return STAFF
         return self.number_of(None if handin_id is None else self.authors.get(handin_id))
 
 
@@ -379,7 +389,7 @@ def _file_columns(final: _Final, people: _People) -> dict[str, str]:
         "size_bytes": str(upload.size),
         "sha256": upload.sha256,
         "sent_at": iso_utc(upload.sent_at),
-        "uploaded_by": people.number_of(upload.user_id),
+        "uploaded_by": people.uploaded_by(upload),
         "late": "yes" if final.late else "no",
         "handed_in_by": people.handed_in_by(final.handin_id),
     }

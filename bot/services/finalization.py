@@ -15,6 +15,7 @@ from bot.domain.models import (
     Assignment,
     Group,
     HandIn,
+    Member,
     Part,
     PartFinal,
     Receipt,
@@ -28,6 +29,7 @@ from bot.services.ports import Notifier, Wakeups
 from bot.services.receipt_codes import sign_submission
 from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
+from storage.repos import confirmations as confirm_repo
 from storage.repos import finalize as finalize_repo
 from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
@@ -84,11 +86,53 @@ async def choose_final(conn: Connection, assignment: Assignment, group: Group) -
     """The group's final submission as of its deadline (the same whenever this runs)."""
     uploads = await upload_repo.uploads_of(conn, group.id)
     handins = await upload_repo.handins_of(conn, group.id)
-    return choose_final_among(assignment, group, uploads, handins)
+    agreed = await agreed_uploads(conn, assignment, group)
+    return choose_final_among(assignment, group, uploads, handins, agreed)
+
+
+async def agreed_uploads(conn: Connection, assignment: Assignment, group: Group) -> frozenset[int]:
+    """With `all_must_confirm`: the group's uploads every current member agreed to."""
+    if not assignment.all_must_confirm:
+        return frozenset()
+    members = {m.user_id for m in await group_repo.members(conn, group.id)}
+    return agreed_among(members, await confirm_repo.confirmed_by(conn, group.id))
+
+
+def agreed_among(members: set[int], confirmed: dict[int, set[int]]) -> frozenset[int]:
+    """The uploads (of `confirmed`: upload id -> who agreed) that every one of `members`
+    agreed to; none for a group without members."""
+    if not members:
+        return frozenset()
+    return frozenset(upload_id for upload_id, who in confirmed.items() if members <= who)
+
+
+def waiting_among(
+    assignment: Assignment,
+    members: Sequence[Member],
+    uploads: Sequence[Upload],
+    confirmed: dict[int, set[int]],
+) -> tuple[Member, ...]:
+    """With `all_must_confirm`: the members who have not agreed to the latest upload (of each
+    part); none when there is nothing to agree to."""
+    if not assignment.all_must_confirm:
+        return ()
+    latest: dict[int | None, int] = {}
+    for upload in uploads:  # sorted by sent_at: the last one of each part stays
+        if not upload.by_staff:
+            latest[upload.part_id] = upload.id
+    return tuple(
+        m
+        for m in members
+        if any(m.user_id not in confirmed.get(upload_id, set()) for upload_id in latest.values())
+    )
 
 
 def choose_final_among(
-    assignment: Assignment, group: Group, uploads: Sequence[Upload], handins: Sequence[HandIn]
+    assignment: Assignment,
+    group: Group,
+    uploads: Sequence[Upload],
+    handins: Sequence[HandIn],
+    agreed: frozenset[int] = frozenset(),
 ) -> FinalChoice:
     """The rule for a group's final submission, over its uploads and hand-ins (each sorted as
     `uploads_of` and `handins_of` give them: by `sent_at`, then id). The set-based first
@@ -97,14 +141,16 @@ def choose_final_among(
 
     With parts, the same rule holds in each part on its own uploads and on the hand-ins of
     them (`/handin` hands in every part's latest upload at once, so a hand-in of the whole is
-    one hand-in row per part)."""
+    one hand-in row per part). `agreed`: with `all_must_confirm`, the uploads every current
+    member agreed to."""
     if assignment.parts:
         finals = tuple(
-            _choose_part(assignment, group, part, uploads, handins) for part in assignment.parts
+            _choose_part(assignment, group, part, uploads, handins, agreed)
+            for part in assignment.parts
         )
         late = any(f.late for f in finals if f.upload is not None)
         return FinalChoice(None, None, late, finals)
-    return _choose_one(assignment, group, uploads, handins)
+    return _choose_one(assignment, group, uploads, handins, agreed)
 
 
 def _choose_part(
@@ -113,14 +159,68 @@ def _choose_part(
     part: Part,
     uploads: Sequence[Upload],
     handins: Sequence[HandIn],
+    agreed: frozenset[int],
 ) -> PartFinal:
     mine = [u for u in uploads if u.part_id == part.id]
     ids = {u.id for u in mine}
-    choice = _choose_one(assignment, group, mine, [h for h in handins if h.upload_id in ids])
+    choice = _choose_one(
+        assignment, group, mine, [h for h in handins if h.upload_id in ids], agreed
+    )
     return PartFinal(part, choice.upload, choice.handin_id, choice.late)
 
 
 def _choose_one(
+    assignment: Assignment,
+    group: Group,
+    uploads: Sequence[Upload],
+    handins: Sequence[HandIn],
+    agreed: frozenset[int] = frozenset(),
+) -> FinalChoice:
+    """The rule's choice, unless staff handed in on the group's behalf since (SPEC §5b): the
+    latest staff hand-in is final whenever it was sent (staff decided, so never late), until
+    the group itself hands in something later that the rule accepts."""
+    if assignment.all_must_confirm:
+        chosen = _choose_agreed(assignment, group, uploads, handins, agreed)
+    else:
+        chosen = _choose_by_rule(assignment, group, uploads, handins)
+    staff = [h for h in handins if h.by_staff]
+    if not staff or _decided_after(chosen, handins, staff[-1]):
+        return chosen
+    upload = next((u for u in uploads if u.id == staff[-1].upload_id), None)
+    return FinalChoice(upload, staff[-1].id, False)
+
+
+def _choose_agreed(
+    assignment: Assignment,
+    group: Group,
+    uploads: Sequence[Upload],
+    handins: Sequence[HandIn],
+    agreed: frozenset[int],
+) -> FinalChoice:
+    """`all_must_confirm`: the latest upload, once every current member agreed to it; an
+    agreement to an older upload counts for nothing (a new upload resets it)."""
+    deadlines = deadlines_for(assignment, group)
+    upload = _last_sent_before([u for u in uploads if not u.by_staff], deadlines.final)
+    if upload is None or upload.id not in agreed:
+        return FinalChoice(None, None, False)
+    of_it = [h for h in handins if h.upload_id == upload.id and deadlines.accepts(h.sent_at)]
+    last = of_it[-1] if of_it else None
+    late = deadlines.is_late(upload.sent_at if last is None else last.sent_at)
+    return FinalChoice(upload, None if last is None else last.id, late)
+
+
+def _decided_after(chosen: FinalChoice, handins: Sequence[HandIn], staff: HandIn) -> bool:
+    """The rule's choice was sent after the staff hand-in (the upload, or its hand-in)."""
+    if chosen.upload is None:
+        return False
+    handin = next((h for h in handins if h.id == chosen.handin_id), None)
+    if handin is not None and handin.by_staff:
+        return False
+    moments = [chosen.upload.sent_at] + ([handin.sent_at] if handin is not None else [])
+    return max(moments) > staff.sent_at
+
+
+def _choose_by_rule(
     assignment: Assignment, group: Group, uploads: Sequence[Upload], handins: Sequence[HandIn]
 ) -> FinalChoice:
     deadlines = deadlines_for(assignment, group)
@@ -428,6 +528,8 @@ class ReceiptDispatcher:
                 if found is not None:
                     numbers[part.upload.user_id] = found.number
         uploader = await group_repo.candidate(conn, assignment.id, shown.user_id)
+        chosen = {submission.handin_id} | {p.handin_id for p in submission.parts}
+        staff = [h for h in await upload_repo.handins_of(conn, group.id) if h.id in chosen]
         code, part_codes = sign_submission(self._signer, assignment, group, submission)
         return Receipt(
             id=row.id,
@@ -442,6 +544,7 @@ class ReceiptDispatcher:
             revision=row.revision,
             parts=submission.parts,
             numbers=numbers,
+            staff_reason=next((h.staff_reason for h in staff if h.by_staff), None),
             code=code,
             part_codes=part_codes,
         )

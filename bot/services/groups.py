@@ -65,6 +65,7 @@ from bot.services.common import (
     require_staff,
     view_of,
 )
+from bot.services.ports import Notifier
 from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import groups as group_repo
@@ -119,9 +120,33 @@ class ImportResult:
 
 
 class GroupService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, notifier: Notifier | None = None) -> None:
         self._db = db
         self._clock = clock
+        # Tells members that a join or a leave reset their agreement (all_must_confirm).
+        self._notifier = notifier
+
+    async def _tell_agreement_reset(
+        self, assignment: Assignment, groups: list[Group | None]
+    ) -> None:
+        """all_must_confirm: a join or a leave reset the agreement (the schema's triggers drop
+        the group's confirmations); tell the members of each group that has something to agree
+        to. A courtesy: the change is recorded whatever becomes of it."""
+        if self._notifier is None or not assignment.all_must_confirm:
+            return
+        told: list[tuple[Group, list[int]]] = []
+        async with self._db.reading() as conn:
+            for group in groups:
+                if group is None or not await upload_repo.upload_count(conn, group.id):
+                    continue
+                members = [m.user_id for m in await group_repo.members(conn, group.id)]
+                if members:
+                    told.append((group, members))
+        for group, members in told:
+            try:
+                await self._notifier.agreement_reset(assignment, group, members)
+            except Exception:
+                log.exception("agreement reset notice failed")
 
     # --- students --------------------------------------------------------------------------
     async def ready(self, guild_id: int, actor: Actor, name: str) -> ReadyView:
@@ -226,8 +251,11 @@ class GroupService:
                 await group_repo.record_join_failure(conn, assignment.id, actor.user_id, sent_at)
             else:
                 assert target is not None
-                return await self._move(conn, assignment, actor.user_id, current, target, sent_at)
-        raise failure
+                joined = await self._move(conn, assignment, actor.user_id, current, target, sent_at)
+        if failure is not None:
+            raise failure
+        await self._tell_agreement_reset(assignment, [current, target])
+        return joined
 
     async def _move(
         self,
@@ -261,7 +289,9 @@ class GroupService:
             _require_membership_open(assignment, group, sent_at)
             await require_not_submitted(conn, assignment, group)
             deleted = await _remove(conn, assignment, group, actor.user_id)
-            return LeftGroup(group.pin, deleted)
+        if not deleted:
+            await self._tell_agreement_reset(assignment, [group])
+        return LeftGroup(group.pin, deleted)
 
     async def info(self, guild_id: int, actor: Actor, name: str) -> GroupView:
         async with self._db.transaction() as conn:
@@ -300,7 +330,9 @@ class GroupService:
             current = await group_repo.group_of(conn, assignment.id, member.user_id)
             if current is not None and current.id == target.id:
                 raise AlreadyInThisGroupError(pin=target.pin)
-            return await self._move(conn, assignment, member.user_id, current, target, now)
+            placed = await self._move(conn, assignment, member.user_id, current, target, now)
+        await self._tell_agreement_reset(assignment, [current, target])
+        return placed
 
     async def staff_remove(self, guild_id: int, actor: Actor, name: str, user_id: int) -> Group:
         now = self._clock.now()
@@ -313,7 +345,8 @@ class GroupService:
             _require_membership_open(assignment, group, now)
             await group_repo.remove_member(conn, assignment.id, user_id)
             await _release_lease_of(conn, group, user_id)
-            return group
+        await self._tell_agreement_reset(assignment, [group])
+        return group
 
     async def staff_import(
         self,

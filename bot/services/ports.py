@@ -37,6 +37,12 @@ class Notifier(Protocol):
         """An extension reopened a finalized group: tell its members."""
         ...
 
+    async def agreement_reset(
+        self, assignment: Assignment, group: Group, user_ids: list[int]
+    ) -> None:
+        """all_must_confirm: a join or a leave reset the group's agreement; tell its members."""
+        ...
+
     async def send_reminder(self, reminder: Reminder) -> Delivery:
         """DM one reminder."""
         ...
@@ -74,6 +80,11 @@ class SilentNotifier:
         return None
 
     async def group_reopened(
+        self, assignment: Assignment, group: Group, user_ids: list[int]
+    ) -> None:
+        return None
+
+    async def agreement_reset(
         self, assignment: Assignment, group: Group, user_ids: list[int]
     ) -> None:
         return None

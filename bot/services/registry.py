@@ -24,6 +24,7 @@ from bot.services.purge import PurgeService
 from bot.services.receipt_codes import ReceiptCodeService
 from bot.services.reminders import ReminderService
 from bot.services.settings import SettingsService
+from bot.services.staff_handin import StaffHandInService
 from bot.services.submissions import SubmissionService
 from storage.db import Database
 from storage.diskspace import StatvfsFreeSpace
@@ -48,6 +49,7 @@ class Services:
     wakeups: Wakeups
     health: HealthService
     calendar: CalendarService
+    staff_handins: StaffHandInService
     receipt_codes: ReceiptCodeService
     # SPEC §7: feedback drafts and releases, and the feedback DM outbox's delivery.
     feedback: FeedbackService
@@ -87,7 +89,7 @@ def build_services(
         files=files,
         clock=clock,
         assignments=AssignmentService(db, clock, finalizer, notifier, wakeups),
-        groups=GroupService(db, clock),
+        groups=GroupService(db, clock, notifier),
         submissions=SubmissionService(
             db,
             files,
@@ -108,6 +110,9 @@ def build_services(
         wakeups=wakeups,
         health=HealthService(db, clock),
         calendar=CalendarService(db, clock),
+        staff_handins=StaffHandInService(
+            db, files, clock, disk=disk, wakeups=wakeups, download_policy=download_policy
+        ),
         receipt_codes=ReceiptCodeService(db, signer),
         feedback=FeedbackService(db, files, clock, wakeups, download_policy=download_policy),
         feedback_delivery=FeedbackDispatcher(db, clock, notifier, instance=instance),

@@ -10,9 +10,11 @@ from bot.domain.clock import Clock
 from bot.domain.delivery import Delivery, DmFailure
 from bot.domain.models import Assignment, Group, Reminder, ReminderReason, deadlines_for
 from bot.services.common import register_role_members
+from bot.services.finalization import waiting_among
 from bot.services.ports import Notifier
 from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
+from storage.repos import confirmations as confirm_repo
 from storage.repos import groups as group_repo
 from storage.repos import misc as misc_repo
 from storage.repos import uploads as upload_repo
@@ -129,8 +131,23 @@ async def _recipients(conn: Connection, assignment: Assignment) -> list[Reminder
         reason, missing = await _group_reason(conn, assignment, group)
         if reason is None:
             continue
-        for member in await group_repo.members(conn, group.id):
-            reminders.append(Reminder(assignment, member.user_id, reason, deadline, missing))
+        members = await group_repo.members(conn, group.id)
+        waiting: tuple[int, ...] = ()
+        if assignment.all_must_confirm and reason is ReminderReason.NOT_HANDED_IN:
+            # Only the members who have not agreed yet, each told who the group waits for.
+            pending = waiting_among(
+                assignment,
+                members,
+                await upload_repo.uploads_of(conn, group.id),
+                await confirm_repo.confirmed_by(conn, group.id),
+            )
+            if not pending:
+                continue
+            members, waiting = list(pending), tuple(m.number for m in pending)
+        for member in members:
+            reminders.append(
+                Reminder(assignment, member.user_id, reason, deadline, missing, waiting)
+            )
     for candidate in await group_repo.candidates_without_group(conn, assignment.id):
         reminders.append(Reminder(assignment, candidate.user_id, ReminderReason.NO_GROUP, deadline))
     return reminders
@@ -158,6 +175,9 @@ async def _group_reason(
         last = [uploads[-1]]
     if assignment.auto_submit:
         return None, ()
+    if assignment.all_must_confirm:
+        # Who still has to agree is decided by the caller, member by member.
+        return ReminderReason.NOT_HANDED_IN, ()
     handed_in = {handin.upload_id for handin in await upload_repo.handins_of(conn, group.id)}
     if all(u.id in handed_in for u in last):
         return None, ()

@@ -37,6 +37,7 @@ from bot.domain.models import (
     GroupDeadlines,
     GroupView,
     HandIn,
+    Member,
     Part,
     PartFinal,
     Submission,
@@ -59,9 +60,11 @@ from bot.services.downloads import ByteSource, DownloadPolicy, download
 from bot.services.finalization import (
     FinalChoice,
     FinalizationChange,
+    agreed_among,
     choose_final,
     choose_final_among,
     record_final,
+    waiting_among,
 )
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier, StoredFiles, Wakeups
@@ -70,6 +73,7 @@ from bot.services.upload_batch import UploadBatch, UploadHint
 from storage.db import Connection, Database, GroupCommit
 from storage.files import DamagedFileError, ReceivedFile
 from storage.repos import assignments as assignment_repo
+from storage.repos import confirmations as confirm_repo
 from storage.repos import groups as group_repo
 from storage.repos import uploads as upload_repo
 
@@ -104,6 +108,8 @@ class HandInResult:
     final: FinalizationChange | None
     # With parts: what was handed in for each part (`upload` None: nothing in that part).
     parts: tuple[PartFinal, ...] = ()
+    # all_must_confirm: the members who still have to agree (empty: everyone agreed).
+    waiting_for: tuple[Member, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,8 @@ class StatusView:
     finalized: bool
     lease_user_id: int | None
     lease_until: datetime | None
+    # all_must_confirm: the members who have not agreed to the latest upload yet.
+    waiting_for: tuple[Member, ...] = ()
 
     @property
     def latest_not_handed_in(self) -> bool:
@@ -282,7 +290,7 @@ class SubmissionService:
         group = await self._upload_target(conn, assignment, actor, request.sent_at, standing)
         part = part_for(assignment, request.part)
         limit = _limit_bytes(assignment, request.upload_limit_bytes)
-        _check_file(incoming.filename, incoming.declared_size, limit, assignment, part)
+        check_file(incoming.filename, incoming.declared_size, limit, assignment, part)
         # Early, on the declared size: a refusal now costs no download.
         await check_upload_quotas(
             conn, assignment, group, actor.user_id, incoming.declared_size, request.sent_at
@@ -330,7 +338,7 @@ class SubmissionService:
         )
         # Staff may have edited the parts (or their types) while the bytes were arriving.
         part = part_for(assignment, request.part)
-        _check_file(request.incoming.filename, received.size, received.size, assignment, part)
+        check_file(request.incoming.filename, received.size, received.size, assignment, part)
         # What decides: the bytes received, against what is recorded by now (other uploads of
         # the group may have landed during the download). Raises before anything is written.
         await check_upload_quotas(conn, assignment, group, actor.user_id, received.size, sent_at)
@@ -453,6 +461,17 @@ class SubmissionService:
                 for upload, _ in present
             ]
             upload, handin_id = present[0][0], handin_ids[0]
+            waiting: tuple[Member, ...] = ()
+            if assignment.all_must_confirm:
+                await confirm_repo.confirm(
+                    conn, group.id, actor.user_id, [u.id for u, _ in present], sent_at
+                )
+                waiting = waiting_among(
+                    assignment,
+                    standing.members,
+                    await upload_repo.uploads_of(conn, group.id),
+                    await confirm_repo.confirmed_by(conn, group.id),
+                )
             if assignment.single_editor:
                 await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
             final = None
@@ -467,7 +486,7 @@ class SubmissionService:
         if final is not None and final.receipts:
             self._wakeups.receipts_waiting()
         parts = handed if assignment.parts else ()
-        return HandInResult(handin, upload, view, final, parts)
+        return HandInResult(handin, upload, view, final, parts, waiting)
 
     async def release(self, guild_id: int, actor: Actor, name: str) -> Group:
         """Give up the edit lease early (single_editor)."""
@@ -494,7 +513,14 @@ class SubmissionService:
             uploads = tuple(await upload_repo.uploads_of(conn, group.id))
             handins = tuple(await upload_repo.handins_of(conn, group.id))
             # From the rows just read: the same choice as `choose_final`, without its queries.
-            pending = choose_final_among(assignment, group, uploads, handins)
+            confirmed = (
+                await confirm_repo.confirmed_by(conn, group.id)
+                if assignment.all_must_confirm
+                else {}
+            )
+            members = {m.user_id for m in view.members}
+            agreed = agreed_among(members, confirmed)
+            pending = choose_final_among(assignment, group, uploads, handins, agreed)
             if not assignment.parts and pending.handin_id is not None and pending.upload is None:
                 pending = await choose_final(conn, assignment, group)
             # Only the uploaders' numbers are shown: the members' are in the view already, and
@@ -517,6 +543,7 @@ class SubmissionService:
                 finalized=group.finalized_at is not None,
                 lease_user_id=group.lease_user_id if lease_held else None,
                 lease_until=group.lease_until if lease_held else None,
+                waiting_for=waiting_among(assignment, view.members, uploads, confirmed),
             )
 
     async def download(self, guild_id: int, actor: Actor, name: str) -> tuple[Upload, bool]:
@@ -681,7 +708,7 @@ def part_for(assignment: Assignment, name: str | None) -> Part | None:
     return part
 
 
-def _check_file(
+def check_file(
     filename: str,
     declared_size: int,
     limit: int,

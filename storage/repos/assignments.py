@@ -35,6 +35,7 @@ class AssignmentFields:
     reminders: tuple[int, ...]
     max_uploads: int
     max_storage_mb: float
+    all_must_confirm: bool = False
     # Kept in `assignment_parts` (see `save_parts`), not in the assignments row.
     parts: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
 
@@ -84,6 +85,7 @@ def _row_to_assignment(row: Row) -> Assignment:
         max_uploads=row["max_uploads"],
         max_storage_mb=float(row["max_storage_mb"]),
         parts=_parts_of(row["parts_json"]),
+        all_must_confirm=bool(row["all_must_confirm"]),
     )
 
 
@@ -107,6 +109,7 @@ def _columns(fields: AssignmentFields) -> dict[str, Any]:
         "reminders": ",".join(str(r) for r in fields.reminders),
         "max_uploads": fields.max_uploads,
         "max_storage_mb": fields.max_storage_mb,
+        "all_must_confirm": int(fields.all_must_confirm),
     }
 
 

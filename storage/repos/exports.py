@@ -19,6 +19,17 @@ async def handin_authors(conn: Connection, assignment_id: int) -> dict[int, int]
     return {row["id"]: row["user_id"] for row in rows}
 
 
+async def staff_handins(conn: Connection, assignment_id: int) -> set[int]:
+    """The ids of the assignment's hand-ins that staff made on a group's behalf."""
+    rows = await fetch_all(
+        conn,
+        "SELECT h.id FROM handins h JOIN groups g ON g.id = h.group_id"
+        " WHERE g.assignment_id = ? AND h.staff_reason IS NOT NULL",
+        (assignment_id,),
+    )
+    return {row["id"] for row in rows}
+
+
 async def guild_known(conn: Connection, guild_id: int) -> bool:
     """True when the guild has an assignment or saved settings: the bot has seen it."""
     row = await fetch_one(

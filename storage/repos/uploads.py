@@ -27,6 +27,7 @@ def _row_to_upload(row: Row, prefix: str = "") -> Upload:
         stored_at=from_db(row[f"{prefix}stored_at"]),
         late=bool(row[f"{prefix}late"]),
         part_id=row[f"{prefix}part_id"],
+        by_staff=bool(row[f"{prefix}by_staff"]),
     )
 
 
@@ -38,6 +39,7 @@ def _row_to_handin(row: Row) -> HandIn:
         user_id=row["user_id"],
         sent_at=from_db(row["sent_at"]),
         late=bool(row["late"]),
+        staff_reason=row["staff_reason"],
     )
 
 
@@ -47,7 +49,8 @@ async def insert_upload(conn: Connection, upload: Upload, interaction_id: int | 
     return await insert(
         conn,
         "INSERT INTO uploads (group_id, user_id, filename, size, sha256, content_type, sent_at,"
-        " stored_at, late, interaction_id, part_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " stored_at, late, interaction_id, part_id, by_staff)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             upload.group_id,
             upload.user_id,
@@ -60,6 +63,7 @@ async def insert_upload(conn: Connection, upload: Upload, interaction_id: int | 
             int(upload.late),
             interaction_id,
             upload.part_id,
+            int(upload.by_staff),
         ),
     )
 
@@ -117,11 +121,14 @@ async def insert_handin(
     user_id: int,
     sent_at: datetime,
     late: bool,
+    staff_reason: str | None = None,
 ) -> int:
+    """`staff_reason`: a staff hand-in on the group's behalf, and why (SPEC §5b)."""
     return await insert(
         conn,
-        "INSERT INTO handins (group_id, upload_id, user_id, sent_at, late) VALUES (?, ?, ?, ?, ?)",
-        (group_id, upload_id, user_id, to_db(sent_at), int(late)),
+        "INSERT INTO handins (group_id, upload_id, user_id, sent_at, late, staff_reason)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (group_id, upload_id, user_id, to_db(sent_at), int(late), staff_reason),
     )
 
 

@@ -263,8 +263,9 @@ def staff_assignments_cog(services: Services) -> StaffAssignmentsCog:
 
 
 @pytest.fixture
-def staff_groups_cog(services: Services) -> StaffGroupsCog:
-    return StaffGroupsCog(services)
+async def staff_groups_cog(services: Services) -> AsyncIterator[StaffGroupsCog]:
+    async with aiohttp.ClientSession() as session:
+        yield StaffGroupsCog(services, session)
 
 
 @pytest.fixture

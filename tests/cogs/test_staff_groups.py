@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from bot.domain.errors import (
     CsvImportError,
+    GroupNotFoundError,
     MemberNotInGroupError,
     NoCandidatesToSplitError,
     NotPredefinedError,
@@ -16,8 +19,8 @@ from cogs._common import person_of
 from cogs._paging import Pager
 from cogs.staff_groups import StaffGroupsCog
 from storage.repos import groups as group_repo
-from tests.cogs.conftest import Cdn, World, call, refused
-from tests.conftest import GUILD, STAFF, make_assignment
+from tests.cogs.conftest import Cdn, World, call, complete, refused
+from tests.conftest import GUILD, STAFF, make_assignment, student
 from tests.snapshot import unchanged
 
 Cog = StaffGroupsCog
@@ -256,3 +259,65 @@ async def test_list_of_many_large_groups_stays_within_discords_embed_limits(
         assert t("en", "groups.list_group", label=view.group.label, pin=view.group.pin) in shown
     # And the whole list comes as a CSV file too.
     assert reply.file is not None and reply.file.filename == "groups-lab-1.csv"
+
+
+# --- handin on a group's behalf --------------------------------------------------------------
+async def _group_1234(world: World) -> None:
+    await make_assignment(world.services)
+    await world.services.groups.create(
+        GUILD, student(1), "Lab 1", "1234", sent_at=world.clock.now()
+    )
+
+
+async def test_handin_stores_the_attachment_for_the_group_and_says_so(
+    world: World, staff_groups_cog: Cog, cdn: Cdn
+) -> None:
+    await _group_1234(world)
+    interaction = world.interaction(world.staff())
+    file = cdn.attachment("mailed.pdf", b"%PDF from the TA")
+
+    await call(
+        staff_groups_cog.handin,
+        staff_groups_cog,
+        interaction,
+        "Lab 1",
+        "1234",
+        file,
+        "upload failed on the train",
+    )
+
+    assert interaction.response.defer.await_count == 1
+    reply = world.answer(interaction)
+    assert "mailed.pdf" in (reply.content or "") and "1234" in (reply.content or "")
+    assert reply.ephemeral and len(cdn.fetched) == 1
+
+
+async def test_handin_for_an_unknown_pin_is_refused_before_downloading(
+    world: World, staff_groups_cog: Cog, cdn: Cdn
+) -> None:
+    await _group_1234(world)
+    interaction = world.interaction(world.staff())
+    file = cdn.attachment("mailed.pdf", b"%PDF from the TA")
+
+    async with unchanged(world.services.db, world.services.files):
+        error = await refused(
+            call(
+                staff_groups_cog.handin, staff_groups_cog, interaction, "Lab 1", "9999", file, "x"
+            ),
+            GroupNotFoundError,
+        )
+    assert cdn.fetched == []
+    await report(interaction, error)
+    assert "9999" in (world.answer(interaction).content or "")
+
+
+async def test_handin_part_autocompletes_the_assignments_parts(
+    world: World, staff_groups_cog: Cog
+) -> None:
+    await make_assignment(world.services, parts="report:pdf; code:zip")
+    interaction = world.interaction(world.staff())
+    interaction.namespace = SimpleNamespace(assignment="Lab 1")
+
+    choices = await complete(staff_groups_cog, "_part", interaction, "co")
+
+    assert [c.value for c in choices] == ["code"]

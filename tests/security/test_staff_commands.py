@@ -125,7 +125,9 @@ def staff_commands(course: Course) -> list[AppCommand]:
     found = [c for c in walk_commands(course.bot) if is_staff_command(c)]
     # The walk must find the staff commands of SPEC §2 (and any added later).
     names = {c.qualified_name for c in found}
-    assert {"assignment create", "groups import", "export", "settings"} <= names, names
+    assert {"assignment create", "groups import", "groups handin", "export", "settings"} <= names, (
+        names
+    )
     assert {"feedback import", "feedback release"} <= names, names
     return found
 
