@@ -182,12 +182,48 @@ async def test_nothing_of_the_students_remains_after_a_purge(
     assert found == []
 
 
-def _found_in_files(root: Path) -> list[str]:
+async def test_agreements_and_staff_hand_ins_go_with_the_purge(
+    services: Services, clock: FakeClock, db: Database, tmp_path: Path
+) -> None:
+    """SPEC §5b's rows (who agreed to which upload, why staff handed in) are the students' too."""
+    await make_assignment(services, "Lab 1", closes="+1h", all_must_confirm=True)
+    now = clock.now()
+    await services.groups.create(GUILD, INGRID, "Lab 1", "4711", sent_at=now)
+    await services.groups.join(GUILD, OLA, "Lab 1", "4711", sent_at=now)
+    await upload(services, INGRID, "Lab 1", SECRET, "ingrid-secret-report.pdf")
+    for member in (INGRID, OLA):
+        await services.submissions.handin(GUILD, member, "Lab 1", sent_at=clock.now())
+    await close(services, clock)
+    await services.staff_handins.hand_in(
+        GUILD,
+        STAFF,
+        "Lab 1",
+        "4711",
+        incoming(b"%PDF mailed to the TA by Ingrid 93c1", "ingrid-secret-report-v2.pdf"),
+        "Ingrid-only reason 5b2e",
+        sent_at=clock.now(),
+        upload_limit_bytes=LIMIT,
+    )
+    await services.exports.export(GUILD, STAFF, "Lab 1", tmp_path / "out")
+    await services.purge.purge(GUILD, STAFF, "Lab 1")
+    async with db.reading() as conn:
+        assert await fetch_all(conn, "SELECT * FROM confirmations") == []
+    needles = {"reason": b"Ingrid-only reason 5b2e", "staff's file": b"mailed to the TA by Ingrid"}
+    students = {what: n for what, n in _needles().items() if what != "feedback comment"}
+    found = _found_in_files(tmp_path, {**students, **needles})
+    if backends.BACKEND != "sqlite":
+        text = await _all_rows_as_text(db)
+        found += [what for what, n in needles.items() if n.decode("latin-1") in text]
+    assert found == []
+
+
+def _found_in_files(root: Path, needles: dict[str, bytes] | None = None) -> list[str]:
     found = []
     for path in root.rglob("*"):
         if path.is_file() and "out" not in path.relative_to(root).parts:
             data = path.read_bytes()
-            found += [f"{what} in {path.name}" for what, n in _needles().items() if n in data]
+            wanted = _needles() if needles is None else needles
+            found += [f"{what} in {path.name}" for what, n in wanted.items() if n in data]
     return found
 
 
