@@ -27,6 +27,7 @@ from storage.repos import misc as misc_repo
 log = logging.getLogger(__name__)
 
 SWEEP_JOB = "sweep"
+REPLAN_JOB = "replan"
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -109,6 +110,7 @@ class DeadlineScheduler:
         *,
         wakeups: Wakeups,
         sweep_seconds: float = 30.0,
+        replan_seconds: float | None = None,
         wall: Callable[[], datetime] | None = None,
     ) -> None:
         self._db = db
@@ -117,6 +119,9 @@ class DeadlineScheduler:
         self._receipts = receipts
         self._reminders = reminders
         self._sweep_seconds = sweep_seconds
+        # With several processes on one database, another process's changes reach this one's
+        # timers only through the database: `replan_seconds` re-reads every timer that often.
+        self._replan_seconds = replan_seconds
         # The timer runs on real time; the services on the Clock (a fake one in tests).
         self._wall = wall or (lambda: datetime.now(UTC))
         self._scheduler = AsyncIOScheduler(timezone=UTC)  # the default memory job store
@@ -163,6 +168,16 @@ class DeadlineScheduler:
             coalesce=True,
             max_instances=1,
         )
+        if self._replan_seconds is not None:
+            self._scheduler.add_job(
+                self._replan,
+                IntervalTrigger(seconds=self._replan_seconds, timezone=UTC),
+                id=REPLAN_JOB,
+                replace_existing=True,
+                misfire_grace_time=None,
+                coalesce=True,
+                max_instances=1,
+            )
         log.info("scheduler started with %d jobs", len(self.job_ids()))
 
     async def shutdown(self) -> None:
@@ -293,6 +308,12 @@ class DeadlineScheduler:
 
     async def _sweep(self) -> None:
         await self._finalize(None)
+
+    async def _replan(self) -> None:
+        try:
+            await self.reschedule_all()
+        except Exception:
+            log.exception("could not re-read the timers; the sweep still covers every deadline")
 
     async def _finalize(self, assignment_id: int | None) -> None:
         try:

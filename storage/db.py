@@ -51,6 +51,13 @@ class Dialect:
             return "((julianday('now') - 2440587.5) * 86400.0)"
         return "CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)"
 
+    @property
+    def skip_locked(self) -> str:
+        """Appended to a SELECT that claims rows for this transaction: rows another process's
+        open transaction holds are skipped, not waited for (SQLite has one writer at a time,
+        so nothing is ever held there)."""
+        return "" if self.name == "sqlite" else " FOR UPDATE SKIP LOCKED"
+
     def group_concat(self, expr: str) -> str:
         """Comma-joined text of `expr` over the group (NULL for no rows)."""
         if self.name == "sqlite":
