@@ -175,6 +175,12 @@ class Database:
         """Read a consistent snapshot."""
         raise NotImplementedError
 
+    async def hold_lock(self, space: int, key: int, seconds: float) -> bool:
+        """Take the lock (`space`, `key`) that every process on this database shares, waiting
+        for its holder, and let it go `seconds` later (in the background); False when the
+        backend has no lock across processes (SQLite: a single bot process)."""
+        return False
+
     async def close(self) -> None:
         raise NotImplementedError
 
