@@ -53,8 +53,8 @@ class Config:
     # HANDIN_INSTANCE: this process's name, unique among the processes sharing one database
     # (a restarted process takes back the receipts its earlier life was sending).
     instance: str = "main"
-    # HANDIN_SHARDS (`0-3`, `0,2`) of HANDIN_SHARD_COUNT: the Discord shards this process
-    # serves (several processes share one PostgreSQL); None: one process, no sharding.
+    # HANDIN_SHARDS (`0-3`, `0,2`; unset: all) of HANDIN_SHARD_COUNT: the Discord shards this
+    # process serves (several processes share one PostgreSQL); None: one process, no sharding.
     shard_ids: tuple[int, ...] | None = None
     shard_count: int | None = None
 
@@ -120,7 +120,8 @@ def _database_url() -> str | None:
 
 
 def _shards(ids_text: str, count_text: str) -> tuple[tuple[int, ...] | None, int | None]:
-    """HANDIN_SHARDS and HANDIN_SHARD_COUNT: both set (sharded) or neither (one process)."""
+    """HANDIN_SHARDS of HANDIN_SHARD_COUNT (the count alone: all its shards, in this
+    process); neither: one process, not sharded."""
     if not ids_text and not count_text:
         return None, None
     if not count_text:
@@ -128,14 +129,11 @@ def _shards(ids_text: str, count_text: str) -> tuple[tuple[int, ...] | None, int
             f"HANDIN_SHARDS={ids_text!r} needs HANDIN_SHARD_COUNT: the number of shards of the"
             " whole bot, the same in every process (e.g. 8)"
         )
-    if not ids_text:
-        raise ConfigError(
-            f"HANDIN_SHARD_COUNT={count_text!r} needs HANDIN_SHARDS: the shards this process"
-            f" serves, e.g. 0-{_example_last(count_text)} or 0,2"
-        )
     if not count_text.isdigit() or int(count_text) < 1:
         raise ConfigError(f"HANDIN_SHARD_COUNT={count_text!r} is not a whole number of 1 or more")
     count = int(count_text)
+    if not ids_text:
+        return tuple(range(count)), count
     ids = parse_shards(ids_text)
     if ids is None:
         raise ConfigError(
@@ -148,10 +146,6 @@ def _shards(ids_text: str, count_text: str) -> tuple[tuple[int, ...] | None, int
             f" has shards 0 to {count - 1}"
         )
     return ids, count
-
-
-def _example_last(count_text: str) -> int:
-    return max(int(count_text) - 1, 0) if count_text.isdigit() else 3
 
 
 def parse_shards(text: str) -> tuple[int, ...] | None:

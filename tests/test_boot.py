@@ -313,6 +313,13 @@ def test_shards_are_a_range_or_a_list(
     assert (config.shard_ids, config.shard_count, config.sharded) == (ids, 8, True)
 
 
+def test_a_shard_count_alone_serves_all_its_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _sharded(tmp_path, monkeypatch, None, "3")
+    assert (config.shard_ids, config.shard_count, config.instance) == ((0, 1, 2), 3, "shards-0-2")
+
+
 def test_without_shards_the_bot_is_one_plain_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -335,7 +342,6 @@ def test_a_sharded_process_is_an_auto_sharded_bot_named_for_its_shards(
     ("shards", "count", "says"),
     [
         ("0-1", None, "needs HANDIN_SHARD_COUNT"),
-        (None, "4", "needs HANDIN_SHARDS: the shards this process serves, e.g. 0-3"),
         ("0-x", "4", "is not a shard range"),
         ("3-1", "4", "is not a shard range"),
         ("0,0", "4", "is not a shard range"),
