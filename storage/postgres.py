@@ -237,9 +237,12 @@ async def migrate_postgres(db: PostgresDatabase, migrations: list[tuple[int, str
     async with db.pool.connection() as raw:
         await raw.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
-            await raw.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
-            )
+            # Created only when missing: CREATE TABLE IF NOT EXISTS needs the CREATE privilege
+            # even when the table exists, and the bot's role may have only DML on its tables.
+            cur = await raw.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+            found = await cur.fetchone()
+            if found is None or not found[0]:
+                await raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
             cur = await raw.execute("SELECT max(version) FROM schema_version")
             row = await cur.fetchone()
             current = int(row[0]) if row is not None and row[0] is not None else 0
