@@ -1,6 +1,7 @@
 """`python -m bot` runs the bot; `python -m bot demo` plays a course in the local sandbox;
-`python -m bot export ...` exports results from the command line; `python -m bot sync` syncs the
-slash commands once (the deploy step of a sharded bot)."""
+`python -m bot export ...` exports results from the command line; `python -m bot verify ...`
+checks a receipt code; `python -m bot sync` syncs the slash commands once (the deploy step
+of a sharded bot)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot import paths
+from bot import paths, signing
 from bot.config import ENV_FILE, Config, ConfigError, readable_by_others
 from bot.endpoints import point_client_at
 
@@ -74,6 +75,12 @@ def run(*, sync: bool, sync_only: bool = False) -> int:
     except paths.DataDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        # Made (or checked) before connecting: a damaged key file is one line, not a traceback.
+        signing.load_signer(config.signing_key, config.data_dir, create=True)
+    except signing.SigningKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     point_client_at(config.api_base, config.gateway_url)
     from bot.client import make_bot
 
@@ -106,7 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sync", action="store_true", help="sync slash commands even if they did not change"
     )
-    commands = parser.add_subparsers(dest="command", metavar="{demo,export,backup,restore,sync}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="{demo,export,backup,restore,verify,sync}"
+    )
     # Each tool parses its own options (`python -m bot demo --help`), and is imported only when
     # chosen: a running bot never loads the sandbox.
     commands.add_parser(
@@ -120,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "restore", add_help=False, help="restore a backup into a new or empty data folder"
+    )
+    commands.add_parser(
+        "verify", add_help=False, help="check a receipt code, or print the public key"
     )
     commands.add_parser(
         "sync",
@@ -147,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
 
         tool = backup_cli.main_backup if args.command == "backup" else backup_cli.main_restore
         return tool(rest)
+    if args.command == "verify":
+        from bot.verify_cli import main as verify_main
+
+        return verify_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "sync":

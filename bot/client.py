@@ -13,7 +13,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot import paths
+from bot import paths, signing
 from bot.config import Config
 from bot.domain.clock import Clock, SystemClock
 from bot.i18n import pick_locale
@@ -100,6 +100,7 @@ class HandinBot(commands.Bot):
         self._db = await connect_database(self.config.database_url, paths.database_path(data_dir))
         await migrate(self._db)
         files = file_store(data_dir, self.config.files_url, prepare=True)
+        signer = signing.load_signer(self.config.signing_key, data_dir, create=True)
         self.notifier = DiscordNotifier(self, self._dm_locale)
         self.services = build_services(
             self._db,
@@ -109,6 +110,7 @@ class HandinBot(commands.Bot):
             download_policy=self.download_policy,
             reserve=self.config.free_space_reserve,
             instance=self.config.instance,
+            signer=signer,
         )
         self.session = aiohttp.ClientSession()
         await self.tree.set_translator(HandinTranslator())

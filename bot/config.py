@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from bot import signing
 from bot.domain.quotas import DEFAULT_RESERVE, FreeSpaceReserve
 from bot.domain.rules import MIB
 
@@ -53,6 +54,9 @@ class Config:
     # HANDIN_INSTANCE: this process's name, unique among the processes sharing one database
     # (a restarted process takes back the receipts its earlier life was sending).
     instance: str = "main"
+    # HANDIN_SIGNING_KEY: the receipt-signing key (bot/signing.py says its format); unset, the
+    # bot makes one in the data folder at its first start.
+    signing_key: str | None = None
     # HANDIN_SHARDS (`0-3`, `0,2`; unset: all) of HANDIN_SHARD_COUNT: the Discord shards this
     # process serves (several processes share one PostgreSQL); None: one process, no sharding.
     shard_ids: tuple[int, ...] | None = None
@@ -96,6 +100,7 @@ class Config:
             # Each process sharing a database needs its own name: its shards make one.
             instance=os.environ.get("HANDIN_INSTANCE", "").strip()
             or ("main" if shard_ids is None else "shards-" + shard_text(shard_ids)),
+            signing_key=_signing_key(),
         )
 
     @property
@@ -104,6 +109,18 @@ class Config:
             min_free_bytes=int(self.min_free_mb * MIB),
             min_free_fraction=self.min_free_percent / 100,
         )
+
+
+def _signing_key() -> str | None:
+    """Refused at start, before anything runs, when it is not a key."""
+    value = os.environ.get("HANDIN_SIGNING_KEY", "").strip()
+    if not value:
+        return None
+    try:
+        signing.signer_from_env_value(value)
+    except signing.SigningKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    return value
 
 
 def _database_url() -> str | None:

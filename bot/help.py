@@ -69,6 +69,7 @@ COMMANDS: tuple[HelpEntry, ...] = (
     _e("groups random", LAB, ("size", "3"), staff=True),
     _e("groups list", LAB, staff=True),
     _e("export", LAB, staff=True),
+    _e("verify", ("receipt", "AU7x3kQ…"), staff=True),
     _e("settings", ("timezone", "Europe/Oslo"), staff=True),
 )
 

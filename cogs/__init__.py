@@ -24,6 +24,7 @@ def all_cogs(
     from cogs.staff_assignments import StaffAssignmentsCog
     from cogs.staff_groups import StaffGroupsCog
     from cogs.submissions import SubmissionsCog
+    from cogs.verify import VerifyCog
 
     return [
         GroupsCog(services),
@@ -33,6 +34,7 @@ def all_cogs(
         ExportCog(services, exports_dir),
         SettingsCog(services),
         HelpCog(services),
+        VerifyCog(services),
     ]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import discord
 
@@ -37,7 +37,31 @@ def _label(item: discord.ui.Item[Any]) -> str:
 # The base is never registered; its pattern matches nothing.
 class HandinButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
     """A persistent button whose callback errors reach the tree's error handler (discord.py
-    only logs a dynamic item's exceptions)."""
+    only logs a dynamic item's exceptions).
+
+    A subclass declares what it acts on instead of writing its own constructor and parser:
+    `class X(HandinButton, kind="x", ids=("assignment",))` gets the custom_id
+    `handin:x:<assignment>`, and `X(label, assignment=7)` builds it."""
+
+    style: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
+    kind: ClassVar[str]
+    id_names: ClassVar[tuple[str, ...]]
+
+    def __init_subclass__(
+        cls,
+        *,
+        kind: str,
+        ids: tuple[str, ...] = (),
+        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+    ) -> None:
+        cls.kind, cls.id_names, cls.style = kind, ids, style
+        parts = ("handin", kind, *(rf"(?P<{name}>\d+)" for name in ids))
+        super().__init_subclass__(template=":".join(parts))
+
+    def __init__(self, label: str, **ids: int) -> None:
+        self.ids = {name: ids[name] for name in self.id_names}
+        custom_id = ":".join(("handin", self.kind, *(str(value) for value in self.ids.values())))
+        super().__init__(Button(label=label, style=self.style, custom_id=custom_id))
 
     @classmethod
     async def from_custom_id(
@@ -47,10 +71,8 @@ class HandinButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
         match: re.Match[str],
         /,
     ) -> Self:
-        # Each button keeps ints in its custom_id, in its constructor's order, then its label.
-        make: Any = cls
-        built: Self = make(*(int(value) for value in match.groups()), _label(item))
-        return built
+        ids = {name: int(value) for name, value in match.groupdict().items()}
+        return cls(_label(item), **ids)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
@@ -61,30 +83,27 @@ class HandinButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
         raise NotImplementedError
 
+    async def assignment(
+        self, interaction: discord.Interaction[Any], services: Services
+    ) -> Assignment:
+        """The assignment this button acts on, in the guild it was pressed in."""
+        return await services.assignments.by_id(guild_id_of(interaction), self.ids["assignment"])
 
-class HandInThisFile(HandinButton, template=r"handin:hand:(?P<assignment>\d+):(?P<upload>\d+)"):
+
+class HandInThisFile(
+    HandinButton, kind="hand", ids=("assignment", "upload"), style=discord.ButtonStyle.primary
+):
     """Under an upload in an `auto_submit:false` assignment: hand in exactly that upload."""
-
-    def __init__(self, assignment_id: int, upload_id: int, label: str = "Hand in") -> None:
-        super().__init__(
-            Button(
-                label=label,
-                style=discord.ButtonStyle.primary,
-                custom_id=f"handin:hand:{assignment_id}:{upload_id}",
-            )
-        )
-        self.assignment_id = assignment_id
-        self.upload_id = upload_id
 
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        assignment = await services.assignments.by_id(guild_id_of(interaction), self.assignment_id)
+        assignment = await self.assignment(interaction, services)
         result = await services.submissions.handin(
             guild_id_of(interaction),
             actor_of(interaction),
             assignment.name,
             sent_at=interaction.created_at,
-            upload_id=self.upload_id,
+            upload_id=self.ids["upload"],
         )
         locale = await locale_of(services, interaction)
         key = "handin.final" if result.final is not None else "handin.done"
@@ -100,24 +119,14 @@ class HandInThisFile(HandinButton, template=r"handin:hand:(?P<assignment>\d+):(?
         )
 
 
-class ShowStatus(HandinButton, template=r"handin:status:(?P<assignment>\d+)"):
+class ShowStatus(HandinButton, kind="status", ids=("assignment",)):
     """Under `/ready` with a group: the group's `/status`."""
-
-    def __init__(self, assignment_id: int, label: str = "Status") -> None:
-        super().__init__(
-            Button(
-                label=label,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"handin:status:{assignment_id}",
-            )
-        )
-        self.assignment_id = assignment_id
 
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
         from cogs._embeds import status_pages
 
         await interaction.response.defer(ephemeral=True, thinking=True)
-        assignment = await services.assignments.by_id(guild_id_of(interaction), self.assignment_id)
+        assignment = await self.assignment(interaction, services)
         status = await services.submissions.status(
             guild_id_of(interaction), actor_of(interaction), assignment.name
         )
@@ -135,25 +144,16 @@ async def _finish(interaction: discord.Interaction[Any], text: str) -> None:
     await interaction.edit_original_response(content=text, embed=None, view=None)
 
 
-class ConfirmClose(HandinButton, template=r"handin:close:(?P<assignment>\d+):(?P<owner>\d+)"):
+class ConfirmClose(
+    HandinButton, kind="close", ids=("assignment", "owner"), style=discord.ButtonStyle.danger
+):
     """`/assignment close` asks first; this closes (for the staff member who asked)."""
 
-    def __init__(self, assignment_id: int, owner_id: int, label: str = "Close now") -> None:
-        super().__init__(
-            Button(
-                label=label,
-                style=discord.ButtonStyle.danger,
-                custom_id=f"handin:close:{assignment_id}:{owner_id}",
-            )
-        )
-        self.assignment_id = assignment_id
-        self.owner_id = owner_id
-
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
-        _check_owner(interaction, self.owner_id)
+        _check_owner(interaction, self.ids["owner"])
         # Finalizing every group can take a while: acknowledge first.
         await interaction.response.defer()
-        assignment = await services.assignments.by_id(guild_id_of(interaction), self.assignment_id)
+        assignment = await self.assignment(interaction, services)
         closed, changes = await services.assignments.close_now(
             guild_id_of(interaction),
             actor_of(interaction),
@@ -170,29 +170,17 @@ class ConfirmClose(HandinButton, template=r"handin:close:(?P<assignment>\d+):(?P
 
 class ConfirmReopen(
     HandinButton,
-    template=r"handin:reopen:(?P<assignment>\d+):(?P<owner>\d+):(?P<closes>\d+)",
+    kind="reopen",
+    ids=("assignment", "owner", "closes"),
+    style=discord.ButtonStyle.primary,
 ):
     """`/assignment reopen` asks first; this reopens until the deadline that was asked for."""
 
-    def __init__(
-        self, assignment_id: int, owner_id: int, closes: int, label: str = "Reopen"
-    ) -> None:
-        super().__init__(
-            Button(
-                label=label,
-                style=discord.ButtonStyle.primary,
-                custom_id=f"handin:reopen:{assignment_id}:{owner_id}:{closes}",
-            )
-        )
-        self.assignment_id = assignment_id
-        self.owner_id = owner_id
-        self.closes = closes
-
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
-        _check_owner(interaction, self.owner_id)
+        _check_owner(interaction, self.ids["owner"])
         await interaction.response.defer()
-        assignment = await services.assignments.by_id(guild_id_of(interaction), self.assignment_id)
-        closes = datetime.fromtimestamp(self.closes, UTC).isoformat()
+        assignment = await self.assignment(interaction, services)
+        closes = datetime.fromtimestamp(self.ids["closes"], UTC).isoformat()
         reopened = await services.assignments.reopen(
             guild_id_of(interaction),
             actor_of(interaction),
@@ -206,21 +194,11 @@ class ConfirmReopen(
         await _finish(interaction, text if notice is None else f"{text}\n{notice}")
 
 
-class Cancel(HandinButton, template=r"handin:cancel:(?P<owner>\d+)"):
+class Cancel(HandinButton, kind="cancel", ids=("owner",)):
     """Leaves everything as it was; the prompt says so."""
 
-    def __init__(self, owner_id: int, label: str = "Cancel") -> None:
-        super().__init__(
-            Button(
-                label=label,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"handin:cancel:{owner_id}",
-            )
-        )
-        self.owner_id = owner_id
-
     async def run(self, interaction: discord.Interaction[Any], services: Services) -> None:
-        _check_owner(interaction, self.owner_id)
+        _check_owner(interaction, self.ids["owner"])
         locale = await locale_of(services, interaction)
         await interaction.response.edit_message(
             content=t(locale, "confirm.cancelled"), embed=None, view=None
@@ -248,8 +226,8 @@ def view_of(*items: discord.ui.Item[Any]) -> discord.ui.View:
 
 def close_prompt(locale: str, assignment: Assignment, owner_id: int) -> discord.ui.View:
     return view_of(
-        ConfirmClose(assignment.id, owner_id, t(locale, "confirm.close_button")),
-        Cancel(owner_id, t(locale, "confirm.cancel_button")),
+        ConfirmClose(t(locale, "confirm.close_button"), assignment=assignment.id, owner=owner_id),
+        Cancel(t(locale, "confirm.cancel_button"), owner=owner_id),
     )
 
 
@@ -258,7 +236,10 @@ def reopen_prompt(
 ) -> discord.ui.View:
     return view_of(
         ConfirmReopen(
-            assignment.id, owner_id, int(closes.timestamp()), t(locale, "confirm.reopen_button")
+            t(locale, "confirm.reopen_button"),
+            assignment=assignment.id,
+            owner=owner_id,
+            closes=int(closes.timestamp()),
         ),
-        Cancel(owner_id, t(locale, "confirm.cancel_button")),
+        Cancel(t(locale, "confirm.cancel_button"), owner=owner_id),
     )

@@ -22,7 +22,10 @@ from bot.services.assignments import GroupOverview, Overview
 from bot.services.groups import ReadyView
 from bot.services.submissions import StatusView
 from cogs._common import GOOD, INFO, WARN
-from cogs._paging import Section, add_long_field, field_pages
+from cogs._paging import EMBED_LIMIT, Section, add_long_field, field_pages
+
+# What the note on receipt codes that did not fit may take (its name, and ten part names).
+CODES_NOTE_ROOM = 600
 
 
 def members_text(locale: str, members: Iterable[Member]) -> str:
@@ -238,6 +241,8 @@ def receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
     embed.add_field(
         name=t(locale, "receipt.late"), value=t(locale, "yes" if receipt.late else "no")
     )
+    if receipt.code is not None:
+        embed.add_field(name=t(locale, "receipt.code"), value=f"`{receipt.code}`", inline=False)
     return embed
 
 
@@ -272,81 +277,127 @@ def _parts_receipt_embed(locale: str, receipt: Receipt) -> discord.Embed:
         add_long_field(embed, t(locale, "receipt.part", part=final.part.name), value)
     # One field for the hashes, under the label no catalog translates (as a one-file receipt).
     add_long_field(embed, "SHA-256", "\n".join(hashes))
+    _add_part_codes(locale, embed, receipt)
     return embed
+
+
+def _add_part_codes(locale: str, embed: discord.Embed, receipt: Receipt) -> None:
+    """A code per part's file: each proves one file and stays short enough for one field.
+
+    Ten parts with long file names can pass Discord's 6,000 characters for the whole embed
+    (it would refuse the receipt): the codes that do not fit are named, not dropped silently."""
+    left_out: list[str] = []
+    for final in receipt.parts:
+        code = receipt.part_codes.get(final.part.id)
+        if code is None:
+            continue
+        name = t(locale, "receipt.part_code", part=final.part.name)
+        value = f"`{code}`"
+        # Room kept for the note on what did not fit.
+        if len(embed) + len(name) + len(value) > EMBED_LIMIT - CODES_NOTE_ROOM:
+            left_out.append(f"`{final.part.name}`")
+            continue
+        embed.add_field(name=name, value=value, inline=False)
+    if left_out:
+        embed.add_field(
+            name=t(locale, "receipt.code"),
+            value=t(locale, "receipt.codes_no_room", parts=", ".join(left_out)),
+            inline=False,
+        )
 
 
 def overview_pages(locale: str, overview: Overview) -> list[discord.Embed]:
     """Counts and deadline first, then every group, who has no group and who could not be
     reached, over as many pages as they need."""
-    assignment = overview.assignment
-    sections: list[Section] = []
-    if overview.disk_low_since is not None:
-        # Ahead of the lists: while it lasts, no group can upload.
-        sections.append(
-            Section(
-                t(locale, "overview.disk_low_title"),
-                t(locale, "overview.disk_low", since=overview.disk_low_since),
-            )
-        )
-    sections.append(
-        Section(
-            t(locale, "overview.counts"),
-            t(
-                locale,
-                "overview.counts_text",
-                candidates=tn(locale, "count.candidates", len(overview.candidates)),
-                groups=tn(locale, "count.groups", len(overview.groups)),
-                uploads=tn(locale, "count.uploads", overview.uploads),
-                handins=tn(locale, "count.handins", overview.handins),
-                submissions=tn(locale, "count.submissions", overview.submissions),
-            ),
-        )
-    )
-    sections.append(Section(t(locale, "ready.deadline"), deadline_text(locale, assignment)))
-    group_lines = [
-        t(
-            locale,
-            "overview.group_line",
-            label=g.group.label,
-            pin=g.group.pin,
-            members=", ".join(f"<@{m.user_id}> ({m.number})" for m in g.members) or "—",
-            uploads=tn(locale, "count.uploads", g.uploads),
-        )
-        + (" · " + _near_quota_text(locale, assignment, g) if g.near_quota else "")
-        for g in overview.groups
+    sections = [
+        _disk_low_section(locale, overview),
+        _counts_section(locale, overview),
+        Section(t(locale, "ready.deadline"), deadline_text(locale, overview.assignment)),
+        _groups_section(locale, overview),
+        _without_group_section(locale, overview),
+        _identical_section(locale, overview),
+        _undelivered_section(locale, overview),
     ]
-    sections.append(
-        Section(tn(locale, "overview.groups", len(overview.groups)), "\n".join(group_lines) or "—")
-    )
-    no_group = [f"<@{c.user_id}> ({c.number})" for c in overview.without_group]
-    sections.append(
-        Section(tn(locale, "overview.without_group", len(no_group)), ", ".join(no_group) or "—")
-    )
-    if overview.identical:
-        # Staff only: which groups handed in the very same bytes (no file is shown).
-        same = [
-            t(
-                locale,
-                "overview.identical_line",
-                part=f"`{entry.part}` · " if entry.part else "",
-                pins=", ".join(f"`{pin}`" for pin in entry.pins),
-                sha=entry.sha256[:12],
-            )
-            for entry in overview.identical
-        ]
-        sections.append(Section(tn(locale, "overview.identical", len(same)), "\n".join(same)))
-    if overview.undelivered:
-        lines = [
-            f"<@{user_id}>: {', '.join(_unreached(locale, u) for u in unreached)}"
-            for user_id, unreached in overview.undelivered.items()
-        ]
-        sections.append(Section(tn(locale, "overview.undelivered", len(lines)), "\n".join(lines)))
     return field_pages(
-        t(locale, "overview.title", name=assignment.name),
-        sections,
+        t(locale, "overview.title", name=overview.assignment.name),
+        [section for section in sections if section is not None],
         colour=INFO if overview.state is not AssignmentState.CLOSED else GOOD,
         description=t(locale, f"state.{overview.state.value}"),
     )
+
+
+def _disk_low_section(locale: str, overview: Overview) -> Section | None:
+    # Ahead of the lists: while it lasts, no group can upload.
+    if overview.disk_low_since is None:
+        return None
+    return Section(
+        t(locale, "overview.disk_low_title"),
+        t(locale, "overview.disk_low", since=overview.disk_low_since),
+    )
+
+
+def _counts_section(locale: str, overview: Overview) -> Section:
+    counts = t(
+        locale,
+        "overview.counts_text",
+        candidates=tn(locale, "count.candidates", len(overview.candidates)),
+        groups=tn(locale, "count.groups", len(overview.groups)),
+        uploads=tn(locale, "count.uploads", overview.uploads),
+        handins=tn(locale, "count.handins", overview.handins),
+        submissions=tn(locale, "count.submissions", overview.submissions),
+    )
+    return Section(t(locale, "overview.counts"), counts)
+
+
+def _groups_section(locale: str, overview: Overview) -> Section:
+    lines = [_group_line(locale, overview.assignment, group) for group in overview.groups]
+    return Section(tn(locale, "overview.groups", len(overview.groups)), "\n".join(lines) or "—")
+
+
+def _group_line(locale: str, assignment: Assignment, group: GroupOverview) -> str:
+    line = t(
+        locale,
+        "overview.group_line",
+        label=group.group.label,
+        pin=group.group.pin,
+        members=", ".join(f"<@{m.user_id}> ({m.number})" for m in group.members) or "—",
+        uploads=tn(locale, "count.uploads", group.uploads),
+    )
+    if group.near_quota:
+        line += " · " + _near_quota_text(locale, assignment, group)
+    return line
+
+
+def _without_group_section(locale: str, overview: Overview) -> Section:
+    no_group = [f"<@{c.user_id}> ({c.number})" for c in overview.without_group]
+    return Section(tn(locale, "overview.without_group", len(no_group)), ", ".join(no_group) or "—")
+
+
+def _identical_section(locale: str, overview: Overview) -> Section | None:
+    # Staff only: which groups handed in the very same bytes (no file is shown).
+    if not overview.identical:
+        return None
+    same = [
+        t(
+            locale,
+            "overview.identical_line",
+            part=f"`{entry.part}` · " if entry.part else "",
+            pins=", ".join(f"`{pin}`" for pin in entry.pins),
+            sha=entry.sha256[:12],
+        )
+        for entry in overview.identical
+    ]
+    return Section(tn(locale, "overview.identical", len(same)), "\n".join(same))
+
+
+def _undelivered_section(locale: str, overview: Overview) -> Section | None:
+    if not overview.undelivered:
+        return None
+    lines = [
+        f"<@{user_id}>: {', '.join(_unreached(locale, u) for u in unreached)}"
+        for user_id, unreached in overview.undelivered.items()
+    ]
+    return Section(tn(locale, "overview.undelivered", len(lines)), "\n".join(lines))
 
 
 def _unreached(locale: str, unreached: Unreached) -> str:

@@ -41,7 +41,7 @@ class GroupsCog(HandinCog):
         locale = await self.locale(interaction)
         # With a group, the next step is to see its status: one press away.
         buttons = (
-            view_of(ShowStatus(view.assignment.id, t(locale, "button.status")))
+            view_of(ShowStatus(t(locale, "button.status"), assignment=view.assignment.id))
             if view.group is not None
             else None
         )

@@ -109,7 +109,11 @@ class SubmissionsCog(HandinCog):
             text += "\n" + t(locale, "upload.remember_handin", name=result.view.assignment.name)
             # The next step, one press away: hand in exactly this file.
             view = view_of(
-                HandInThisFile(result.view.assignment.id, upload.id, t(locale, "button.handin"))
+                HandInThisFile(
+                    t(locale, "button.handin"),
+                    assignment=result.view.assignment.id,
+                    upload=upload.id,
+                )
             )
         await respond(interaction, text, view=view)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from sandbox.events import ScheduledEvents
 from sandbox.gateway import Gateway
 from sandbox.interactions import (
     APPLICATION_COMMAND,
@@ -22,6 +23,7 @@ from sandbox.interactions import (
     MODAL_SUBMIT,
     FileSpec,
     InteractionHandle,
+    Interactions,
     OptionBuilder,
     ResolvedCommand,
     interaction_payload,
@@ -43,14 +45,13 @@ from sandbox.models import (
     SandboxUser,
     StoredFile,
 )
+from sandbox.process import BotProcess, InProcessBot
 from sandbox.rest import ForcedLimit, RateLimitHit, RestApi
 from sandbox.transcript import EventKind, Transcript
 from sandbox.world import DEFAULT_ATTACHMENT_SIZE_LIMIT, SandboxError, World
 
 if TYPE_CHECKING:
     import discord
-
-    from sandbox.process import BotProcess, InProcessBot
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,10 @@ class Sandbox:
         if privileged_intents is not None:
             # Which privileged intents the app "has enabled"; others are refused with 4014.
             self.gateway.allowed_privileged_intents = privileged_intents
-        self.rest = RestApi(self.world, self.gateway, interaction_deadline=interaction_deadline)
+        self._interactions = Interactions()
+        self.rest = RestApi(
+            self.world, self.gateway, self._interactions, interaction_deadline=interaction_deadline
+        )
         self.connect_timeout = connect_timeout
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -97,7 +101,7 @@ class Sandbox:
     async def start(self) -> Sandbox:
         # Uploads can be large; Discord's own limit is enforced by the handlers (413).
         app = web.Application(client_max_size=1024 * 1024 * 1024)
-        self.rest.register(app)
+        self.rest.register(app, ScheduledEvents(self.rest).routes())
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         # Binding our own socket to port 0 gives a free port without a race.
@@ -228,7 +232,7 @@ class Sandbox:
 
     @property
     def interactions(self) -> list[InteractionHandle]:
-        return list(self.world.interactions.values())
+        return self._interactions.all()
 
     # -- building the world -------------------------------------------------------------------
 
@@ -520,7 +524,7 @@ class Sandbox:
         await self.settle()
         await self.wait_connected()
         handle.payload = payload
-        self.world.interactions[handle.id] = handle
+        self._interactions.add(handle)
         handle.invoked_at = time.monotonic()
         delivered = await self.gateway.dispatch("INTERACTION_CREATE", payload)
         if not delivered:
@@ -770,8 +774,6 @@ class Sandbox:
 
     def run_bot(self, client: discord.Client, *, ready_timeout: float = 15.0) -> InProcessBot:
         """``async with sandbox.run_bot(bot) as bot:`` runs ``bot`` in this event loop."""
-        from sandbox.process import InProcessBot
-
         runner = InProcessBot(self, client, ready_timeout=ready_timeout)
         self._bots.append(runner)
         return runner
@@ -787,8 +789,6 @@ class Sandbox:
         ready_timeout: float = 30.0,
     ) -> BotProcess:
         """A bot subprocess pointed at this sandbox (see :class:`BotProcess`)."""
-        from sandbox.process import BotProcess
-
         process = BotProcess(
             self,
             argv,

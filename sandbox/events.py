@@ -4,12 +4,11 @@ Discord's checks (Manage Events, an external event's location and end, a start i
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from aiohttp import web
 
 from sandbox.models import JSON, MANAGE_EVENTS, SandboxGuild
-from sandbox.rest import DiscordError, RestApi, form_error, json_response, no_content
+from sandbox.rest import DiscordError, RestApi, Route, form_error, json_response, no_content
 
 EXTERNAL = 3
 GUILD_ONLY = 2
@@ -36,7 +35,7 @@ class ScheduledEvents:
         self.rest = rest
         self.world = rest.world
 
-    def routes(self) -> list[tuple[str, str, Any]]:
+    def routes(self) -> list[Route]:
         base = "/guilds/{guild_id}/scheduled-events"
         return [
             ("GET", base, self.list_events),

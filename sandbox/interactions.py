@@ -14,6 +14,7 @@ from typing import Any
 from sandbox.models import (
     EPHEMERAL,
     JSON,
+    MessageInteraction,
     SandboxChannel,
     SandboxGuild,
     SandboxMessage,
@@ -157,6 +158,11 @@ class InteractionHandle:
     def followups(self) -> list[SandboxMessage]:
         return [m for m in self.messages if m is not self.original]
 
+    @property
+    def metadata(self) -> MessageInteraction:
+        """What a message answering this interaction says of it."""
+        return MessageInteraction(id=self.id, type=self.type, user=self.user)
+
     def elapsed(self) -> float:
         return 0.0 if self.invoked_at is None else time.monotonic() - self.invoked_at
 
@@ -208,6 +214,26 @@ class InteractionHandle:
 
     def __repr__(self) -> str:
         return f"<InteractionHandle id={self.id} {self.command or self.type} by {self.user}>"
+
+
+class Interactions:
+    """Every interaction the sandbox sent, by id: the REST API finds a callback's or a
+    follow-up's interaction here."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, InteractionHandle] = {}
+
+    def add(self, handle: InteractionHandle) -> None:
+        self._by_id[handle.id] = handle
+
+    def get(self, interaction_id: int) -> InteractionHandle | None:
+        return self._by_id.get(interaction_id)
+
+    def by_token(self, token: str) -> InteractionHandle | None:
+        return next((h for h in self._by_id.values() if h.token == token), None)
+
+    def all(self) -> list[InteractionHandle]:
+        return list(self._by_id.values())
 
 
 # -- resolving a command path against the synced definitions -------------------------

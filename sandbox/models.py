@@ -5,12 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sandbox.snowflake import snowflake_time
-
-if TYPE_CHECKING:
-    from sandbox.interactions import InteractionHandle
 
 JSON = dict[str, Any]
 
@@ -410,6 +407,15 @@ class StoredFile:
         return f"<StoredFile {self.filename} {self.size} B {self.content_type}>"
 
 
+@dataclass(frozen=True, slots=True)
+class MessageInteraction:
+    """What a message says of the interaction it answers (Discord's `interaction_metadata`)."""
+
+    id: int
+    type: int
+    user: SandboxUser
+
+
 @dataclass(eq=False)
 class SandboxMessage:
     """A message the bot (or the sandbox on a user's behalf) posted somewhere."""
@@ -424,7 +430,7 @@ class SandboxMessage:
     components: list[JSON] = field(default_factory=list)
     flags: int = 0
     webhook_id: int | None = None
-    interaction: InteractionHandle | None = None
+    interaction: MessageInteraction | None = None
     edited_at: dt.datetime | None = None
     deleted: bool = False
 

@@ -10,19 +10,38 @@ import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import discord
 import discord.gateway
 import discord.http
 
 from bot.endpoints import Endpoints, point_client_at, restore_client
+from sandbox.gateway import Gateway
 from sandbox.world import SandboxError, SandboxTimeout
 
-if TYPE_CHECKING:
-    from sandbox.driver import Sandbox
-
 log = logging.getLogger(__name__)
+
+
+class Sandbox(Protocol):
+    """What a runner needs of the sandbox it points a bot at (the driver's `Sandbox` is one;
+    naming it here keeps the driver -> process import one-way)."""
+
+    gateway: Gateway
+
+    @property
+    def api_base(self) -> str: ...
+
+    @property
+    def gateway_url(self) -> str: ...
+
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def sync_count(self) -> int: ...
+
+    def env(self, data_dir: str | Path | None = None) -> dict[str, str]: ...
 
 
 class InProcessBot:

@@ -27,6 +27,7 @@ from sandbox.interactions import (
     UPDATE_MESSAGE,
     CallbackRecord,
     InteractionHandle,
+    Interactions,
 )
 from sandbox.models import (
     CDN_STALL_SECONDS,
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v10"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# (method, path under the API prefix, handler)
+Route = tuple[str, str, Handler]
 
 # Gateway intents that decide whether the bot hears about its own messages.
 INTENT_GUILD_MESSAGES = 1 << 9
@@ -145,11 +148,13 @@ class RestApi:
         self,
         world: World,
         gateway: Gateway,
+        interactions: Interactions,
         *,
         interaction_deadline: float | None = 3.0,
     ) -> None:
         self.world = world
         self.gateway = gateway
+        self.interactions = interactions
         self.interaction_deadline = interaction_deadline
         self.requests: list[tuple[str, str]] = []
         self.unknown_routes: list[str] = []
@@ -165,9 +170,11 @@ class RestApi:
 
     # -- wiring ---------------------------------------------------------------------------
 
-    def register(self, app: web.Application) -> None:
+    def register(self, app: web.Application, extra: list[Route] | None = None) -> None:
+        """Every route of the API; `extra` adds routes of the modules built on this one
+        (their handlers use this module's errors and responses)."""
         app.middlewares.append(self._middleware)
-        routes: list[tuple[str, str, Handler]] = [
+        routes: list[Route] = [
             ("GET", "/gateway", self.get_gateway),
             ("GET", "/gateway/bot", self.get_gateway_bot),
             ("GET", "/users/@me", self.get_me),
@@ -207,10 +214,7 @@ class RestApi:
             ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}", self.webhook_edit),
             ("DELETE", "/webhooks/{app_id}/{token}/messages/{message_id}", self.webhook_delete),
         ]
-        # Imported here: the events module builds on this one's errors and responses.
-        from sandbox.events import ScheduledEvents
-
-        routes += ScheduledEvents(self).routes()
+        routes += extra or []
         for method, path, handler in routes:
             app.router.add_route(method, API_PREFIX + path, handler)
         app.router.add_get("/cdn/attachments/{channel_id}/{file_id}/{filename}", self.cdn)
@@ -563,53 +567,85 @@ class RestApi:
         channel = self._channel(request)
         payload, uploads = await self._read_body(request)
         self._validate(payload, bool(uploads))
+        enforced = payload.get("nonce") is not None and payload.get("enforce_nonce")
+        nonce = str(payload["nonce"]) if enforced else None
+        earlier = self._nonce_replay(nonce)
+        if earlier is not None:
+            return json_response(earlier.to_payload())
+        refused = self._refuse_dm(channel, payload.get("content"))
+        if refused is not None:
+            return refused
+        flags = int(payload.get("flags") or 0)
+        if flags & ~(SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2):
+            raise form_error("flags", "MESSAGE_FLAGS_INVALID", "Invalid message flags.")
+        message = self._new_message(channel, payload, uploads, flags=flags)
+        if nonce is not None:
+            self.world.remember_nonce(self.world.bot_user, nonce, message)
+        if channel.is_dm and self.dm_latency:
+            await asyncio.sleep(self.dm_latency)
+        self._record_sent(channel, message)
+        await self._announce(message)
+        return json_response(message.to_payload())
+
+    def _nonce_replay(self, nonce: str | None) -> SandboxMessage | None:
+        """Discord: the same author's enforced nonce seen in the past few minutes returns that
+        message, and no new one is created."""
+        if nonce is None:
+            return None
+        earlier = self.world.message_for_nonce(self.world.bot_user, nonce)
+        if earlier is not None:
+            self.world.nonce_hits += 1
+        return earlier
+
+    def _refuse_dm(self, channel: SandboxChannel, content: Any) -> web.Response | None:
+        """A queued DM fault answered as Discord does, or 50007 for a user with closed DMs."""
         recipient = channel.recipient
-        nonce = payload.get("nonce")
-        if nonce is not None and payload.get("enforce_nonce"):
-            # Discord: the same author's nonce seen in the past few minutes returns that
-            # message, and no new one is created.
-            earlier = self.world.message_for_nonce(self.world.bot_user, str(nonce))
-            if earlier is not None:
-                self.world.nonce_hits += 1
-                return json_response(earlier.to_payload())
-        if channel.is_dm and recipient is not None:
-            faulted = self._dm_fault(recipient, payload.get("content"))
-            if faulted is not None:
-                return faulted
-        if channel.is_dm and recipient is not None and recipient.dms_closed:
+        if not channel.is_dm or recipient is None:
+            return None
+        faulted = self._dm_fault(recipient, content)
+        if faulted is not None:
+            return faulted
+        if recipient.dms_closed:
             self.world.record(
                 EventKind.DM_FAILED,
                 user=recipient,
                 channel_id=channel.id,
-                content=payload.get("content"),
+                content=content,
                 detail="Cannot send messages to this user (50007)",
             )
             raise DiscordError(403, "Cannot send messages to this user", 50007)
-        flags = int(payload.get("flags") or 0)
-        if flags & ~(SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2):
-            raise form_error("flags", "MESSAGE_FLAGS_INVALID", "Invalid message flags.")
-        files = self._attachments(channel, payload, uploads)
-        message = self.world.new_message(
+        return None
+
+    def _new_message(
+        self,
+        channel: SandboxChannel,
+        payload: JSON,
+        uploads: list[Upload],
+        *,
+        flags: int,
+        interaction: InteractionHandle | None = None,
+    ) -> SandboxMessage:
+        """The bot's message that `payload` (already validated) and its uploads describe."""
+        return self.world.new_message(
             channel,
             author=self.world.bot_user,
             content=payload.get("content") or "",
             embeds=list(payload.get("embeds") or []),
-            attachments=files,
+            attachments=self._attachments(channel, payload, uploads),
             components=payload.get("components"),
             flags=flags,
+            interaction=None if interaction is None else interaction.metadata,
         )
-        if nonce is not None and payload.get("enforce_nonce"):
-            self.world.remember_nonce(self.world.bot_user, str(nonce), message)
-        if channel.is_dm and self.dm_latency:
-            await asyncio.sleep(self.dm_latency)
+
+    def _record_sent(self, channel: SandboxChannel, message: SandboxMessage) -> None:
         if channel.is_dm:
             self.world.record(
                 EventKind.DM,
-                user=recipient,
+                user=channel.recipient,
                 channel_id=channel.id,
                 content=message.content,
                 embeds=message.embeds,
-                files=files,
+                files=message.attachments,
                 message=message,
             )
         else:
@@ -618,12 +654,10 @@ class RestApi:
                 channel_id=channel.id,
                 content=message.content,
                 embeds=message.embeds,
-                files=files,
+                files=message.attachments,
                 message=message,
                 detail=channel.name,
             )
-        await self._announce(message)
-        return json_response(message.to_payload())
 
     def _dm_fault(self, user: SandboxUser, content: Any) -> web.Response | None:
         """The next fault a test queued for DM requests to `user`, answered as Discord does."""
@@ -906,7 +940,7 @@ class RestApi:
 
     def _interaction(self, request: web.Request, id_key: str) -> InteractionHandle:
         try:
-            handle = self.world.interactions.get(int(request.match_info[id_key]))
+            handle = self.interactions.get(int(request.match_info[id_key]))
         except ValueError:
             handle = None
         if handle is None or handle.token != request.match_info["token"]:
@@ -917,7 +951,7 @@ class RestApi:
         if request.match_info["app_id"] != str(self.world.application_id):
             raise DiscordError(404, "Unknown Webhook", 10015)
         token = request.match_info["token"]
-        handle = next((h for h in self.world.interactions.values() if h.token == token), None)
+        handle = self.interactions.by_token(token)
         if handle is None:
             raise DiscordError(401, "Invalid Webhook Token", 50027)
         if not handle.callbacks:
@@ -986,38 +1020,19 @@ class RestApi:
         return None
 
     async def _answer_message(self, answer: _Answer) -> SandboxMessage | None:
-        handle, data, world, channel = answer.handle, answer.data, self.world, answer.handle.channel
+        handle, data, channel = answer.handle, answer.data, answer.handle.channel
         try:
             self._validate(data, bool(answer.uploads))
-            files = self._attachments(channel, data, answer.uploads)
+            flags = int(data.get("flags") or 0) & INTERACTION_FLAGS
+            message = self._new_message(
+                channel, data, answer.uploads, flags=flags, interaction=handle
+            )
         except DiscordError as exc:
             raise self._fail(handle, exc) from None
-        message = world.new_message(
-            channel,
-            author=world.bot_user,
-            content=data.get("content") or "",
-            embeds=list(data.get("embeds") or []),
-            attachments=files,
-            components=data.get("components"),
-            flags=int(data.get("flags") or 0) & INTERACTION_FLAGS,
-            interaction=handle,
-        )
         answer.record.message = message
         handle.add_message(message, original=True)
         handle.add_callback(answer.record)
-        world.record(
-            EventKind.RESPONSE,
-            user=handle.user,
-            interaction_id=handle.id,
-            channel_id=channel.id,
-            command=handle.command,
-            content=message.content,
-            embeds=message.embeds,
-            files=files,
-            ephemeral=message.ephemeral,
-            message=message,
-        )
-        handle.mark_done(message)
+        self._answered(EventKind.RESPONSE, handle, message, command=handle.command)
         await self._announce(message)
         return message
 
@@ -1031,7 +1046,7 @@ class RestApi:
             embeds=[],
             attachments=[],
             flags=flags | LOADING,
-            interaction=handle,
+            interaction=handle.metadata,
         )
         answer.record.message = message
         handle.add_message(message, original=True)
@@ -1085,20 +1100,34 @@ class RestApi:
     ) -> None:
         """An interaction's message was edited: record it, mark the interaction answered, and
         tell the gateway (MESSAGE_UPDATE)."""
+        self._answered(kind, handle, message, command=command)
+        await self._dispatch_update(message)
+
+    def _answered(
+        self,
+        kind: EventKind,
+        handle: InteractionHandle,
+        message: SandboxMessage,
+        *,
+        command: str | None,
+        detail: str = "",
+    ) -> None:
+        """`message` answers `handle` (a response, a follow-up or an edit): into the transcript,
+        and the interaction counts as answered."""
         self.world.record(
             kind,
             user=handle.user,
             interaction_id=handle.id,
-            channel_id=handle.channel.id,
+            channel_id=message.channel_id,
             command=command,
             content=message.content,
             embeds=message.embeds,
             files=message.attachments,
             ephemeral=message.ephemeral,
             message=message,
+            detail=detail,
         )
         handle.mark_done(message)
-        await self._dispatch_update(message)
 
     async def _answer_modal(self, answer: _Answer) -> SandboxMessage | None:
         handle = answer.handle
@@ -1116,7 +1145,6 @@ class RestApi:
     async def webhook_execute(self, request: web.Request) -> web.StreamResponse:
         handle = self._webhook_interaction(request)
         payload, uploads = await self._read_body(request)
-        world = self.world
         channel = handle.channel
         original = handle.original
         try:
@@ -1135,34 +1163,14 @@ class RestApi:
             else:
                 note = ""
                 self._validate(payload, bool(uploads))
-                files = self._attachments(channel, payload, uploads)
-                message = world.new_message(
-                    channel,
-                    author=world.bot_user,
-                    content=payload.get("content") or "",
-                    embeds=list(payload.get("embeds") or []),
-                    attachments=files,
-                    components=payload.get("components"),
-                    flags=int(payload.get("flags") or 0) & INTERACTION_FLAGS,
-                    interaction=handle,
+                flags = int(payload.get("flags") or 0) & INTERACTION_FLAGS
+                message = self._new_message(
+                    channel, payload, uploads, flags=flags, interaction=handle
                 )
         except DiscordError as exc:
             raise self._fail(handle, exc) from None
         handle.add_message(message)
-        world.record(
-            EventKind.FOLLOWUP,
-            user=handle.user,
-            interaction_id=handle.id,
-            channel_id=channel.id,
-            command=handle.command,
-            content=message.content,
-            embeds=message.embeds,
-            files=message.attachments,
-            ephemeral=message.ephemeral,
-            message=message,
-            detail=note,
-        )
-        handle.mark_done(message)
+        self._answered(EventKind.FOLLOWUP, handle, message, command=handle.command, detail=note)
         await self._announce(message)
         if request.query.get("wait") in ("true", "1", "True"):
             return json_response(message.to_payload())

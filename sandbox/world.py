@@ -8,7 +8,7 @@ import logging
 import mimetypes
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from sandbox.models import (
@@ -17,6 +17,7 @@ from sandbox.models import (
     GUILD_TEXT,
     JSON,
     NONCE_WINDOW_SECONDS,
+    MessageInteraction,
     SandboxChannel,
     SandboxGuild,
     SandboxMember,
@@ -27,9 +28,6 @@ from sandbox.models import (
 )
 from sandbox.snowflake import SnowflakeFactory
 from sandbox.transcript import EventKind, Transcript, TranscriptEvent
-
-if TYPE_CHECKING:
-    from sandbox.interactions import InteractionHandle
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +80,6 @@ class World:
         self.dm_channels: dict[int, SandboxChannel] = {}
         self.messages: dict[int, SandboxMessage] = {}
         self.files: dict[int, StoredFile] = {}
-        self.interactions: dict[int, InteractionHandle] = {}
         self.global_commands: list[JSON] = []
         self.guild_commands: dict[int, list[JSON]] = {}
         self.sync_calls: list[tuple[int | None, list[str]]] = []
@@ -219,7 +216,7 @@ class World:
         attachments: list[StoredFile],
         components: list[JSON] | None = None,
         flags: int = 0,
-        interaction: InteractionHandle | None = None,
+        interaction: MessageInteraction | None = None,
     ) -> SandboxMessage:
         message = SandboxMessage(
             id=self.ids.new(),

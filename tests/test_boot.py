@@ -42,6 +42,7 @@ TOP_LEVEL = {
     "groups",
     "export",
     "settings",
+    "verify",
 }
 
 
@@ -94,6 +95,7 @@ async def test_boot_wires_database_services_scheduler_and_cogs(tmp_path: Path) -
             "ExportCog",
             "SettingsCog",
             "HelpCog",
+            "VerifyCog",
         }
         assert {c.name for c in bot.tree.get_commands()} == TOP_LEVEL
         bot.tree.sync.assert_awaited_once()  # type: ignore[attr-defined]

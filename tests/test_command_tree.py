@@ -47,10 +47,11 @@ STAFF = {
     "groups random": "assignment, size, role?",
     "groups list": "assignment",
     "export": "assignment",
+    "verify": "receipt",
     "settings": "staff_role?, timezone?, locale?",
 }
 CONTRACT = STUDENT | STAFF
-STAFF_ROOTS = {"assignment", "groups", "export", "settings"}
+STAFF_ROOTS = {"assignment", "groups", "export", "settings", "verify"}
 
 # Option types that the SPEC's words imply (a file is an attachment, a member a user...).
 TYPES = {

@@ -292,6 +292,10 @@ class Receipt:
     # With parts: every part's final, and the uploaders' candidate numbers by user id.
     parts: tuple[PartFinal, ...] = ()
     numbers: dict[int, int] = field(default_factory=dict)
+    # The signed receipt code (SPEC §8): of the file, or with parts of each part's file by
+    # part id (one code per file: each stays short enough to paste, and proves one hand-in).
+    code: str | None = None
+    part_codes: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -361,12 +361,7 @@ class AssignmentService:
         upload in the late window stays late), and nothing sent later is accepted.
         """
         async with self._db.transaction() as conn:
-            await require_staff(conn, guild_id, actor)
-            assignment = await find_assignment_exactly(conn, guild_id, name)
-            if assignment.state(sent_at) is AssignmentState.CLOSED and not await _extended(
-                conn, assignment, sent_at
-            ):
-                raise ClosedDeadlineEditError(name=assignment.name)
+            assignment = await _closable(conn, guild_id, actor, name, sent_at)
             await assignment_repo.set_closed(conn, assignment.id, sent_at)
         changes = await self._finalizer.finalize_due(assignment.id)
         closed = await self.get(guild_id, assignment.name)
@@ -378,13 +373,7 @@ class AssignmentService:
     ) -> Assignment:
         """What `close_now` would refuse, refused now (before staff are asked to confirm)."""
         async with self._db.reading() as conn:
-            await require_staff(conn, guild_id, actor)
-            assignment = await find_assignment_exactly(conn, guild_id, name)
-            if assignment.state(sent_at) is AssignmentState.CLOSED and not await _extended(
-                conn, assignment, sent_at
-            ):
-                raise ClosedDeadlineEditError(name=assignment.name)
-            return assignment
+            return await _closable(conn, guild_id, actor, name, sent_at)
 
     async def check_reopen(
         self, guild_id: int, actor: Actor, name: str, closes: str, *, sent_at: datetime
@@ -644,6 +633,19 @@ async def _student_may_see(
     return assignment.state(now) is not AssignmentState.CLOSED and may_take_part(
         assignment, actor.role_ids
     )
+
+
+async def _closable(
+    conn: Connection, guild_id: int, actor: Actor, name: str, sent_at: datetime
+) -> Assignment:
+    """The assignment `close_now` may close: staff asked, and some group can still hand in."""
+    await require_staff(conn, guild_id, actor)
+    assignment = await find_assignment_exactly(conn, guild_id, name)
+    if assignment.state(sent_at) is AssignmentState.CLOSED and not await _extended(
+        conn, assignment, sent_at
+    ):
+        raise ClosedDeadlineEditError(name=assignment.name)
+    return assignment
 
 
 async def _extended(conn: Connection, assignment: Assignment, now: datetime) -> bool:

@@ -22,8 +22,10 @@ from bot.domain.models import (
     Upload,
     deadlines_for,
 )
+from bot.domain.receipt_codes import ReceiptSigner
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier, Wakeups
+from bot.services.receipt_codes import sign_submission
 from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
 from storage.repos import finalize as finalize_repo
@@ -406,11 +408,19 @@ class ReceiptDispatcher:
     in a loop, and a restart sends exactly the ones still pending."""
 
     def __init__(
-        self, db: Database, clock: Clock, notifier: Notifier, *, instance: str = "main"
+        self,
+        db: Database,
+        clock: Clock,
+        notifier: Notifier,
+        signer: ReceiptSigner,
+        *,
+        instance: str = "main",
     ) -> None:
         self._db = db
         self._clock = clock
         self._notifier = notifier
+        # Signs each receipt's code (SPEC §8).
+        self._signer = signer
         # Who claims receipts: each process sharing the database has its own name.
         self._instance = instance
         self._took_back = False
@@ -458,6 +468,7 @@ class ReceiptDispatcher:
                 if found is not None:
                     numbers[part.upload.user_id] = found.number
         uploader = await group_repo.candidate(conn, assignment.id, shown.user_id)
+        code, part_codes = sign_submission(self._signer, assignment, group, submission)
         return Receipt(
             id=row.id,
             assignment=assignment,
@@ -471,6 +482,8 @@ class ReceiptDispatcher:
             revision=row.revision,
             parts=submission.parts,
             numbers=numbers,
+            code=code,
+            part_codes=part_codes,
         )
 
     async def deliver_pending(self) -> int:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.quotas import DEFAULT_RESERVE, FreeSpaceReserve
+from bot.domain.receipt_codes import ReceiptSigner
 from bot.services.assignments import AssignmentService
 from bot.services.calendar import CalendarService
 from bot.services.diskspace import DiskSpaceGuard
@@ -17,6 +18,7 @@ from bot.services.health import HealthService
 from bot.services.inflight import InFlightUploads
 from bot.services.locales import UserLocales
 from bot.services.ports import FreeSpace, Notifier, StoredFiles, Wakeups
+from bot.services.receipt_codes import ReceiptCodeService
 from bot.services.reminders import ReminderService
 from bot.services.settings import SettingsService
 from bot.services.submissions import SubmissionService
@@ -43,6 +45,7 @@ class Services:
     wakeups: Wakeups
     health: HealthService
     calendar: CalendarService
+    receipt_codes: ReceiptCodeService
 
 
 def build_services(
@@ -56,11 +59,15 @@ def build_services(
     free_space: FreeSpace | None = None,
     reserve: FreeSpaceReserve = DEFAULT_RESERVE,
     instance: str = "main",
+    signer: ReceiptSigner | None = None,
 ) -> Services:
     """`inflight_wait`: how long finalization waits for uploads sent before the deadline whose
     bytes are still arriving (seconds); `download_policy`: timeouts and retries of downloads.
     `free_space`: the disk of the stored files (default: its `statvfs`), kept above `reserve`.
-    `instance`: this process's name among those sharing the database (receipt claims)."""
+    `instance`: this process's name among those sharing the database (receipt claims).
+    `signer`: the key that signs receipt codes (the bot passes its kept one; without it, a key
+    of this process alone, for tests and tools whose codes nobody checks later)."""
+    signer = signer or ReceiptSigner.generate()
     inflight = InFlightUploads()
     wakeups = Wakeups()
     disk = DiskSpaceGuard(db, clock, free_space or StatvfsFreeSpace(files.root), reserve)
@@ -90,7 +97,7 @@ def build_services(
             download_policy=download_policy,
         ),
         finalizer=finalizer,
-        receipts=ReceiptDispatcher(db, clock, notifier, instance=instance),
+        receipts=ReceiptDispatcher(db, clock, notifier, signer, instance=instance),
         settings=SettingsService(db),
         exports=ExportService(db, files, clock),
         reminders=ReminderService(db, clock, notifier),
@@ -99,4 +106,5 @@ def build_services(
         wakeups=wakeups,
         health=HealthService(db, clock),
         calendar=CalendarService(db, clock),
+        receipt_codes=ReceiptCodeService(db, signer),
     )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 from bot.domain.models import HandIn, Part, PartFinal, ReceiptDue, Submission, Upload
 from storage.db import Connection, Row, changes, execute, fetch_all, fetch_one, insert
 from storage.timefmt import from_db, to_db
+
+T = TypeVar("T")
 
 
 def _row_to_upload(row: Row, prefix: str = "") -> Upload:
@@ -206,29 +210,28 @@ async def current_submissions(
 
 async def uploads_by_group(conn: Connection, assignment_id: int) -> dict[int, list[Upload]]:
     """Every group's `uploads_of`, in one query."""
-    rows = await fetch_all(
-        conn,
-        "SELECT u.* FROM uploads u JOIN groups g ON g.id = u.group_id WHERE g.assignment_id = ?"
-        " ORDER BY u.group_id, u.sent_at, u.id",
-        (assignment_id,),
-    )
-    found: dict[int, list[Upload]] = {}
-    for row in rows:
-        found.setdefault(row["group_id"], []).append(_row_to_upload(row))
-    return found
+    return await _by_group(conn, "uploads", assignment_id, _row_to_upload)
 
 
 async def handins_by_group(conn: Connection, assignment_id: int) -> dict[int, list[HandIn]]:
     """Every group's `handins_of`, in one query."""
+    return await _by_group(conn, "handins", assignment_id, _row_to_handin)
+
+
+async def _by_group(
+    conn: Connection, table: str, assignment_id: int, model: Callable[[Row], T]
+) -> dict[int, list[T]]:
+    """An assignment's rows of `table` (a constant, never user input), by group, in the order
+    they were sent."""
     rows = await fetch_all(
         conn,
-        "SELECT h.* FROM handins h JOIN groups g ON g.id = h.group_id WHERE g.assignment_id = ?"
-        " ORDER BY h.group_id, h.sent_at, h.id",
+        f"SELECT x.* FROM {table} x JOIN groups g ON g.id = x.group_id WHERE g.assignment_id = ?"
+        " ORDER BY x.group_id, x.sent_at, x.id",
         (assignment_id,),
     )
-    found: dict[int, list[HandIn]] = {}
+    found: dict[int, list[T]] = {}
     for row in rows:
-        found.setdefault(row["group_id"], []).append(_row_to_handin(row))
+        found.setdefault(row["group_id"], []).append(model(row))
     return found
 
 

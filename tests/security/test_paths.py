@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from bot import signing
 from bot.domain.errors import CsvImportError
 from bot.tree import render_error
 from sandbox import SandboxUser
@@ -148,9 +149,10 @@ async def test_hostile_names_never_escape_the_data_dir(
     assert system_paths() == system
     assert system["/abs"] is None
 
-    # The data dir holds the database, the stored files and the exports; nothing else.
+    # The data dir holds the database, the stored files, the exports and the signing key;
+    # nothing else.
     top = {p.name for p in course.data_dir.iterdir()}
-    assert top <= DATABASE_FILES | {"files", "exports"}, top
+    assert top <= DATABASE_FILES | {"files", "exports", signing.KEY_FILE_NAME}, top
 
     # Stored files live only under files/ by SHA-256, one per upload, complete.
     files_dir = course.data_dir / "files"
