@@ -1,6 +1,7 @@
 """`python -m bot` runs the bot; `python -m bot demo` plays a course in the local sandbox;
 `python -m bot export ...` exports results from the command line; `python -m bot verify ...`
-checks a receipt code."""
+checks a receipt code; `python -m bot sync` syncs the slash commands once (the deploy step
+of a sharded bot)."""
 
 from __future__ import annotations
 
@@ -47,8 +48,15 @@ async def serve(bot: HandinBot, token: str) -> None:
             await bot.close()
 
 
-def run(*, sync: bool) -> int:
-    """Run the bot until a signal stops it; 2 when its configuration or Discord refuses."""
+async def sync_once(bot: HandinBot, token: str) -> None:
+    """Log in (which builds the command tree and, with `sync_only`, syncs it), then stop."""
+    async with bot:
+        await bot.login(token)
+
+
+def run(*, sync: bool, sync_only: bool = False) -> int:
+    """Run the bot until a signal stops it (or, `sync_only`, sync the slash commands once and
+    exit); 2 when its configuration or Discord refuses."""
     try:
         config = Config.from_env()
     except ConfigError as exc:
@@ -74,12 +82,14 @@ def run(*, sync: bool) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     point_client_at(config.api_base, config.gateway_url)
-    from bot.client import HandinBot
+    from bot.client import make_bot
 
     # SIGTERM and SIGINT stop it cleanly (uploads in flight finish), then it exits 0.
-    bot = HandinBot(config, force_sync=sync, handle_signals=True)
+    bot = make_bot(
+        config, force_sync=sync or sync_only, sync_only=sync_only, handle_signals=not sync_only
+    )
     try:
-        asyncio.run(serve(bot, config.token))
+        asyncio.run(sync_once(bot, config.token) if sync_only else serve(bot, config.token))
     except discord.LoginFailure:
         print(
             "error: Discord refused DISCORD_TOKEN: reset it in the Developer Portal",
@@ -104,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         "--sync", action="store_true", help="sync slash commands even if they did not change"
     )
     commands = parser.add_subparsers(
-        dest="command", metavar="{demo,export,backup,restore,verify,feedback,purge}"
+        dest="command", metavar="{demo,export,backup,restore,verify,feedback,purge,sync}"
     )
     # Each tool parses its own options (`python -m bot demo --help`), and is imported only when
     # chosen: a running bot never loads the sandbox.
@@ -128,6 +138,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "purge", add_help=False, help="delete a closed assignment's students' data for good"
+    )
+    commands.add_parser(
+        "sync",
+        help="sync the slash commands with Discord once, then exit (the deploy step when"
+        " several processes run with HANDIN_SHARDS)",
     )
     return parser
 
@@ -161,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         return tool(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "sync":
+        return run(sync=True, sync_only=True)
     return run(sync=args.sync)
 
 

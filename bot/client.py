@@ -38,6 +38,12 @@ REPLIES_STOP_SECONDS = 3.0
 NOTICES_STOP_SECONDS = 3.0
 # discord.py runs each app command in a task of this name (app_commands/tree.py).
 COMMAND_TASK_NAME = "CommandTree-invoker"
+# The identify buckets' locks in the shared database ("hand" + the bucket), each held this long
+# from an IDENTIFY: Discord's rate limit of session starts.
+IDENTIFY_LOCKS = 0x68616E64
+IDENTIFY_SECONDS = 5.0
+# How often a sharded process re-reads every timer (another process's new deadlines).
+REPLAN_SECONDS = 30.0
 
 
 def intents() -> discord.Intents:
@@ -59,6 +65,7 @@ class HandinBot(commands.Bot):
         *,
         clock: Clock | None = None,
         force_sync: bool = False,
+        sync_only: bool = False,
         download_policy: DownloadPolicy | None = None,
         handle_signals: bool = False,
         **client_options: Any,
@@ -75,6 +82,8 @@ class HandinBot(commands.Bot):
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.force_sync = force_sync
+        # `python -m bot sync`: build the command tree, sync it, and do nothing else.
+        self.sync_only = sync_only
         self.download_policy = download_policy
         self.handle_signals = handle_signals
         self._closing: asyncio.Future[None] | None = None
@@ -112,13 +121,20 @@ class HandinBot(commands.Bot):
             await self.add_cog(cog)
         # Buttons on messages sent before a restart still work: dispatched by custom_id.
         self.add_dynamic_items(*persistent_buttons())
+        if self.sync_only:
+            await self.sync_commands()
+            return
         async with self._db.transaction() as conn:
             kept = await misc_repo.take_notices(conn)
             self.notifier.database_id = await misc_repo.database_id(conn)
         self.notifier.start(kept)
         await self._start_scheduler()
         await self._start_metrics()
-        await self.sync_commands()
+        if self.config.sharded:
+            # Several processes: the deploy step (`python -m bot sync`) syncs, once.
+            await self._warn_if_not_synced()
+        else:
+            await self.sync_commands()
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -127,7 +143,9 @@ class HandinBot(commands.Bot):
     async def _start_scheduler(self) -> None:
         from bot.scheduler import DeadlineScheduler
 
-        self.scheduler = DeadlineScheduler.from_services(self.services)
+        # Other processes change assignments too: re-read the timers from the database.
+        replan = REPLAN_SECONDS if self.config.sharded else None
+        self.scheduler = DeadlineScheduler.from_services(self.services, replan_seconds=replan)
         await self.scheduler.start()
 
     async def _start_metrics(self) -> None:
@@ -182,6 +200,12 @@ class HandinBot(commands.Bot):
             await misc_repo.set_state(conn, COMMANDS_HASH_KEY, current)
         log.info("slash commands synced")
         return True
+
+    async def _warn_if_not_synced(self) -> None:
+        async with self.services.db.reading() as conn:
+            stored = await misc_repo.get_state(conn, COMMANDS_HASH_KEY)
+        if stored != await self.commands_hash():
+            log.warning("slash commands differ from the synced ones: run `python -m bot sync` once")
 
     def _stop_soon(self, signum: int) -> None:
         log.info("%s: stopping cleanly", signal.Signals(signum).name)
@@ -261,3 +285,41 @@ async def _commands_finished(timeout: float) -> None:
         if not running or left <= 0:
             return
         await asyncio.wait(running, timeout=left)
+
+
+class ShardedHandinBot(HandinBot, commands.AutoShardedBot):
+    """The bot serving HANDIN_SHARDS of HANDIN_SHARD_COUNT, one of several processes.
+
+    Discord lets a bot start `max_concurrency` sessions per 5 s, one per bucket
+    (`shard_id % max_concurrency`), across all its processes: the bucket's lock in the shared
+    database is held for 5 s from each IDENTIFY.
+    """
+
+    def __init__(self, config: Config, **options: Any) -> None:
+        assert config.shard_ids is not None and config.shard_count is not None
+        super().__init__(
+            config,
+            shard_ids=list(config.shard_ids),
+            shard_count=config.shard_count,
+            **options,
+        )
+        self._max_concurrency: int | None = None
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if shard_id is not None and self._db is not None:
+            if self._max_concurrency is None:
+                limits = await self.fetch_session_start_limits()
+                self._max_concurrency = max(1, limits.max_concurrency)
+            bucket = shard_id % self._max_concurrency
+            if await self._db.hold_lock(IDENTIFY_LOCKS, bucket, IDENTIFY_SECONDS):
+                log.info("shard %d identifies (bucket %d)", shard_id, bucket)
+                return
+        # One process (SQLite): discord.py's own pacing is enough.
+        await super().before_identify_hook(shard_id, initial=initial)
+
+
+def make_bot(config: Config, **options: Any) -> HandinBot:
+    """The plain bot, or the sharded one when HANDIN_SHARDS is set."""
+    if config.sharded:
+        return ShardedHandinBot(config, **options)
+    return HandinBot(config, **options)

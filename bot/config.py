@@ -57,6 +57,14 @@ class Config:
     # HANDIN_SIGNING_KEY: the receipt-signing key (bot/signing.py says its format); unset, the
     # bot makes one in the data folder at its first start.
     signing_key: str | None = None
+    # HANDIN_SHARDS (`0-3`, `0,2`; unset: all) of HANDIN_SHARD_COUNT: the Discord shards this
+    # process serves (several processes share one PostgreSQL); None: one process, no sharding.
+    shard_ids: tuple[int, ...] | None = None
+    shard_count: int | None = None
+
+    @property
+    def sharded(self) -> bool:
+        return self.shard_ids is not None
 
     @classmethod
     def from_env(cls, *, require_token: bool = True, env_file: Path | None = None) -> Config:
@@ -69,6 +77,10 @@ class Config:
             raise ConfigError(
                 f"HANDIN_LOG_LEVEL={level!r} is not a log level: use DEBUG, INFO, WARNING or ERROR"
             )
+        shard_ids, shard_count = _shards(
+            os.environ.get("HANDIN_SHARDS", "").strip(),
+            os.environ.get("HANDIN_SHARD_COUNT", "").strip(),
+        )
         return cls(
             token=token,
             data_dir=Path(os.environ.get("HANDIN_DATA_DIR", "./data")).expanduser(),
@@ -83,7 +95,11 @@ class Config:
             metrics_host=os.environ.get("HANDIN_METRICS_HOST", "").strip() or "127.0.0.1",
             files_url=_files_url(os.environ.get("HANDIN_FILES_URL", "").strip()),
             database_url=_database_url(),
-            instance=os.environ.get("HANDIN_INSTANCE", "").strip() or "main",
+            shard_ids=shard_ids,
+            shard_count=shard_count,
+            # Each process sharing a database needs its own name: its shards make one.
+            instance=os.environ.get("HANDIN_INSTANCE", "").strip()
+            or ("main" if shard_ids is None else "shards-" + shard_text(shard_ids)),
             signing_key=_signing_key(),
         )
 
@@ -118,6 +134,58 @@ def _database_url() -> str | None:
             f"{url.split(':', 1)[0]!r}"
         )
     return url
+
+
+def _shards(ids_text: str, count_text: str) -> tuple[tuple[int, ...] | None, int | None]:
+    """HANDIN_SHARDS of HANDIN_SHARD_COUNT (the count alone: all its shards, in this
+    process); neither: one process, not sharded."""
+    if not ids_text and not count_text:
+        return None, None
+    if not count_text:
+        raise ConfigError(
+            f"HANDIN_SHARDS={ids_text!r} needs HANDIN_SHARD_COUNT: the number of shards of the"
+            " whole bot, the same in every process (e.g. 8)"
+        )
+    if not count_text.isdigit() or int(count_text) < 1:
+        raise ConfigError(f"HANDIN_SHARD_COUNT={count_text!r} is not a whole number of 1 or more")
+    count = int(count_text)
+    if not ids_text:
+        return tuple(range(count)), count
+    ids = parse_shards(ids_text)
+    if ids is None:
+        raise ConfigError(
+            f"HANDIN_SHARDS={ids_text!r} is not a shard range: write 0-3 or 0,2 (or 0-1,4)"
+        )
+    outside = [shard for shard in ids if shard >= count]
+    if outside:
+        raise ConfigError(
+            f"HANDIN_SHARDS={ids_text!r} names shard {outside[0]}, but HANDIN_SHARD_COUNT={count}"
+            f" has shards 0 to {count - 1}"
+        )
+    return ids, count
+
+
+def parse_shards(text: str) -> tuple[int, ...] | None:
+    """`0-3`, `0,2` or `0-1,4` -> the sorted shard ids; None when malformed or repeated."""
+    ids: list[int] = []
+    for item in text.replace(" ", "").split(","):
+        first, dash, last = item.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            return None
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            return None
+        ids.extend(range(low, high + 1))
+    if len(set(ids)) != len(ids):
+        return None
+    return tuple(sorted(ids))
+
+
+def shard_text(ids: tuple[int, ...]) -> str:
+    """The shard ids as HANDIN_SHARDS would name them: `0-3`, or `0,2`."""
+    if list(ids) == list(range(ids[0], ids[-1] + 1)) and len(ids) > 1:
+        return f"{ids[0]}-{ids[-1]}"
+    return ",".join(str(shard) for shard in ids)
 
 
 def _number(name: str, default: float, *, upper: float | None) -> float:

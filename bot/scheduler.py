@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_JOB = "sweep"
 RETENTION_JOB = "retention"
+REPLAN_JOB = "replan"
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -112,6 +113,7 @@ class DeadlineScheduler:
         *,
         wakeups: Wakeups,
         sweep_seconds: float = 30.0,
+        replan_seconds: float | None = None,
         wall: Callable[[], datetime] | None = None,
         feedback: FeedbackDispatcher | None = None,
         retention: PurgeService | None = None,
@@ -128,6 +130,9 @@ class DeadlineScheduler:
         self._retention_seconds = retention_seconds
         self._reminders = reminders
         self._sweep_seconds = sweep_seconds
+        # With several processes on one database, another process's changes reach this one's
+        # timers only through the database: `replan_seconds` re-reads every timer that often.
+        self._replan_seconds = replan_seconds
         # The timer runs on real time; the services on the Clock (a fake one in tests).
         self._wall = wall or (lambda: datetime.now(UTC))
         self._scheduler = AsyncIOScheduler(timezone=UTC)  # the default memory job store
@@ -167,27 +172,33 @@ class DeadlineScheduler:
         # Finalizing late gives the same result as on time: the choice depends on sent_at only.
         await self._finalize(None)
         await self.reschedule_all()
+        self._every(self._sweep, self._sweep_seconds, SWEEP_JOB)
+        if self._retention is not None:
+            # Also once at start: what fell past its retention while the bot was down.
+            self._every(self._retention_job, self._retention_seconds, RETENTION_JOB, now=True)
+        if self._replan_seconds is not None:
+            self._every(self._replan, self._replan_seconds, REPLAN_JOB)
+        log.info("scheduler started with %d jobs", len(self.job_ids()))
+
+    def _every(
+        self,
+        job: Callable[[], Awaitable[None]],
+        seconds: float,
+        job_id: str,
+        *,
+        now: bool = False,
+    ) -> None:
+        """A periodic job: one run at a time, missed runs folded into one, never dropped."""
         self._scheduler.add_job(
-            self._sweep,
-            IntervalTrigger(seconds=self._sweep_seconds, timezone=UTC),
-            id=SWEEP_JOB,
+            job,
+            IntervalTrigger(seconds=seconds, timezone=UTC),
+            id=job_id,
             replace_existing=True,
             misfire_grace_time=None,
             coalesce=True,
             max_instances=1,
+            **({"next_run_time": self._wall()} if now else {}),
         )
-        if self._retention is not None:
-            self._scheduler.add_job(
-                self._retention_job,
-                IntervalTrigger(seconds=self._retention_seconds, timezone=UTC),
-                id=RETENTION_JOB,
-                replace_existing=True,
-                misfire_grace_time=None,
-                coalesce=True,
-                max_instances=1,
-                next_run_time=self._wall(),
-            )
-        log.info("scheduler started with %d jobs", len(self.job_ids()))
 
     async def shutdown(self) -> None:
         """Stop the timers and the receipt worker; what was due stays due in the database."""
@@ -333,6 +344,12 @@ class DeadlineScheduler:
 
     async def _sweep(self) -> None:
         await self._finalize(None)
+
+    async def _replan(self) -> None:
+        try:
+            await self.reschedule_all()
+        except Exception:
+            log.exception("could not re-read the timers; the sweep still covers every deadline")
 
     async def _finalize(self, assignment_id: int | None) -> None:
         try:

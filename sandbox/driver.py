@@ -247,9 +247,12 @@ class Sandbox:
         while self._pending:
             await asyncio.gather(*list(self._pending))
 
-    def add_guild(self, name: str, *, locale: str = "en-US") -> SandboxGuild:
-        """A guild with a #general text channel, the owner and the bot as members."""
-        guild = self.world.new_guild(name, locale=locale)
+    def add_guild(
+        self, name: str, *, locale: str = "en-US", shard: tuple[int, int] | None = None
+    ) -> SandboxGuild:
+        """A guild with a #general text channel, the owner and the bot as members; `shard`
+        (id, count) gives it an id on that shard (its events go only to that shard's session)."""
+        guild = self.world.new_guild(name, locale=locale, shard=shard)
         if self.gateway.sessions:
             self._later(self.gateway.guild_create(guild))
         return guild

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from sandbox.models import JSON, SandboxGuild, SandboxMember
+from sandbox.snowflake import shard_of
 from sandbox.transcript import EventKind
 from sandbox.world import SandboxTimeout, World
 
@@ -44,6 +45,7 @@ CLOSE_DECODE_ERROR = 4002
 CLOSE_NOT_AUTHENTICATED = 4003
 CLOSE_AUTHENTICATION_FAILED = 4004
 CLOSE_ALREADY_AUTHENTICATED = 4005
+CLOSE_INVALID_SHARD = 4010
 CLOSE_DISALLOWED_INTENTS = 4014
 
 # How many dispatched events a session keeps for RESUME replays.
@@ -68,6 +70,20 @@ class Session:
     @property
     def wants_members(self) -> bool:
         return bool(self.intents & INTENT_GUILD_MEMBERS)
+
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether this session gets the events of `guild_id` (None: DMs and the like, which
+        Discord sends on shard 0). A session without `shard` gets everything."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(guild_id, count) == shard_id
+
+    def overlaps(self, shard: list[int] | None) -> bool:
+        """Whether a new IDENTIFY with `shard` takes over this session's events."""
+        return self.shard is None or shard is None or self.shard == shard
 
 
 class Connection:
@@ -116,6 +132,11 @@ class Gateway:
         self.resume_count = 0
         self.heartbeat_count = 0
         self.member_requests: list[JSON] = []
+        # What /gateway/bot recommends: the shard count and sessions started at once.
+        self.recommended_shards = 1
+        self.max_concurrency = 1
+        # The `shard` of every IDENTIFY ([id, count], or None), oldest first.
+        self.identified_shards: list[list[int] | None] = []
         # Query strings of every websocket connect (v, encoding, compress), oldest first.
         self.connect_queries: list[dict[str, str]] = []
         self._changed = asyncio.Condition()
@@ -155,8 +176,11 @@ class Gateway:
     ) -> int:
         """Send ``event`` to every current session; returns how many live sockets got it."""
         delivered = 0
+        guild_id = _guild_of(event, data)
         for session in list(self.sessions.values()):
             if session.invalid or (only is not None and not only(session)):
+                continue
+            if not session.serves(guild_id):
                 continue
             if await self._dispatch_to(session, event, data):
                 delivered += 1
@@ -187,7 +211,7 @@ class Gateway:
 
     async def guild_create(self, guild: SandboxGuild) -> None:
         for session in list(self.sessions.values()):
-            if not session.invalid:
+            if not session.invalid and session.serves(guild.id):
                 payload = self._guild_payload(session, guild)
                 await self._dispatch_to(session, "GUILD_CREATE", payload)
 
@@ -294,17 +318,20 @@ class Gateway:
             log.warning("gateway: IDENTIFY asks for privileged intents %#x not enabled", refused)
             await conn.ws.close(code=CLOSE_DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
             return
-        self.identify_count += 1
-        # One bot at a time: a fresh IDENTIFY (e.g. a restarted process) supersedes old
-        # sessions, so their buffers stop growing and they can no longer be resumed.
-        for old in self.sessions.values():
-            old.invalid = True
         shard = data.get("shard")
-        session = Session(
-            id=secrets.token_hex(16),
-            intents=intents,
-            shard=shard if isinstance(shard, list) else None,
-        )
+        if shard is not None and not _valid_shard(shard):
+            log.warning("gateway: IDENTIFY with an invalid shard %r", shard)
+            await conn.ws.close(code=CLOSE_INVALID_SHARD, message=b"Invalid shard.")
+            return
+        self.identify_count += 1
+        self.identified_shards.append(None if shard is None else list(shard))
+        # One bot at a time per shard: a fresh IDENTIFY (e.g. a restarted process) supersedes
+        # the old sessions of its shard, so their buffers stop growing and they can no longer
+        # be resumed; other shards' sessions (other processes) carry on.
+        for old in self.sessions.values():
+            if old.overlaps(shard):
+                old.invalid = True
+        session = Session(id=secrets.token_hex(16), intents=intents, shard=shard)
         self.sessions[session.id] = session
         session.connection = conn
         conn.session = session
@@ -314,7 +341,9 @@ class Gateway:
         ready: JSON = {
             "v": 10,
             "user": me,
-            "guilds": [{"id": str(g), "unavailable": True} for g in world.guilds],
+            "guilds": [
+                {"id": str(g), "unavailable": True} for g in world.guilds if session.serves(g)
+            ],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.url,
@@ -334,7 +363,9 @@ class Gateway:
         self.ready_count += 1
         world.record(EventKind.READY, detail=f"bot identified, session {session.id}")
         for guild in list(world.guilds.values()):
-            await self._dispatch_to(session, "GUILD_CREATE", self._guild_payload(session, guild))
+            if session.serves(guild.id):
+                payload = self._guild_payload(session, guild)
+                await self._dispatch_to(session, "GUILD_CREATE", payload)
         await self._notify()
 
     async def _resume(self, conn: Connection, data: JSON) -> None:
@@ -397,3 +428,21 @@ class Gateway:
             if data.get("presences"):
                 chunk["presences"] = []
             await self._dispatch_to(conn.session, "GUILD_MEMBERS_CHUNK", chunk)
+
+
+def _guild_of(event: str, data: JSON) -> int | None:
+    """The guild an event belongs to (None: a DM or no guild), which picks its shard."""
+    if data.get("guild_id") is not None:
+        return int(data["guild_id"])
+    if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE") and data.get("id"):
+        return int(data["id"])
+    return None
+
+
+def _valid_shard(shard: Any) -> bool:
+    return (
+        isinstance(shard, list)
+        and len(shard) == 2
+        and all(isinstance(n, int) for n in shard)
+        and 0 <= shard[0] < shard[1]
+    )

@@ -477,12 +477,12 @@ class RestApi:
         return json_response(
             {
                 "url": self.gateway.url,
-                "shards": 1,
+                "shards": self.gateway.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
                     "reset_after": 14_400_000,
-                    "max_concurrency": 1,
+                    "max_concurrency": self.gateway.max_concurrency,
                 },
             }
         )

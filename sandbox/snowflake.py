@@ -39,3 +39,15 @@ class SnowflakeFactory:
         # The counter spans 17 bits (worker, process, increment) so ids minted in the
         # same millisecond never collide within one sandbox run.
         return base | (next(self._counter) & 0x1FFFF)
+
+    def new_on_shard(self, shard_id: int, shard_count: int) -> int:
+        """A fresh snowflake (of about now) of a guild that Discord puts on `shard_id`:
+        `(guild_id >> 22) % shard_count == shard_id`."""
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        ms += (shard_id - ms) % shard_count
+        return (ms << 22) | (next(self._counter) & 0x1FFFF)
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard that gets a guild's events (Discord's sharding formula)."""
+    return (guild_id >> 22) % shard_count

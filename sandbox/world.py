@@ -110,8 +110,12 @@ class World:
         self.users[user.id] = user
         return user
 
-    def new_guild(self, name: str, *, locale: str) -> SandboxGuild:
-        guild = SandboxGuild(id=self.ids.new(), name=name, locale=locale, owner_id=self.owner.id)
+    def new_guild(
+        self, name: str, *, locale: str, shard: tuple[int, int] | None = None
+    ) -> SandboxGuild:
+        """`shard` (id, count): an id that puts the guild on that shard of that many."""
+        guild_id = self.ids.new() if shard is None else self.ids.new_on_shard(*shard)
+        guild = SandboxGuild(id=guild_id, name=name, locale=locale, owner_id=self.owner.id)
         guild.roles[guild.id] = SandboxRole(
             id=guild.id,
             guild_id=guild.id,

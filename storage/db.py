@@ -51,6 +51,13 @@ class Dialect:
             return "((julianday('now') - 2440587.5) * 86400.0)"
         return "CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)"
 
+    @property
+    def skip_locked(self) -> str:
+        """Appended to a SELECT that claims rows for this transaction: rows another process's
+        open transaction holds are skipped, not waited for (SQLite has one writer at a time,
+        so nothing is ever held there)."""
+        return "" if self.name == "sqlite" else " FOR UPDATE SKIP LOCKED"
+
     def group_concat(self, expr: str) -> str:
         """Comma-joined text of `expr` over the group (NULL for no rows)."""
         if self.name == "sqlite":
@@ -167,6 +174,12 @@ class Database:
     def reading(self) -> AbstractAsyncContextManager[Connection]:
         """Read a consistent snapshot."""
         raise NotImplementedError
+
+    async def hold_lock(self, space: int, key: int, seconds: float) -> bool:
+        """Take the lock (`space`, `key`) that every process on this database shares, waiting
+        for its holder, and let it go `seconds` later (in the background); False when the
+        backend has no lock across processes (SQLite: a single bot process)."""
+        return False
 
     async def close(self) -> None:
         raise NotImplementedError

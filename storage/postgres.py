@@ -165,6 +165,7 @@ class PostgresDatabase(Database):
         self._lock = asyncio.Lock()
         self._autocommit = _Autocommit(pool)
         self.path = None
+        self._held: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open_url(cls, url: str, *, max_size: int = POOL_MAX) -> PostgresDatabase:
@@ -179,7 +180,35 @@ class PostgresDatabase(Database):
         return cls(pool)
 
     async def close(self) -> None:
+        for task in list(self._held):
+            task.cancel()
+        await asyncio.gather(*self._held, return_exceptions=True)
         await self._pool.close()
+
+    async def hold_lock(self, space: int, key: int, seconds: float) -> bool:
+        """A session advisory lock (the two-int key space, apart from WRITER_LOCK's) on a
+        connection of its own: a process that dies holding it lets it go with its session."""
+        raw = await self._pool.getconn()
+        try:
+            await raw.execute("SELECT pg_advisory_lock(%s, %s)", (space, key))
+        except BaseException:
+            await self._pool.putconn(raw)
+            raise
+        task = asyncio.get_running_loop().create_task(self._release_later(raw, space, key, seconds))
+        self._held.add(task)
+        task.add_done_callback(self._held.discard)
+        return True
+
+    async def _release_later(
+        self, raw: psycopg.AsyncConnection[Any], space: int, key: int, seconds: float
+    ) -> None:
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            try:
+                await raw.execute("SELECT pg_advisory_unlock(%s, %s)", (space, key))
+            finally:
+                await self._pool.putconn(raw)
 
     @property
     def pool(self) -> AsyncConnectionPool[Any]:
@@ -208,9 +237,12 @@ async def migrate_postgres(db: PostgresDatabase, migrations: list[tuple[int, str
     async with db.pool.connection() as raw:
         await raw.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
-            await raw.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
-            )
+            # Created only when missing: CREATE TABLE IF NOT EXISTS needs the CREATE privilege
+            # even when the table exists, and the bot's role may have only DML on its tables.
+            cur = await raw.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+            found = await cur.fetchone()
+            if found is None or not found[0]:
+                await raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
             cur = await raw.execute("SELECT max(version) FROM schema_version")
             row = await cur.fetchone()
             current = int(row[0]) if row is not None and row[0] is not None else 0

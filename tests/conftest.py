@@ -158,13 +158,19 @@ def database_backend() -> Iterator[str]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not backends.ON_POSTGRESQL:
+        needs = pytest.mark.skip(
+            reason="needs PostgreSQL: runs with HANDIN_TEST_DATABASE=postgresql"
+        )
+        for item in items:
+            if "postgresql_only" in item.keywords:
+                item.add_marker(needs)
         return
     skip = pytest.mark.skip(reason="SQLite-specific (HANDIN_TEST_DATABASE=postgresql)")
     spawned = pytest.mark.skip(reason="end-to-end: the bot under test opens its SQLite file")
     for item in items:
         if "sqlite_only" in item.keywords:
             item.add_marker(skip)
-        elif "e2e" in item.keywords:
+        elif "e2e" in item.keywords and "postgresql_only" not in item.keywords:
             item.add_marker(spawned)
 
 

@@ -7,20 +7,22 @@ import asyncio
 import errno
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from unittest.mock import AsyncMock
 
 import pytest
 
 from bot import paths
-from bot.client import COMMANDS_HASH_KEY, HandinBot
+from bot.client import COMMANDS_HASH_KEY, HandinBot, ShardedHandinBot, make_bot
 from bot.config import DEFAULT_API_BASE, Config, ConfigError
-from bot.scheduler import SWEEP_JOB
+from bot.scheduler import REPLAN_JOB, SWEEP_JOB
 from storage.migrate import available
 from tests.clock import FakeClock
 from tests.conftest import START
@@ -289,3 +291,116 @@ def test_a_malformed_free_space_setting_names_the_variable(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         Config.from_env(require_token=False, env_file=tmp_path / ".env")
+
+
+# --- shards --------------------------------------------------------------------------------
+def _sharded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: str | None, count: str | None
+) -> Config:
+    for name, value in (("HANDIN_SHARDS", shards), ("HANDIN_SHARD_COUNT", count)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HANDIN_INSTANCE", raising=False)
+    return Config.from_env(require_token=False, env_file=tmp_path / ".env")
+
+
+@pytest.mark.parametrize(
+    ("shards", "ids"),
+    [("0-3", (0, 1, 2, 3)), ("0,2", (0, 2)), ("0-1,4", (0, 1, 4)), ("5", (5,))],
+)
+def test_shards_are_a_range_or_a_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: str, ids: tuple[int, ...]
+) -> None:
+    config = _sharded(tmp_path, monkeypatch, shards, "8")
+    assert (config.shard_ids, config.shard_count, config.sharded) == (ids, 8, True)
+
+
+def test_a_shard_count_alone_serves_all_its_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _sharded(tmp_path, monkeypatch, None, "3")
+    assert (config.shard_ids, config.shard_count, config.instance) == ((0, 1, 2), 3, "shards-0-2")
+
+
+def test_without_shards_the_bot_is_one_plain_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _sharded(tmp_path, monkeypatch, None, None)
+    assert (config.shard_ids, config.shard_count, config.instance) == (None, None, "main")
+    assert type(make_bot(config)) is HandinBot
+
+
+def test_a_sharded_process_is_an_auto_sharded_bot_named_for_its_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _sharded(tmp_path, monkeypatch, "2-3", "4")
+    bot = make_bot(config)
+    assert isinstance(bot, ShardedHandinBot)
+    assert (bot.shard_ids, bot.shard_count) == ([2, 3], 4)
+    assert config.instance == "shards-2-3"
+
+
+@pytest.mark.parametrize(
+    ("shards", "count", "says"),
+    [
+        ("0-1", None, "needs HANDIN_SHARD_COUNT"),
+        ("0-x", "4", "is not a shard range"),
+        ("3-1", "4", "is not a shard range"),
+        ("0,0", "4", "is not a shard range"),
+        ("0-4", "4", "names shard 4, but HANDIN_SHARD_COUNT=4 has shards 0 to 3"),
+        ("0", "0", "HANDIN_SHARD_COUNT='0' is not a whole number"),
+        ("0", "two", "HANDIN_SHARD_COUNT='two' is not a whole number"),
+    ],
+)
+def test_a_malformed_shard_setting_is_refused_saying_what_to_write(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    shards: str | None,
+    count: str | None,
+    says: str,
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        _sharded(tmp_path, monkeypatch, shards, count)
+
+
+def test_a_malformed_shard_setting_stops_the_bot_with_one_line(tmp_path: Path) -> None:
+    result = _run_bot(
+        tmp_path, DISCORD_TOKEN=SHAPED_TOKEN, HANDIN_SHARDS="0-1", HANDIN_SHARD_COUNT="1"
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "HANDIN_SHARDS" in line and "shards 0 to 0" in line
+    assert not (tmp_path / "data").exists()
+
+
+async def test_a_sharded_process_does_not_sync_the_commands_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = replace(_config(tmp_path / "data"), shard_ids=(0,), shard_count=2)
+    bot = ShardedHandinBot(config, clock=FakeClock(START))
+    bot.tree.sync = AsyncMock(return_value=[])  # type: ignore[method-assign]
+    try:
+        # What login() does first: the sharded client's close needs its event queue.
+        await bot._async_setup_hook()
+        with caplog.at_level(logging.WARNING, logger="bot.client"):
+            await bot.setup_hook()
+        bot.tree.sync.assert_not_awaited()
+        assert "python -m bot sync" in caplog.text
+        assert bot.scheduler is not None and REPLAN_JOB in bot.scheduler.job_ids()
+    finally:
+        await asyncio.wait_for(bot.close(), timeout=5)
+    assert _stored_hash(tmp_path / "data") is None
+
+
+async def test_sync_only_syncs_once_and_starts_nothing_else(tmp_path: Path) -> None:
+    bot = HandinBot(_config(tmp_path / "data"), clock=FakeClock(START), sync_only=True)
+    bot.tree.sync = AsyncMock(return_value=[])  # type: ignore[method-assign]
+    try:
+        await bot.setup_hook()
+        bot.tree.sync.assert_awaited_once()
+        assert bot.scheduler is None
+    finally:
+        await asyncio.wait_for(bot.close(), timeout=5)
+    assert _stored_hash(tmp_path / "data") is not None

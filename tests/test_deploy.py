@@ -53,3 +53,32 @@ def test_systemd_waits_longer_than_the_clean_stop() -> None:
     clean_stop = UPLOADS_STOP_SECONDS + NOTICES_STOP_SECONDS + REPLIES_STOP_SECONDS
     assert int(timeout) > clean_stop
     assert "KillSignal=SIGTERM" in unit and "Restart=on-failure" in unit
+
+
+TEMPLATE = ROOT / "deploy" / "handin-bot@.service"
+SYNC_UNIT = ROOT / "deploy" / "handin-bot-sync.service"
+
+
+def test_the_template_unit_serves_its_instance_name_as_the_shards() -> None:
+    unit = TEMPLATE.read_text()
+    assert "Environment=HANDIN_SHARDS=%i" in unit.splitlines()
+    # The shared settings, then the instance's own file (optional, it overrides).
+    assert re.findall(r"^EnvironmentFile=(.*)$", unit, re.MULTILINE) == [
+        "/etc/handin-bot/handin-bot.env",
+        "-/etc/handin-bot/%i.env",
+    ]
+    assert "ExecStart=/opt/handin-bot/bin/python -m bot\n" in unit
+
+
+def test_the_template_unit_stops_like_the_single_one() -> None:
+    def stop_settings(text: str) -> list[str]:
+        keys = ("KillSignal", "KillMode", "TimeoutStopSec", "Restart", "RestartPrevent")
+        return [line for line in text.splitlines() if line.startswith(keys)]
+
+    assert stop_settings(TEMPLATE.read_text()) == stop_settings(UNIT.read_text())
+
+
+def test_the_sync_unit_runs_the_sync_step_once() -> None:
+    unit = SYNC_UNIT.read_text()
+    assert "Type=oneshot" in unit and "ExecStart=/opt/handin-bot/bin/python -m bot sync" in unit
+    assert "handin-bot-sync.service" in TEMPLATE.read_text()

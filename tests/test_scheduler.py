@@ -83,12 +83,21 @@ class World:
     notifier: RecordingNotifier = field(default_factory=RecordingNotifier)
     runs: list[Bot] = field(default_factory=list)
 
-    async def boot(self, *, sweep: float = 30.0, start: bool = True, **options: Any) -> Bot:
+    async def boot(
+        self,
+        *,
+        sweep: float = 30.0,
+        replan: float | None = None,
+        start: bool = True,
+        **options: Any,
+    ) -> Bot:
         db = await open_database_at(self.tmp_path / "handin.sqlite3")
         files = FileStore(self.tmp_path / "files")
         files.prepare()
         services = build_services(db, files, self.clock, self.notifier)
-        scheduler = DeadlineScheduler.from_services(services, sweep_seconds=sweep, **options)
+        scheduler = DeadlineScheduler.from_services(
+            services, sweep_seconds=sweep, replan_seconds=replan, **options
+        )
         bot = Bot(db, services, scheduler)
         self.runs.append(bot)
         if start:
@@ -343,6 +352,22 @@ async def test_sweep_catches_a_deadline_that_was_never_scheduled(world: World) -
 
     await eventually(lambda: len(world.notifier.receipts) == 1)
     assert await finalized(bot, assignment.id, "1111")
+
+
+async def test_replan_sets_the_timer_of_an_assignment_another_process_created(
+    world: World,
+) -> None:
+    # Deaf to the services, as to another process's changes: only the database tells it.
+    bot = await world.boot(replan=0.1, wakeups=Wakeups())
+    assignment = await create(bot, "Lab 1", "+1h")
+
+    close_job = f"close:{assignment.id}:all"
+    await eventually(lambda: close_job in bot.scheduler.job_ids())
+
+
+async def test_without_replan_only_the_sweep_runs_periodically(world: World) -> None:
+    bot = await world.boot()
+    assert bot.scheduler.job_ids() == {"sweep"}
 
 
 async def test_receipts_waiting_delivers_each_receipt_once_under_concurrent_wakes(

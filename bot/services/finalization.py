@@ -330,6 +330,10 @@ async def _record_first_finals(
     one only gets `finalized_at`. No receipt can exist without its submission row (a foreign
     key), so there is nothing pending to supersede and nobody was sent one: `replaces` is off.
     """
+    # Claimed first (UPDATE ... RETURNING): only the groups this statement finalized get a
+    # revision here, so a group is never given two first submissions.
+    claimed = await finalize_repo.set_finalized(conn, [group.id for group in groups], now)
+    groups = [group for group in groups if group.id in claimed]
     if not groups:
         return {}
     deadlines = {group.id: deadlines_for(assignment, group) for group in groups}
@@ -359,7 +363,6 @@ async def _record_first_finals(
     await finalize_repo.insert_first_receipts(
         conn, [found.group_id for found in latest if found.members], now
     )
-    await finalize_repo.set_finalized(conn, [group.id for group in groups], now)
     return changes
 
 
@@ -377,6 +380,19 @@ async def due_deadlines(
     return due
 
 
+async def _due_assignment_ids(
+    conn: Connection, now: datetime, assignment_id: int | None
+) -> list[int]:
+    """The assignments (all, or just `assignment_id`) with a group that is due at `now`."""
+    open_ids = await finalize_repo.assignments_with_open_groups(conn)
+    wanted = open_ids if assignment_id is None else [i for i in open_ids if i == assignment_id]
+    due: list[int] = []
+    for candidate in wanted:
+        if await due_deadlines(conn, now, candidate):
+            due.append(candidate)
+    return due
+
+
 async def _assignments(conn: Connection, assignment_id: int | None) -> list[Assignment]:
     if assignment_id is None:
         return await assignment_repo.all_assignments(conn)
@@ -385,7 +401,12 @@ async def _assignments(conn: Connection, assignment_id: int | None) -> list[Assi
 
 
 class Finalizer:
-    """Finalizes what is due; the database, not a timer, says what that is."""
+    """Finalizes what is due; the database, not a timer, says what that is.
+
+    Any process sharing the database may run it for any assignment, of any guild: the groups
+    are claimed in the database (`claim_unfinalized_groups`, `set_finalized`), so each is
+    finalized by exactly one transaction, and one that dies rolls back whole.
+    """
 
     def __init__(
         self,
@@ -395,24 +416,43 @@ class Finalizer:
         *,
         inflight: InFlightUploads | None = None,
         inflight_wait: float = 10.0,
+        database_clock: bool = False,
     ) -> None:
         self._db = db
         self._clock = clock
         self._inflight = inflight
         self._inflight_wait = inflight_wait
         self._wakeups = wakeups
+        # With the real clock, "due" is the database's now(): processes on several hosts
+        # agree on it whatever their own clocks say. Tests keep their fake clock.
+        self._database_clock = database_clock
+
+    async def now(self, conn: Connection) -> datetime:
+        """The time that decides what is due (and is recorded as finalized_at)."""
+        if self._database_clock:
+            return await finalize_repo.database_now(conn)
+        return self._clock.now()
 
     async def finalize_due(self, assignment_id: int | None = None) -> list[FinalizationChange]:
         """Finalize every group whose own deadline (and late window) has passed."""
         await self._wait_for_inflight(assignment_id)
-        now = self._clock.now()
+        # Looked up in a snapshot first: a sweep that finds nothing due (the common case,
+        # every 30 s in every process) never takes the write lock.
+        async with self._db.reading() as conn:
+            due_ids = await _due_assignment_ids(conn, await self.now(conn), assignment_id)
+        if not due_ids:
+            return []
         changes: list[FinalizationChange] = []
         async with self._db.transaction() as conn:
-            assignments = await _assignments(conn, assignment_id)
-            for assignment in assignments:
+            now = await self.now(conn)
+            for due_id in due_ids:
+                # Read again under the lock: staff may have moved the deadline meanwhile.
+                assignment = await assignment_repo.get(conn, due_id)
+                if assignment is None:
+                    continue
                 due = [
                     group
-                    for group in await group_repo.unfinalized_groups(conn, assignment.id)
+                    for group in await finalize_repo.claim_unfinalized_groups(conn, assignment.id)
                     if deadlines_for(assignment, group).final <= now
                 ]
                 if due:
@@ -454,7 +494,7 @@ class Finalizer:
         if self._inflight is None or not self._inflight.busy():
             return
         async with self._db.reading() as conn:
-            due = await due_deadlines(conn, self._clock.now(), assignment_id)
+            due = await due_deadlines(conn, await self.now(conn), assignment_id)
         busy = self._inflight.busy(due)
         if not busy:
             return

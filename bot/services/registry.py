@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.domain.clock import Clock
+from bot.domain.clock import Clock, SystemClock
 from bot.domain.quotas import DEFAULT_RESERVE, FreeSpaceReserve
 from bot.domain.receipt_codes import ReceiptSigner
 from bot.services.assignments import AssignmentService
@@ -83,7 +83,15 @@ def build_services(
     inflight = InFlightUploads()
     wakeups = Wakeups()
     disk = DiskSpaceGuard(db, clock, free_space or StatvfsFreeSpace(files.root), reserve)
-    finalizer = Finalizer(db, clock, wakeups, inflight=inflight, inflight_wait=inflight_wait)
+    finalizer = Finalizer(
+        db,
+        clock,
+        wakeups,
+        inflight=inflight,
+        inflight_wait=inflight_wait,
+        # The real clock: the database's decides what is due (a fake one in tests decides).
+        database_clock=isinstance(clock, SystemClock),
+    )
     return Services(
         db=db,
         files=files,

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from bot.domain.models import Upload
-from storage.db import Connection, execute, fetch_all
+from bot.domain.models import Group, Upload
+from storage.db import Connection, execute, fetch_all, fetch_one
+from storage.repos.groups import _row_to_group
 from storage.repos.uploads import _row_to_upload
 from storage.timefmt import to_db
 
@@ -39,6 +40,39 @@ class LatestUpload:
     # The latest hand-in before the deadline, when it points at this upload.
     handin_id: int | None
     members: int
+
+
+async def database_now(conn: Connection) -> datetime:
+    """The database's clock now: what is due is decided by it, the same for every process
+    sharing the database, whatever their own clocks say."""
+    row = await fetch_one(conn, f"SELECT {conn.dialect.clock} AS now")
+    assert row is not None
+    return datetime.fromtimestamp(float(row["now"]), UTC)
+
+
+async def assignments_with_open_groups(conn: Connection) -> list[int]:
+    """The ids of the assignments with a group not finalized yet (only those can fall due)."""
+    rows = await fetch_all(
+        conn, "SELECT DISTINCT assignment_id FROM groups WHERE finalized_at IS NULL ORDER BY 1"
+    )
+    return [int(row[0]) for row in rows]
+
+
+async def claim_unfinalized_groups(conn: Connection, assignment_id: int) -> list[Group]:
+    """The assignment's groups not finalized yet, locked for this transaction, by PIN.
+
+    On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED: a group another process's
+    transaction is finalizing right now is left to it (its commit sets `finalized_at`; if that
+    process dies, its transaction rolls back, the lock goes with it, and the next sweep of any
+    process takes the group). So a group is finalized by exactly one transaction.
+    """
+    rows = await fetch_all(
+        conn,
+        "SELECT * FROM groups WHERE assignment_id = ? AND finalized_at IS NULL ORDER BY pin"
+        + conn.dialect.skip_locked,
+        (assignment_id,),
+    )
+    return [_row_to_group(row) for row in rows]
 
 
 async def groups_with_submission(conn: Connection, assignment_id: int) -> set[int]:
@@ -135,13 +169,17 @@ async def insert_first_receipts(
     )
 
 
-async def set_finalized(conn: Connection, group_ids: Iterable[int], at: datetime) -> None:
+async def set_finalized(conn: Connection, group_ids: Iterable[int], at: datetime) -> set[int]:
+    """Mark the groups finalized at `at`; the ids this statement marked (UPDATE ... RETURNING:
+    a group already finalized is not among them)."""
     ids = list(group_ids)
     if not ids:
-        return
-    await execute(
+        return set()
+    rows = await fetch_all(
         conn,
         "UPDATE groups SET finalized_at = ?"
-        f" WHERE id IN (SELECT j.group_id FROM ({conn.dialect.json_rows(_IDS)}) j)",
+        f" WHERE id IN (SELECT j.group_id FROM ({conn.dialect.json_rows(_IDS)}) j)"
+        " AND finalized_at IS NULL RETURNING id",
         (to_db(at), json.dumps([[group_id] for group_id in ids])),
     )
+    return {int(row[0]) for row in rows}

@@ -32,10 +32,20 @@ def main(argv: list[str]) -> int:
         help="our bot's files on the local disk, in SeaweedFS (S3), or each in turn",
     )
 
+    p.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: the rush over --processes processes on one PostgreSQL, against one"
+        " process on SQLite in the same run",
+    )
+    p.add_argument("--processes", type=int, default=1, help="bot processes (shards), with --db")
+
     p = sub.add_parser("close", help="2,000 groups finalized at a deadline, receipts paced")
     p.add_argument("--groups", type=int, default=2000)
     p.add_argument("--members", type=int, default=1, help="members per group (receipts each)")
     p.add_argument("--lead", type=float, default=6.0, help="seconds from bot start to deadline")
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
 
     p = sub.add_parser("scale", help="10,000 candidates, 3,500 groups: RSS and p99 latency")
@@ -59,7 +69,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()), flush=True)
-    if args.bench == "rush":
+    if args.bench == "rush" and (args.db != "sqlite" or args.processes > 1):
+        from tests.bench.rush import rush_processes
+
+        report = asyncio.run(
+            rush_processes(args.students, args.size_mib, args.processes, db=args.db)
+        )
+    elif args.bench == "rush":
         from tests.bench.rush import rush
 
         report = asyncio.run(
@@ -76,7 +92,9 @@ def main(argv: list[str]) -> int:
     elif args.bench == "close":
         from tests.bench.close import close
 
-        report = asyncio.run(close(args.groups, args.members, args.lead, profile=args.profile))
+        report = asyncio.run(
+            close(args.groups, args.members, args.lead, profile=args.profile, db=args.db)
+        )
     elif args.bench == "scale":
         from tests.bench.scale import scale
 

@@ -18,13 +18,13 @@ from bot.domain.models import Actor
 from bot.services.submissions import IncomingFile
 from tests.bench.common import (
     BOT_ARGV,
+    BenchDatabase,
     Prepared,
     Report,
     bench_sandbox,
     build_world,
     chunked,
     create_assignment,
-    db_query,
     import_groups,
     peak_rss_mib,
     set_deadline,
@@ -46,17 +46,20 @@ def small_file(n: int) -> IncomingFile:
     return IncomingFile(f"report-{n:05d}.pdf", len(data), "application/pdf", read)
 
 
-async def close(groups: int, members: int, lead: float, *, profile: str | None = None) -> Report:
-    report = Report(f"close-G{groups}")
+async def close(
+    groups: int, members: int, lead: float, *, profile: str | None = None, db: str = "sqlite"
+) -> Report:
+    report = Report(f"close-G{groups}" + ("" if db == "sqlite" else f"-{db}"))
     work = temp_dir("bench-close-")
     data_dir = work / "data"
     try:
+        database = await BenchDatabase.create(data_dir, db)
         async with bench_sandbox() as sandbox:
             sandbox.set_global_rate_limit(GLOBAL_LIMIT)
             world = build_world(sandbox, groups * members)
             teams = chunked(world.students, members)
             began = time.monotonic()
-            async with Prepared(data_dir) as services:
+            async with Prepared(data_dir, database) as services:
                 assignment = await create_assignment(services, world, NAME, closes="+1h")
                 await import_groups(services, world, NAME, teams)
                 for batch in chunked([team[0] for team in teams], 200):
@@ -74,26 +77,24 @@ async def close(groups: int, members: int, lead: float, *, profile: str | None =
                     )
             print(f"prepared {groups} groups with uploads in {time.monotonic() - began:.1f} s")
             deadline = datetime.now(UTC) + timedelta(seconds=lead)
-            set_deadline(data_dir, assignment.id, deadline)
+            set_deadline(data_dir, assignment.id, deadline, database)
             proc = sandbox.bot_process(
-                BOT_ARGV, data_dir=data_dir, env={"HANDIN_LOG_LEVEL": "WARNING"}
+                BOT_ARGV, data_dir=data_dir, env={"HANDIN_LOG_LEVEL": "WARNING"} | database.env()
             )
             await proc.start()
             spy = await start_py_spy(proc.pid, profile) if profile else None
             requests_before = len(sandbox.requests)
             hits_before = sandbox.rate_limited_count
             deadline_mono = time.monotonic() + (deadline - datetime.now(UTC)).total_seconds()
-            finalized_at = await _wait_finalized(data_dir, groups, deadline_mono)
+            finalized_at = await _wait_finalized(database, groups, deadline_mono)
             receipts = groups * members
-            samples, delivered_at = await _wait_receipts(sandbox, data_dir, receipts)
+            samples, delivered_at = await _wait_receipts(sandbox, database, receipts)
             if spy is not None:
                 await stop_py_spy(spy)
             rss = peak_rss_mib(proc.pid)
             await proc.terminate(timeout=20)
             hits = sandbox.rate_limited_count - hits_before
-            statuses = dict(
-                db_query(data_dir, "SELECT status, count(*) FROM receipts GROUP BY status")
-            )
+            statuses = dict(database.query("SELECT status, count(*) FROM receipts GROUP BY status"))
         # The delivery window: from the first request after the deadline to the last receipt.
         after = [(t, n) for t, n in samples if t >= deadline_mono and n > requests_before]
         first_t, first_n = after[0] if after else (deadline_mono, requests_before)
@@ -132,11 +133,17 @@ async def close(groups: int, members: int, lead: float, *, profile: str | None =
             rate_limit_hits=[h.__dict__ for h in sandbox.rate_limit_hits[:20]],
         )
     finally:
+        from tests import backends
+
+        backends.stop_cluster()
         shutil.rmtree(work, ignore_errors=True)
+    report.extra["database"] = db
     return report
 
 
-async def _wait_finalized(data_dir: Any, groups: int, deadline_mono: float) -> float | None:
+async def _wait_finalized(
+    database: BenchDatabase, groups: int, deadline_mono: float
+) -> float | None:
     sql = (
         "SELECT count(*) FROM groups g WHERE finalized_at IS NOT NULL AND EXISTS"
         " (SELECT 1 FROM submissions s WHERE s.group_id = g.id)"
@@ -144,7 +151,7 @@ async def _wait_finalized(data_dir: Any, groups: int, deadline_mono: float) -> f
     limit = deadline_mono + 120
     while time.monotonic() < limit:
         if time.monotonic() >= deadline_mono - 0.05:
-            done = db_query(data_dir, sql)[0][0]
+            done = database.query(sql)[0][0]
             if done >= groups:
                 return time.monotonic()
         await asyncio.sleep(0.02)
@@ -152,7 +159,7 @@ async def _wait_finalized(data_dir: Any, groups: int, deadline_mono: float) -> f
 
 
 async def _wait_receipts(
-    sandbox: Any, data_dir: Any, receipts: int
+    sandbox: Any, database: BenchDatabase, receipts: int
 ) -> tuple[list[tuple[float, int]], float | None]:
     samples: list[tuple[float, int]] = []
     limit = time.monotonic() + max(120.0, receipts / 15)
@@ -162,7 +169,7 @@ async def _wait_receipts(
         samples.append((now, len(sandbox.requests)))
         if now - last_check > 0.25:
             last_check = now
-            sent = db_query(data_dir, "SELECT count(*) FROM receipts WHERE status != 'pending'")
+            sent = database.query("SELECT count(*) FROM receipts WHERE status != 'pending'")
             if sent[0][0] >= receipts:
                 return samples, now
         await asyncio.sleep(0.01)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ from bot.services.groups import CsvSource
 from bot.services.ports import SilentNotifier
 from bot.services.registry import Services, build_services
 from sandbox import Sandbox, SandboxGuild, SandboxUser
+from storage.connect import connect_database
 from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import migrate
@@ -66,24 +68,90 @@ class World:
         return [Person(user_id=u.id, username=u.username) for u in self.students]
 
 
-def build_world(sandbox: Sandbox, students: int, *, name: str = "Bench course") -> World:
-    guild = sandbox.add_guild(name)
+def build_world(
+    sandbox: Sandbox,
+    students: int,
+    *,
+    name: str = "Bench course",
+    shard: tuple[int, int] | None = None,
+) -> World:
+    guild = sandbox.add_guild(name, shard=shard)
     users = [sandbox.add_member(guild, f"s{n:05d}") for n in range(students)]
     return World(sandbox, guild, users)
+
+
+def build_sharded_worlds(sandbox: Sandbox, students: int, shards: int) -> list[World]:
+    """`students` split over one course server per shard (server i on shard i of `shards`)."""
+    worlds: list[World] = []
+    for shard in range(shards):
+        share = students // shards + (1 if shard < students % shards else 0)
+        guild = sandbox.add_guild(f"Bench course {shard}", shard=(shard, shards))
+        users = [sandbox.add_member(guild, f"s{shard}x{n:05d}") for n in range(share)]
+        worlds.append(World(sandbox, guild, users))
+    return worlds
+
+
+class BenchDatabase:
+    """Where a bench's bot keeps its database: the SQLite file of its data dir, or (`url`) a
+    fresh database of a throwaway PostgreSQL cluster (tests/backends.py starts it)."""
+
+    def __init__(self, data_dir: Path, url: str | None = None) -> None:
+        self.data_dir = data_dir
+        self.url = url
+
+    @classmethod
+    async def create(cls, data_dir: Path, kind: str) -> BenchDatabase:
+        if kind == "sqlite":
+            return cls(data_dir)
+        from tests import backends
+
+        # In a thread: starting the cluster migrates its template with asyncio.run.
+        cluster = await asyncio.to_thread(backends.cluster)
+        return cls(data_dir, cluster.url(await asyncio.to_thread(cluster.create_database)))
+
+    @property
+    def label(self) -> str:
+        return "SQLite" if self.url is None else "PostgreSQL"
+
+    def env(self) -> dict[str, str]:
+        return {} if self.url is None else {"HANDIN_DATABASE_URL": self.url}
+
+    async def open(self) -> Database:
+        db = await connect_database(self.url, paths.database_path(self.data_dir), durable=False)
+        await migrate(db)
+        return db
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        if self.url is None:
+            return db_query(self.data_dir, sql, params)
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return list(conn.execute(sql.replace("?", "%s"), tuple(params)).fetchall())
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
+        if self.url is None:
+            with sqlite3.connect(paths.database_path(self.data_dir)) as conn:
+                conn.execute(sql, tuple(params))
+            return
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(sql.replace("?", "%s"), tuple(params))
 
 
 class Prepared:
     """Services over a data dir for setting it up before the bot starts (not durable: speed)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database: BenchDatabase | None = None) -> None:
         self.data_dir = data_dir
+        self.database = database or BenchDatabase(data_dir)
         self.db: Database | None = None
         self.services: Services | None = None
 
     async def __aenter__(self) -> Services:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = await Database.open(paths.database_path(self.data_dir), durable=False)
-        await migrate(self.db)
+        self.db = await self.database.open()
         files = FileStore(paths.files_dir(self.data_dir))
         files.prepare()
         self.services = build_services(self.db, files, SystemClock(), SilentNotifier())
@@ -130,14 +198,18 @@ def chunked(users: Sequence[SandboxUser], size: int) -> list[list[SandboxUser]]:
     return [list(users[i : i + size]) for i in range(0, len(users), size)]
 
 
-def set_deadline(data_dir: Path, assignment_id: int, closes_at: datetime) -> None:
+def set_deadline(
+    data_dir: Path,
+    assignment_id: int,
+    closes_at: datetime,
+    database: BenchDatabase | None = None,
+) -> None:
     """Move a deadline with plain SQL (the format storage/timefmt.py writes)."""
     from storage.timefmt import to_db
 
-    with sqlite3.connect(paths.database_path(data_dir)) as conn:
-        conn.execute(
-            "UPDATE assignments SET closes_at = ? WHERE id = ?", (to_db(closes_at), assignment_id)
-        )
+    (database or BenchDatabase(data_dir)).execute(
+        "UPDATE assignments SET closes_at = ? WHERE id = ?", (to_db(closes_at), assignment_id)
+    )
 
 
 def db_query(data_dir: Path, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
@@ -364,3 +436,17 @@ async def stop_py_spy(proc: Any) -> None:
         await asyncio.wait_for(proc.wait(), 20)
     except TimeoutError:
         proc.kill()
+
+
+async def sync_commands(sandbox: Sandbox, data_dir: Path, env: dict[str, str]) -> None:
+    """`python -m bot sync`: the deploy step before sharded processes start."""
+    proc = await asyncio.create_subprocess_exec(
+        *BOT_ARGV,
+        "sync",
+        env=dict(os.environ) | sandbox.env(data_dir) | env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(), 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"python -m bot sync failed:\n{output.decode()}")

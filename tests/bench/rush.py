@@ -23,10 +23,12 @@ from tests.bench.common import (
     BASELINE_ARGV,
     BOT_ARGV,
     MIB,
+    BenchDatabase,
     Prepared,
     Report,
     World,
     bench_sandbox,
+    build_sharded_worlds,
     build_world,
     chunked,
     create_assignment,
@@ -38,6 +40,7 @@ from tests.bench.common import (
     start_py_spy,
     stop_py_spy,
     summary,
+    sync_commands,
     temp_dir,
 )
 from tests.s3 import SeaweedFS, start_seaweedfs
@@ -431,3 +434,130 @@ def _tri(s: dict[str, float | None] | None) -> str:
     if s is None or s["p50"] is None:
         return "-"
     return f"{s['p50']:.2f} / {s['p99']:.2f} / {s['max']:.2f}"
+
+
+# --- several processes over one database ---------------------------------------------------------
+async def rush_processes(
+    students: int,
+    size_mib: float,
+    processes: int,
+    *,
+    db: str = "postgresql",
+    timeout: float = 120.0,
+) -> Report:
+    """The rush over `processes` bot processes (shards 0..N-1 of N, one course server each)
+    on `db`, against one process on SQLite serving the same servers, in the same run."""
+    report = Report(f"rush-S{students}-{db}-P{processes}")
+    work = temp_dir("bench-rush-procs-")
+    try:
+        box = bench_sandbox()
+        PROBES[id(box)] = install_cdn_probe(box)
+        async with box as sandbox:
+            worlds = build_sharded_worlds(sandbox, students, processes)
+            everyone = World(sandbox, worlds[0].guild, [u for w in worlds for u in w.students])
+            files = file_payloads(students, int(size_mib * MIB), prefix="rush")
+            one = await _run_processes(
+                worlds, everyone, files, BenchDatabase(work / "one"), 1, timeout
+            )
+            one.label = "1 process, SQLite"
+            print(_line("1 process, SQLite  ", one), flush=True)
+            print(one.extra["phases"], flush=True)
+            shared = await BenchDatabase.create(work / "many", db)
+            many = await _run_processes(worlds, everyone, files, shared, processes, timeout)
+            many.label = f"{processes} processes, {shared.label}"
+            print(_line(f"{processes} processes, {shared.label}", many), flush=True)
+            print(many.extra["phases"], flush=True)
+            _processes_table(report, many, one)
+            report.extra["runs"] = [one.as_dict(), many.as_dict()]
+    finally:
+        from tests import backends
+
+        backends.stop_cluster()
+        shutil.rmtree(work, ignore_errors=True)
+    report.extra["size_mib"] = size_mib
+    return report
+
+
+async def _run_processes(
+    worlds: list[World],
+    everyone: World,
+    files: list[tuple[str, bytes, str]],
+    database: BenchDatabase,
+    processes: int,
+    timeout: float,
+) -> RushRun:
+    sandbox = everyone.sandbox
+    data_dir = database.data_dir
+    async with Prepared(data_dir, database) as services:
+        for world in worlds:
+            await create_assignment(services, world, NAME)
+            await import_groups(services, world, NAME, chunked(world.students, 3))
+    env = {"HANDIN_LOG_LEVEL": "WARNING"} | database.env()
+    procs = []
+    if processes > 1:
+        await sync_commands(sandbox, data_dir, env)
+        for shard in range(processes):
+            shards = {"HANDIN_SHARDS": str(shard), "HANDIN_SHARD_COUNT": str(processes)}
+            procs.append(sandbox.bot_process(BOT_ARGV, data_dir=data_dir, env=env | shards))
+    else:
+        procs.append(sandbox.bot_process(BOT_ARGV, data_dir=data_dir, env=env))
+    try:
+        for proc in procs:
+            await proc.start()
+        await asyncio.sleep(0.5)
+        handles, wall = await fire(everyone, files, timeout)
+        run = collect("ours", handles, wall, sandbox.rest.interaction_deadline or 3.0)
+        run.extra["phases"] = phases(handles, PROBES.get(id(sandbox), {}))
+        peaks = [peak_rss_mib(proc.pid) or 0.0 for proc in procs]
+        run.peak_rss_mib = max(peaks)
+        run.extra["peak_rss_sum_mib"] = sum(peaks)
+    finally:
+        for proc in procs:
+            await proc.terminate(timeout=20)
+    run.stored_rows = database.query("SELECT count(*) FROM uploads")[0][0]
+    run.stored_files, bad = rehash_all(data_dir)
+    run.bad_files = len(bad)
+    interaction_ids = {
+        int(r[0]) for r in database.query("SELECT interaction_id FROM uploads") if r[0]
+    }
+    acked_ids = {
+        h.id for h in handles if h.final is not None and h.final.content.startswith(ACK_PREFIX)
+    }
+    run.extra["acknowledged_not_stored"] = len(acked_ids - interaction_ids)
+    return run
+
+
+def _processes_table(report: Report, many: RushRun, one: RushRun) -> None:
+    """The N processes ("ours") against the one SQLite process ("baseline") of the same run."""
+    c, oc = summary(many.done), summary(one.done)
+    report.add(
+        "deferred within 3 s",
+        f"{many.deferred_in_time / many.students:.1%}",
+        f"{one.deferred_in_time / one.students:.1%}",
+        target="100%",
+        ok=many.deferred_in_time == many.students,
+    )
+    report.add(
+        "completion p50 / p99 / max (s)",
+        _tri(c),
+        _tri(oc),
+        None if not oc["p99"] or c["p99"] is None else c["p99"] / oc["p99"],
+    )
+    report.add(
+        "uploads/s",
+        many.throughput,
+        one.throughput,
+        None if not one.throughput else many.throughput / one.throughput,
+    )
+    report.add(
+        "peak RSS per process (MiB)", many.peak_rss_mib, one.peak_rss_mib, target="<= 150 MiB"
+    )
+    for run in (many, one):
+        lost = run.extra.get("acknowledged_not_stored", 0) + (run.bad_files or 0)
+        report.add(
+            f"{run.label}: acknowledged / rows / files",
+            f"{run.acknowledged} / {run.stored_rows} / {run.stored_files}",
+            target="equal, 0 lost",
+            ok=lost == 0
+            and run.acknowledged == run.stored_rows == run.stored_files == run.students,
+        )

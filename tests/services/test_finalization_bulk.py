@@ -285,7 +285,8 @@ async def test_bulk_finalization_of_fresh_groups_takes_a_fixed_number_of_stateme
     assert_same(fast, slow, assignments)
     assert len(fast.changes[0]) == 200 and all(c.receipts == 2 for c in fast.changes[0])
     if not ON_POSTGRESQL:  # statements are counted on SQLite
-        assert fast.statements[0] <= 12 < 1000 < slow.statements[0]
+        # A snapshot read that finds what is due (outside the write lock), then the writes.
+        assert fast.statements[0] <= 18 < 1000 < slow.statements[0]
 
 
 group_specs = st.builds(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import aiosqlite
 import pytest
 
 from storage.db import Database, SqliteDatabase, execute, fetch_all
+from tests.backends import ON_POSTGRESQL, forget_database_at, open_database_at
 
 
 async def test_transaction_commits_on_success(db: Database) -> None:
@@ -112,3 +114,46 @@ async def test_a_cancelled_body_is_rolled_back_even_when_cancelled_again(db: Dat
     assert await fetch_all(db.conn, "SELECT * FROM bot_state") == []
     async with db.transaction() as conn:
         await execute(conn, "INSERT INTO bot_state (key, value) VALUES ('after', '1')")
+
+
+async def test_a_shared_lock_waits_for_its_holder_in_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    first = await open_database_at(path)
+    second = await open_database_at(path)
+    try:
+        if not ON_POSTGRESQL:
+            # One process on SQLite: there is no lock across processes to take.
+            assert await first.hold_lock(1, 0, 5.0) is False
+            return
+        loop = asyncio.get_running_loop()
+        assert await first.hold_lock(1, 0, 0.6)
+        started = loop.time()
+        assert await second.hold_lock(1, 1, 0.0)  # another key: no wait
+        assert loop.time() - started < 0.3
+        assert await second.hold_lock(1, 0, 0.0)  # the same key: after the holder's 0.6 s
+        assert loop.time() - started >= 0.5
+    finally:
+        await first.close()
+        await second.close()
+        await forget_database_at(path)
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="a lock across processes: PostgreSQL")
+async def test_a_shared_lock_of_a_process_that_died_is_free(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    first = await open_database_at(path)
+    second = await open_database_at(path)
+    try:
+        assert await first.hold_lock(1, 0, 600.0)
+        # The holder's session ends without unlocking, as when its process is killed.
+        await execute(
+            second.conn,
+            "SELECT pg_terminate_backend(pid) FROM pg_locks"
+            " WHERE locktype = 'advisory' AND classid = 1 AND objid = 0 AND granted",
+        )
+        async with asyncio.timeout(5):
+            assert await second.hold_lock(1, 0, 0.0)
+    finally:
+        await first.close()
+        await second.close()
+        await forget_database_at(path)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from storage.connect import connect_database
 from storage.db import Database, fetch_all, fetch_one
 from storage.migrate import available, migrate
+from tests import backends
+from tests.backends import ON_POSTGRESQL
 
 
 async def user_version(db: Database) -> int:
@@ -94,3 +99,30 @@ async def test_assignments_made_before_the_quotas_get_the_default_quotas(tmp_pat
         assert row is not None and tuple(row) == (200, 500.0)
     finally:
         await db.close()
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="database roles: PostgreSQL")
+async def test_a_role_with_only_dml_on_the_tables_starts_on_a_migrated_database(
+    tmp_path: Path,
+) -> None:
+    # README's grants: the bot's role may read and write the tables, not create any.
+    pg = backends.cluster()
+    name = await asyncio.to_thread(pg.create_database)
+    role = f"dml_{name}"
+    try:
+        with psycopg.connect(pg.url(name), autocommit=True) as admin:
+            admin.execute(f"CREATE ROLE {role} LOGIN")
+            admin.execute(
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+            )
+            admin.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        url = pg.url(name).replace("postgresql://postgres@", f"postgresql://{role}@")
+        db = await connect_database(url, tmp_path / "unused")
+        try:
+            assert await migrate(db) == max(number for number, _ in available())
+        finally:
+            await db.close()
+    finally:
+        await asyncio.to_thread(pg.drop_database, name)
+        with psycopg.connect(pg.url("postgres"), autocommit=True) as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
