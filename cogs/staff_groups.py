@@ -15,7 +15,6 @@ from bot.i18n import human_size, t, tn
 from bot.services.groups import CsvSource
 from bot.services.registry import Services
 from bot.services.staff_handin import REASON_MAX
-from bot.services.submissions import IncomingFile
 from cogs._common import (
     INFO,
     HandinCog,
@@ -28,7 +27,7 @@ from cogs._common import (
 )
 from cogs._embeds import members_text
 from cogs._paging import Section, csv_file, field_pages, send_pages
-from cogs.submissions import stream_from
+from cogs.submissions import incoming_file
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +214,7 @@ class StaffGroupsCog(HandinCog):
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert self._session is not None, "StaffGroupsCog needs the HTTP session for handin"
-        incoming = IncomingFile(
-            filename=file.filename,
-            declared_size=file.size,
-            content_type=file.content_type,
-            read=stream_from(self._session, file.url),
-        )
+        incoming = incoming_file(self._session, file)
         result = await self.services.staff_handins.hand_in(
             guild_id_of(interaction),
             actor_of(interaction),
@@ -231,6 +225,7 @@ class StaffGroupsCog(HandinCog):
             sent_at=interaction.created_at,
             upload_limit_bytes=interaction.filesize_limit,
             part=part,
+            interaction_id=interaction.id,
         )
         locale = await self.locale(interaction)
         upload = result.upload

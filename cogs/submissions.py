@@ -27,6 +27,17 @@ log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
 
 
+def incoming_file(session: aiohttp.ClientSession, file: discord.Attachment) -> IncomingFile:
+    """An attachment as the upload services take it: what Discord says of it, and its bytes
+    streamed from the CDN when the service reads them."""
+    return IncomingFile(
+        filename=file.filename,
+        declared_size=file.size,
+        content_type=file.content_type,
+        read=stream_from(session, file.url),
+    )
+
+
 def stream_from(session: aiohttp.ClientSession, url: str) -> ByteSource:
     """A byte source that streams an attachment in chunks (the URL is signed and needs no auth;
     it expires, so this runs at upload time). Failures say whether trying again may help; the
@@ -81,12 +92,7 @@ class SubmissionsCog(HandinCog):
         """
         # First, before anything that can wait: Discord drops an interaction not answered in 3 s.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        incoming = IncomingFile(
-            filename=file.filename,
-            declared_size=file.size,
-            content_type=file.content_type,
-            read=stream_from(self._session, file.url),
-        )
+        incoming = incoming_file(self._session, file)
         result = await self.services.submissions.upload(
             guild_id_of(interaction),
             actor_of(interaction),

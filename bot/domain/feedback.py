@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.domain.csvlines import csv_rows
 from bot.domain.models import Assignment, Group
 
 # What one group's feedback may hold: it must fit one DM embed (a field holds 1,024
@@ -64,12 +62,6 @@ class FeedbackRow:
     comment: str
 
 
-class FeedbackDecodeError(Exception):
-    def __init__(self, line: int) -> None:
-        super().__init__(f"not UTF-8 at line {line}")
-        self.line = line
-
-
 # (line number, message key, params): one problem of an import, as CsvImportError lists them.
 Problem = tuple[int, str, dict[str, object]]
 
@@ -79,24 +71,10 @@ def read_feedback_csv(data: bytes) -> tuple[list[FeedbackRow], list[Problem]]:
     problems found in the rows themselves (format, PIN shape, duplicates, lengths).
 
     UTF-8 (a BOM is allowed); the header is optional. A row may leave the comment out."""
-    body = data.removeprefix(codecs.BOM_UTF8)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FeedbackDecodeError(body[: exc.start].count(b"\n") + 1) from exc
     rows: list[FeedbackRow] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    reader = csv.reader(io.StringIO(text, newline=""))
-    line = 1
-    for record in reader:
-        start = line
-        line = reader.line_num + 1
-        cells = [cell.strip() for cell in record]
-        if not any(cells):
-            continue
-        if start == 1 and tuple(c.lower() for c in cells) == CSV_HEADER:
-            continue
+    for start, cells, _ in csv_rows(data, CSV_HEADER):
         problem = _row_problem(start, cells, seen)
         if problem is not None:
             problems.append(problem)

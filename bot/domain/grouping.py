@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.domain.csvlines import csv_rows
 from bot.domain.models import Person
 from bot.domain.rules import JOIN_FAILURE_LIMIT, JOIN_FAILURE_WINDOW, JOIN_LOCKOUT
 
@@ -57,40 +55,18 @@ class CsvRow:
     member: str
 
 
-class CsvDecodeError(Exception):
-    def __init__(self, line: int) -> None:
-        super().__init__(f"line {line}: not UTF-8")
-        self.line = line
-
-
 def read_group_csv(data: bytes) -> tuple[list[CsvRow], list[tuple[int, str]]]:
     """Rows of a `group_name,member` CSV with their physical line numbers, and malformed lines.
 
     The header row is optional; physical line numbers count it as line 1.
     """
-    # The BOM is dropped by hand: with `utf-8-sig` the error offset would not count it, and
-    # the line number would be off by one when the bad byte follows a newline closely.
-    body = data.removeprefix(codecs.BOM_UTF8)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CsvDecodeError(body[: exc.start].count(b"\n") + 1) from exc
     rows: list[CsvRow] = []
     malformed: list[tuple[int, str]] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    line = 1
-    for record in reader:
-        start = line
-        line = reader.line_num + 1
-        cells = [cell.strip() for cell in record]
-        if not any(cells):
-            continue
-        if start == 1 and [c.lower() for c in cells] == ["group_name", "member"]:
-            continue
+    for line, cells, record in csv_rows(data, ("group_name", "member")):
         if len(cells) != 2 or not cells[0] or not cells[1]:
-            malformed.append((start, ",".join(record)))
+            malformed.append((line, ",".join(record)))
             continue
-        rows.append(CsvRow(start, cells[0], cells[1]))
+        rows.append(CsvRow(line, cells[0], cells[1]))
     return rows, malformed
 
 

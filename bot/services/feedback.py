@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.domain.clock import Clock
+from bot.domain.csvlines import CsvDecodeError
 from bot.domain.delivery import Delivery, DmFailure, next_attempt
 from bot.domain.errors import (
     CsvImportError,
@@ -29,7 +30,6 @@ from bot.domain.errors import (
 )
 from bot.domain.feedback import (
     Feedback,
-    FeedbackDecodeError,
     FeedbackDm,
     FeedbackDue,
     FeedbackFile,
@@ -166,7 +166,7 @@ class FeedbackService:
             self._files.discard(received)
         try:
             rows, problems = read_feedback_csv(data)
-        except FeedbackDecodeError as exc:
+        except CsvDecodeError as exc:
             raise CsvImportError([(exc.line, "csv.bad_encoding", {})]) from exc
         if not rows and not problems:
             problems.append((1, "csv.empty", {}))

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from bot.domain import codes
 from bot.domain.clock import Clock
+from bot.domain.csvlines import CsvDecodeError
 from bot.domain.errors import (
     AlreadyInGroupError,
     AlreadyInThisGroupError,
@@ -32,7 +33,6 @@ from bot.domain.errors import (
     WrongPasswordError,
 )
 from bot.domain.grouping import (
-    CsvDecodeError,
     CsvRow,
     MemberRefError,
     lockout_until,

@@ -35,6 +35,8 @@ class StaffHandInResult:
     part: Part | None
     # The group's final as recomputed (None: it was that file already).
     change: FinalizationChange | None
+    # The same interaction was delivered before: this is what it recorded then.
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class _Ask:
     name: str
     pin: str
     part: str | None
+    # The interaction that asked: the same one delivered twice hands in once.
+    interaction_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +89,19 @@ class StaffHandInService:
         sent_at: datetime,
         upload_limit_bytes: int | None = None,
         part: str | None = None,
+        interaction_id: int | None = None,
     ) -> StaffHandInResult:
         """Store `incoming` as the group's upload by this staff member and make it the group's
         final at once: also after the deadline (not late: staff decided) and for a group
         already finalized (the receipts are corrected). The download rules are `/upload`'s;
-        nothing is recorded until the bytes are durable, and a refusal keeps nothing."""
+        nothing is recorded until the bytes are durable, and a refusal keeps nothing. The same
+        interaction delivered twice is answered as the first time."""
         why = _checked_reason(reason)
-        ask = _Ask(guild_id, actor, name, pin, part)
+        ask = _Ask(guild_id, actor, name, pin, part, interaction_id)
         async with self._db.transaction() as conn:
+            earlier = await _earlier_delivery(conn, ask)
+            if earlier is not None:
+                return earlier
             target = await self._target(conn, ask)
             limit = _limit(target.assignment, upload_limit_bytes)
             check_file(
@@ -113,6 +122,8 @@ class StaffHandInService:
             result = await self._record(ask, incoming, received, why, sent_at)
         finally:
             self._files.discard(received)
+        if result.duplicate:
+            return result
         log.info("staff hand-in: upload %d for group %d", result.upload.id, result.view.group.id)
         if result.change is not None and result.change.receipts:
             self._wakeups.receipts_waiting()
@@ -128,6 +139,10 @@ class StaffHandInService:
     ) -> StaffHandInResult:
         now = self._clock.now()
         async with self._db.transaction() as conn:
+            # Delivered twice, both downloading at once: the first to get here records.
+            earlier = await _earlier_delivery(conn, ask)
+            if earlier is not None:
+                return earlier
             # Staff may have edited the assignment while the bytes were arriving.
             target = await self._target(conn, ask)
             actor = ask.actor
@@ -151,7 +166,7 @@ class StaffHandInService:
                 part_id=None if target.part is None else target.part.id,
                 by_staff=True,
             )
-            upload_id = await upload_repo.insert_upload(conn, upload, None)
+            upload_id = await upload_repo.insert_upload(conn, upload, ask.interaction_id)
             await upload_repo.insert_handin(
                 conn,
                 group_id=target.group.id,
@@ -176,6 +191,20 @@ class StaffHandInService:
         if group is None:
             raise GroupNotFoundError(pin=ask.pin)
         return _Target(assignment, group, part_for(assignment, ask.part))
+
+
+async def _earlier_delivery(conn: Connection, ask: _Ask) -> StaffHandInResult | None:
+    if ask.interaction_id is None:
+        return None
+    upload = await upload_repo.upload_by_interaction(conn, ask.interaction_id)
+    if upload is None:
+        return None
+    group = await group_repo.group(conn, upload.group_id)
+    assert group is not None
+    assignment = await find_assignment_exactly(conn, ask.guild_id, ask.name)
+    part = next((p for p in assignment.parts if p.id == upload.part_id), None)
+    view = await group_view(conn, assignment, group)
+    return StaffHandInResult(upload=upload, view=view, part=part, change=None, duplicate=True)
 
 
 def _checked_reason(reason: str) -> str:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.domain.csvlines import CsvDecodeError
 from bot.domain.grouping import (
-    CsvDecodeError,
     CsvRow,
     MemberRefError,
     lockout_until,

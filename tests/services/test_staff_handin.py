@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import zipfile
@@ -59,6 +60,7 @@ async def staff_handin(
     name: str = "Lab 1",
     part: str | None = None,
     actor: object = STAFF,
+    interaction_id: int | None = None,
 ) -> StaffHandInResult:
     return await services.staff_handins.hand_in(
         GUILD,
@@ -70,6 +72,7 @@ async def staff_handin(
         sent_at=services.clock.now(),
         upload_limit_bytes=10 * 1024 * 1024,
         part=part,
+        interaction_id=interaction_id,
     )
 
 
@@ -90,6 +93,32 @@ async def test_staff_handin_stores_the_file_as_the_groups_upload_by_staff(
     status = await services.submissions.status(GUILD, ALICE, "Lab 1")
     [handin] = status.handins
     assert handin.by_staff and handin.staff_reason == REASON and handin.user_id == STAFF.user_id
+
+
+async def test_the_same_interaction_delivered_twice_hands_in_once(
+    services: Services, notifier: RecordingNotifier
+) -> None:
+    await pair(services)
+    first = await staff_handin(services, interaction_id=9001)
+    again = await staff_handin(
+        services, incoming(b"%PDF another", "other.pdf"), interaction_id=9001
+    )
+    assert again.duplicate and again.upload == first.upload and again.change is None
+    status = await services.submissions.status(GUILD, ALICE, "Lab 1")
+    assert [u.id for u in status.uploads] == [first.upload.id] and len(status.handins) == 1
+    assert await services.receipts.deliver_pending() == 2
+
+
+async def test_the_same_interaction_twice_at_once_hands_in_once(services: Services) -> None:
+    await pair(services)
+    results = await asyncio.gather(
+        staff_handin(services, interaction_id=9002),
+        staff_handin(services, incoming(b"%PDF another", "other.pdf"), interaction_id=9002),
+    )
+    assert sorted(r.duplicate for r in results) == [False, True]
+    assert results[0].upload.id == results[1].upload.id
+    status = await services.submissions.status(GUILD, ALICE, "Lab 1")
+    assert len(status.uploads) == 1 and len(status.handins) == 1
 
 
 async def test_staff_handin_is_final_at_once_and_every_member_gets_a_receipt_saying_why(
