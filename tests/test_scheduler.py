@@ -367,7 +367,8 @@ async def test_replan_sets_the_timer_of_an_assignment_another_process_created(
 
 async def test_without_replan_only_the_sweep_runs_periodically(world: World) -> None:
     bot = await world.boot()
-    assert bot.scheduler.job_ids() == {"sweep"}
+    # The other periodic job is retention's (SPEC §9), which every process runs.
+    assert bot.scheduler.job_ids() == {"sweep", "retention"}
 
 
 async def test_receipts_waiting_delivers_each_receipt_once_under_concurrent_wakes(
