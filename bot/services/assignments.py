@@ -277,8 +277,10 @@ class AssignmentService:
         if fields.anonymous != current.anonymous and current.exported_at is not None:
             raise AnonymityLockedError()
         await _check_parts_edit(conn, current, fields)
+        # Any upload, not only a hand-in: with auto_submit an upload is the group's final, and
+        # turning the agreement on would leave every such group without one, unannounced.
         if fields.all_must_confirm != current.all_must_confirm and (
-            await confirm_repo.assignment_has_handins(conn, current.id)
+            await upload_repo.assignment_has_uploads(conn, current.id)
         ):
             raise ConfirmAfterHandinsError(name=current.name)
 

@@ -5,18 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from storage.db import Connection, Row, execute, fetch_all, fetch_one
+from storage.db import Connection, Row, execute, fetch_all
 from storage.timefmt import to_db
-
-
-async def assignment_has_handins(conn: Connection, assignment_id: int) -> bool:
-    row = await fetch_one(
-        conn,
-        "SELECT EXISTS (SELECT 1 FROM handins h JOIN groups g ON g.id = h.group_id"
-        " WHERE g.assignment_id = ?) AS found",
-        (assignment_id,),
-    )
-    return row is not None and bool(row["found"])
 
 
 async def confirm(

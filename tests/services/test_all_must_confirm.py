@@ -131,6 +131,19 @@ async def test_all_must_confirm_cannot_change_once_a_group_handed_in(
     assert not (await services.assignments.get(GUILD, "Lab 1")).all_must_confirm
 
 
+async def test_all_must_confirm_cannot_be_turned_on_once_an_auto_submit_group_uploaded(
+    services: Services, db: Database, files: FileStore
+) -> None:
+    # With auto_submit the upload is the group's final: no hand-in row, but a submission.
+    await make_assignment(services)
+    await services.groups.create(GUILD, ALICE, "Lab 1", "1234", sent_at=services.clock.now())
+    await upload(services, ALICE)
+    async with unchanged(db, files):
+        with pytest.raises(ConfirmAfterHandinsError):
+            await edit(services, AssignmentOptions(all_must_confirm=True))
+    assert not (await services.assignments.get(GUILD, "Lab 1")).all_must_confirm
+
+
 async def edit(services: Services, options: AssignmentOptions) -> Assignment:
     return await services.assignments.edit(
         GUILD, STAFF, "Lab 1", options, sent_at=services.clock.now(), upload_limit_bytes=LIMIT
