@@ -408,6 +408,12 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def export_mark(assignment: Assignment) -> bytes:
+    """The ZIP comment that names whose export a file is: every server's exports share one
+    folder and names by slug, so a purge deletes only the ZIPs with its assignment's mark."""
+    return f"handin-export guild={assignment.guild_id} assignment={assignment.id}".encode()
+
+
 # --- writing (in a worker thread) ----------------------------------------------------------
 def _write_archive(plan: _Plan, out_dir: Path, progress: Progress | None) -> ExportResult:
     # A folder the admin named (`--out`) keeps its mode; one made here, and the ZIP, are
@@ -439,6 +445,7 @@ def _fill(temp: Path, plan: _Plan, progress: Progress | None) -> tuple[int, list
         os.fdopen(open_private(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL), "w+b") as raw,
         zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
     ):
+        archive.comment = export_mark(plan.assignment)
         for done, job in enumerate(plan.jobs, start=1):
             written, problem = _copy_verified(archive, job)
             files += int(written)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from bot.domain.errors import AlreadyPurgedError, PurgeWhileOpenError, Retention
 from bot.domain.models import Actor, Assignment, AssignmentState
 from bot.domain.sanitize import slug
 from bot.services.common import find_assignment_exactly, require_manager, require_staff
+from bot.services.exports import export_mark
 from bot.services.ports import Notifier, StoredFiles
 from storage.db import Connection, Database
 from storage.repos import assignments as assignment_repo
@@ -123,10 +125,11 @@ class PurgeService:
     def _delete_exports(self, assignment: Assignment) -> None:
         if self._exports_dir is None or not self._exports_dir.is_dir():
             return
-        # The export's names (bot/services/exports.py): `<slug>-<UTC stamp>[-n].zip`.
+        # The export's names (bot/services/exports.py): `<slug>-<UTC stamp>[-n].zip`. Another
+        # server's assignment of the same name writes the same names: its mark tells them apart.
         pattern = re.compile(re.escape(slug(assignment.name)) + r"-\d{8}T\d{6}Z(-\d+)?\.zip")
         for path in self._exports_dir.iterdir():
-            if pattern.fullmatch(path.name):
+            if pattern.fullmatch(path.name) and _marked(path, export_mark(assignment)):
                 path.unlink(missing_ok=True)
 
     async def purged_in(self, guild_id: int) -> dict[int, datetime]:
@@ -187,3 +190,12 @@ class PurgeService:
 def closed_at(assignment: Assignment) -> datetime:
     """When the assignment closed: its final deadline (capped by a close by staff)."""
     return assignment.final_deadline
+
+
+def _marked(path: Path, mark: bytes) -> bool:
+    """The ZIP at `path` carries `mark` as its comment (an unreadable one is left alone)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.comment == mark
+    except (OSError, zipfile.BadZipFile):
+        return False

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from bot.domain.errors import (
     StaffOnlyError,
 )
 from bot.domain.models import Actor
+from bot.services.exports import export_mark
 from bot.services.feedback import IncomingAttachment
 from bot.services.registry import Services
 from storage.db import Database, fetch_all
@@ -256,6 +259,27 @@ async def test_a_purge_deletes_the_assignments_exports(
     await purge.purge(GUILD, STAFF, "Lab 1")
     assert not mine.exists()
     assert other.exists()
+
+
+async def test_a_purge_leaves_another_servers_export_of_the_same_name(
+    services: Services, clock: FakeClock, tmp_path: Path
+) -> None:
+    out = tmp_path / "exports"
+    purge = type(services.purge)(
+        services.db, services.files, clock, RecordingNotifier(), exports_dir=out
+    )
+    await closed_lab(services, clock)
+    await close(services, clock)
+    mine = (await services.exports.export(GUILD, STAFF, "Lab 1", out)).path
+    lab = await services.assignments.get(GUILD, "Lab 1")
+    # Another server's "Lab 1", exported into the same folder: same slug, its own mark.
+    theirs = out / "lab-1-20261127T120000Z.zip"
+    with zipfile.ZipFile(theirs, "w") as archive:
+        archive.comment = export_mark(dataclasses.replace(lab, guild_id=GUILD + 1, id=lab.id + 1))
+        archive.writestr("results.csv", "assignment\nLab 1\n")
+    await purge.purge(GUILD, STAFF, "Lab 1")
+    assert not mine.exists()
+    assert theirs.exists()
 
 
 # --- retention -----------------------------------------------------------------------------
