@@ -82,12 +82,26 @@ class S3FileStore:
         self._staged.add(received.temp)
 
     async def publish_many(self, received: list[ReceivedFile]) -> None:
-        """Put what was not staged (raising when a put fails: the batch's transaction then
-        records none of them), then drop the local copies."""
-        await asyncio.gather(*(self._put(one) for one in received if one.temp not in self._staged))
+        """Put what was not staged, and check that what was staged is still there (raising
+        when a put fails: the batch's transaction then records none of them), then drop the
+        local copies.
+
+        The check runs here, under the database's write lock that a purge deletes under too:
+        a purge (of any process) that deleted the same bytes after they were staged, when no
+        row named them yet, is seen, and the bytes are put again from the local copy."""
+        await asyncio.gather(
+            *(self._ensure(one) if one.temp in self._staged else self._put(one) for one in received)
+        )
         for one in received:
             self._staged.discard(one.temp)
             self._spool.discard(one)
+
+    async def _ensure(self, one: ReceivedFile) -> None:
+        try:
+            await obstore.head_async(self.bucket, _key(one.sha256))
+        except FileNotFoundError:
+            log.info("staged %s was deleted since (a purge): put again", one.sha256[:12])
+            await self._put(one)
 
     async def _put(self, one: ReceivedFile) -> None:
         key = _key(one.sha256)

@@ -166,6 +166,22 @@ async def test_a_stored_file_is_never_overwritten(store: StoredFiles, size: int)
         assert path.read_bytes() == first
 
 
+@pytest.mark.parametrize("size", [15, len(BIG)], ids=["one put", "in parts"])
+async def test_bytes_deleted_between_staging_and_publishing_are_stored_again(
+    store: StoredFiles, size: int
+) -> None:
+    data = (b"a course template" * (size // 17 + 1))[:size]
+    digest = await put(store, data)
+    # An upload of the same bytes stages them; a purge of the first copy's assignment (no row
+    # names the new upload yet) deletes them; then the upload's transaction publishes.
+    received = await store.receive(chunks(data), max_bytes=size)
+    await store.stage(received)
+    assert await store.delete(digest)
+    await store.publish_many([received])
+    async with store.local_copy(digest, size) as path:
+        assert path.read_bytes() == data
+
+
 async def test_a_deleted_file_is_gone_and_others_stay(store: StoredFiles) -> None:
     gone = await put(store, b"purged bytes")
     kept = await put(store, b"kept bytes")
