@@ -101,6 +101,13 @@ class HandinBot(commands.Bot):
         await migrate(self._db)
         files = file_store(data_dir, self.config.files_url, prepare=True)
         signer = signing.load_signer(self.config.signing_key, data_dir, create=True)
+        if self.config.sharded and self.config.signing_key is None:
+            # Each host would make its own key in its own data folder, and /verify on one would
+            # refuse the receipts another signed (SPEC §8): the README says to share one.
+            log.warning(
+                "several processes without HANDIN_SIGNING_KEY: processes on other hosts sign "
+                "receipts with other keys; set the same HANDIN_SIGNING_KEY for every process"
+            )
         self.notifier = DiscordNotifier(self, self._dm_locale)
         self.services = build_services(
             self._db,
