@@ -27,7 +27,7 @@ from cogs._common import (
 )
 from cogs._embeds import members_text
 from cogs._paging import Section, csv_file, field_pages, send_pages
-from cogs.submissions import incoming_file
+from cogs.submissions import incoming_file, part_choices
 
 log = logging.getLogger(__name__)
 
@@ -246,13 +246,7 @@ class StaffGroupsCog(HandinCog):
     async def _part(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None:
-            return []
-        typed = getattr(interaction.namespace, "assignment", None)
-        names = await self.services.submissions.part_names(
-            interaction.guild_id, str(typed or ""), current
-        )
-        return [app_commands.Choice(name=name, value=name) for name in names[:25]]
+        return await part_choices(self.services, interaction, current)
 
     @add.autocomplete("assignment")
     @remove.autocomplete("assignment")

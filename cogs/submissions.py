@@ -27,6 +27,17 @@ log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
 
 
+async def part_choices(
+    services: Services, interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """The parts of the assignment typed so far in the same command (for `part:` options)."""
+    if interaction.guild_id is None:
+        return []
+    typed = getattr(interaction.namespace, "assignment", None)
+    names = await services.submissions.part_names(interaction.guild_id, str(typed or ""), current)
+    return [app_commands.Choice(name=name, value=name) for name in names[:25]]
+
+
 def incoming_file(session: aiohttp.ClientSession, file: discord.Attachment) -> IncomingFile:
     """An attachment as the upload services take it: what Discord says of it, and its bytes
     streamed from the CDN when the service reads them."""
@@ -318,13 +329,7 @@ class SubmissionsCog(HandinCog):
     async def _part(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None:
-            return []
-        typed = getattr(interaction.namespace, "assignment", None)
-        names = await self.services.submissions.part_names(
-            interaction.guild_id, str(typed or ""), current
-        )
-        return [app_commands.Choice(name=name, value=name) for name in names[:25]]
+        return await part_choices(self.services, interaction, current)
 
     @upload.autocomplete("assignment")
     @handin.autocomplete("assignment")
