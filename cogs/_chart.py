@@ -8,15 +8,13 @@ import functools
 import io
 from dataclasses import dataclass
 from datetime import datetime
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from bot.i18n import t
 from bot.services.assignments import Overview
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FILENAME = "chart-overview.png"
 # Discord's own colours.
@@ -56,9 +54,20 @@ def chart_data(locale: str, overview: Overview) -> ChartData:
     )
 
 
+def _figure_class() -> type[Figure]:
+    """matplotlib, imported on the first chart: it is about 50 MiB of the bot's memory, which
+    a process that never draws (most of the time, every upload rush) should not carry."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
 def render(data: ChartData) -> bytes:
     """The PNG (blocking: run it with `render_png`)."""
-    figure = Figure(figsize=(9, 4), dpi=80)
+    figure = _figure_class()(figsize=(9, 4), dpi=80)
     figure.subplots_adjust(left=0.07, right=0.98, bottom=0.2, top=0.86, wspace=0.08)
     figure.suptitle(data.title)
     over_time, by_state = figure.subplots(1, 2, width_ratios=(3, 2))
