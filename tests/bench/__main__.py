@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sys
 
-from tests.bench.common import machine
+from tests.bench.common import Profile, machine
 
 
 def main(argv: list[str]) -> int:
@@ -25,6 +25,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the data dirs (printed)")
     p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
+    p.add_argument("--native", action="store_true", help="with --profile: C frames too")
     p.add_argument(
         "--store",
         choices=("local", "s3", "both"),
@@ -40,6 +41,12 @@ def main(argv: list[str]) -> int:
         " process on SQLite in the same run",
     )
     p.add_argument("--processes", type=int, default=1, help="bot processes (shards), with --db")
+    p.add_argument(
+        "--variants",
+        default="",
+        help="also run, in each run, these variants of our bot (comma-separated): asyncio-loop,"
+        " no-orjson, no-speed-extra, no-aiohttp-c, none (all three off), rev:GIT-REVISION",
+    )
 
     p = sub.add_parser("close", help="2,000 groups finalized at a deadline, receipts paced")
     p.add_argument("--groups", type=int, default=2000)
@@ -47,6 +54,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--lead", type=float, default=6.0, help="seconds from bot start to deadline")
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
+    p.add_argument("--native", action="store_true", help="with --profile: C frames too")
 
     p = sub.add_parser("scale", help="10,000 candidates, 3,500 groups: RSS and p99 latency")
     p.add_argument("--candidates", type=int, default=10_000)
@@ -55,6 +63,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--users", type=int, default=50, help="concurrent users")
     p.add_argument("--requests", type=int, default=1000, help="requests per command")
     p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
+    p.add_argument("--native", action="store_true", help="with --profile: C frames too")
     p.add_argument("--list-candidates", type=int, default=400, help="the listed course")
     p.add_argument("--list-groups", type=int, default=130)
     p.add_argument("--list-requests", type=int, default=200, help="per list command")
@@ -68,6 +77,7 @@ def main(argv: list[str]) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    profile = Profile(args.profile, args.native) if getattr(args, "profile", None) else None
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()), flush=True)
     if args.bench == "rush" and (args.db != "sqlite" or args.processes > 1):
         from tests.bench.rush import rush_processes
@@ -85,15 +95,16 @@ def main(argv: list[str]) -> int:
                 args.runs,
                 baseline=not args.no_baseline,
                 keep=args.keep,
-                profile=args.profile,
+                profile=profile,
                 store=args.store,
+                variants=tuple(v for v in args.variants.split(",") if v),
             )
         )
     elif args.bench == "close":
         from tests.bench.close import close
 
         report = asyncio.run(
-            close(args.groups, args.members, args.lead, profile=args.profile, db=args.db)
+            close(args.groups, args.members, args.lead, profile=profile, db=args.db)
         )
     elif args.bench == "scale":
         from tests.bench.scale import scale
@@ -105,7 +116,7 @@ def main(argv: list[str]) -> int:
                 args.assignments,
                 args.users,
                 args.requests,
-                profile=args.profile,
+                profile=profile,
                 list_candidates=args.list_candidates,
                 list_groups=args.list_groups,
                 list_requests=args.list_requests,

@@ -20,6 +20,7 @@ from tests.bench.common import (
     BOT_ARGV,
     BenchDatabase,
     Prepared,
+    Profile,
     Report,
     bench_sandbox,
     build_world,
@@ -47,7 +48,7 @@ def small_file(n: int) -> IncomingFile:
 
 
 async def close(
-    groups: int, members: int, lead: float, *, profile: str | None = None, db: str = "sqlite"
+    groups: int, members: int, lead: float, *, profile: Profile | None = None, db: str = "sqlite"
 ) -> Report:
     report = Report(f"close-G{groups}" + ("" if db == "sqlite" else f"-{db}"))
     work = temp_dir("bench-close-")

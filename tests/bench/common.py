@@ -410,17 +410,28 @@ def temp_dir(prefix: str) -> Path:
 
 
 # --- profiling -------------------------------------------------------------------------------
-async def start_py_spy(pid: int | None, out: str) -> Any:
-    """Attach py-spy (pip install py-spy) to the bot for the measured phase; `out` ends in
-    .txt (collapsed stacks, for grep and flame-graph tools) or .svg (a flame graph)."""
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """py-spy on our bot for the measured phase: `out` ends in .txt (collapsed stacks, for grep
+    and flame-graph tools) or .svg (a flame graph); `native` adds the C frames (hashing, the
+    SQLite library, the kernel calls), which py-spy can only read by pausing the process."""
+
+    out: str
+    native: bool = False
+
+
+async def start_py_spy(pid: int | None, profile: Profile) -> Any:
+    """Attach py-spy (pip install py-spy) to the bot."""
     import asyncio
 
     assert pid is not None
-    fmt = "raw" if out.endswith(".txt") else "flamegraph"
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fmt = "raw" if profile.out.endswith(".txt") else "flamegraph"
+    Path(profile.out).parent.mkdir(parents=True, exist_ok=True)
+    # --native cannot read a running process: it pauses it for each sample (a slower bot).
+    how = ["--native"] if profile.native else ["--nonblocking"]
     proc = await asyncio.create_subprocess_exec(
         "py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", fmt,
-        "--output", out, "--nonblocking",
+        "--output", profile.out, *how,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     await asyncio.sleep(0.5)

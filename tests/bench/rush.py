@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import hashlib
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +25,10 @@ from tests.bench.common import (
     BASELINE_ARGV,
     BOT_ARGV,
     MIB,
+    ROOT,
     BenchDatabase,
     Prepared,
+    Profile,
     Report,
     World,
     bench_sandbox,
@@ -46,6 +50,65 @@ from tests.bench.common import (
 from tests.s3 import SeaweedFS, start_seaweedfs
 
 NAME = "Rush"
+# discord.py[speed]'s modules (the import names of orjson, zstandard, aiodns, Brotli).
+SPEED_EXTRA = "orjson,zstandard,aiodns,brotli"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Our bot as one column of the rush: how it is started, and what it is told."""
+
+    name: str
+    argv: tuple[str, ...] = tuple(BOT_ARGV)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+
+
+def _without(modules: str) -> tuple[str, ...]:
+    return (sys.executable, "-m", "tests.bench.without", modules)
+
+
+# What each speed-up gives alone: each variant takes one away from our bot as shipped.
+VARIANTS = {
+    "ours": Variant("ours"),
+    "asyncio-loop": Variant("asyncio-loop", env={"HANDIN_EVENT_LOOP": "asyncio"}),
+    "no-orjson": Variant("no-orjson", _without("orjson")),
+    "no-speed-extra": Variant("no-speed-extra", _without(SPEED_EXTRA)),
+    "no-aiohttp-c": Variant("no-aiohttp-c", env={"AIOHTTP_NO_EXTENSIONS": "1"}),
+    "none": Variant(
+        "none",
+        _without(SPEED_EXTRA),
+        env={"HANDIN_EVENT_LOOP": "asyncio", "AIOHTTP_NO_EXTENSIONS": "1"},
+    ),
+}
+
+
+def variant(name: str, work: Path) -> Variant:
+    """A named variant, or `rev:REV`: our bot as of that git revision (a worktree made in
+    `work`), to measure a change of design against its parent in the same run."""
+    if not name.startswith("rev:"):
+        return VARIANTS[name]
+    rev = name.removeprefix("rev:")
+    tree = work / "trees" / rev.replace("/", "_")
+    if not tree.exists():
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(tree), rev],
+            check=True,
+            capture_output=True,
+        )
+    # The worktree's packages come first on the path (ahead of the editable install).
+    return Variant(name, env={"PYTHONPATH": str(tree)}, cwd=tree)
+
+
+def drop_worktrees(work: Path) -> None:
+    for tree in work.glob("trees/*"):
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+            check=False,
+            capture_output=True,
+        )
+
+
 PROBES: dict[int, dict[int, tuple[float, float]]] = {}
 ACK_PREFIX = "Stored `"
 
@@ -199,18 +262,19 @@ async def run_ours(
     files: list[tuple[str, bytes, str]],
     data_dir: Path,
     timeout: float,
-    profile: str | None = None,
+    profile: Profile | None = None,
     bucket: SeaweedFS | None = None,
+    how: Variant = VARIANTS["ours"],
 ) -> RushRun:
     """Our bot on the same rush; with `bucket`, its stored files in that S3 server."""
     sandbox = world.sandbox
     await prepare(world, data_dir)
-    env = {"HANDIN_LOG_LEVEL": "WARNING"}
+    env = {"HANDIN_LOG_LEVEL": "WARNING"} | how.env
     url = None
     if bucket is not None:
         url = bucket.fresh_url()
         env |= bucket.environment | {"HANDIN_FILES_URL": url}
-    proc = sandbox.bot_process(BOT_ARGV, data_dir=data_dir, env=env)
+    proc = sandbox.bot_process(how.argv, data_dir=data_dir, env=env, cwd=how.cwd)
     await proc.start()
     try:
         await asyncio.sleep(0.5)
@@ -251,11 +315,13 @@ async def rush(
     baseline: bool = True,
     timeout: float = 90.0,
     keep: bool = False,
-    profile: str | None = None,
+    profile: Profile | None = None,
     store: str = "local",
+    variants: tuple[str, ...] = (),
 ) -> Report:
     """`store`: where our bot keeps the files: `local`, `s3` (a SeaweedFS started here), or
-    `both` (each run: the baseline, ours on local files, ours on S3)."""
+    `both` (each run: the baseline, ours on local files, ours on S3). `variants` (names of
+    VARIANTS, or `rev:REV`) also run in each run, after ours, on local files."""
     report = Report(f"rush-S{students}" + ("" if store == "local" else f"-{store}"))
     work = temp_dir("bench-rush-")
     all_runs: list[dict[str, Any]] = []
@@ -268,6 +334,7 @@ async def rush(
             ours_runs: list[RushRun] = []
             base_runs: list[RushRun] = []
             s3_runs: list[RushRun] = []
+            others: dict[str, list[RushRun]] = {}
             bucket = start_seaweedfs(work / "seaweedfs") if store in ("s3", "both") else None
             for n in range(runs):
                 if baseline:
@@ -290,15 +357,25 @@ async def rush(
                     s3_runs.append(on_s3)
                     print(_line(f"run {n + 1} ours S3 ", on_s3), flush=True)
                     all_runs.append(on_s3.as_dict())
+                for name in variants:
+                    how = variant(name, work)
+                    other = await run_ours(world, files, work / f"{how.name}-{n}", timeout, how=how)
+                    other.label = how.name
+                    others.setdefault(how.name, []).append(other)
+                    print(_line(f"run {n + 1} {how.name}", other), flush=True)
+                    all_runs.append(other.as_dict())
                 if not keep:
-                    shutil.rmtree(work / f"ours-{n}", ignore_errors=True)
-                    shutil.rmtree(work / f"s3-{n}", ignore_errors=True)
+                    for made in work.glob(f"*-{n}"):
+                        shutil.rmtree(made, ignore_errors=True)
             if bucket is not None:
                 bucket.stop()
             _table(report, ours_runs or s3_runs, base_runs)
             if ours_runs and s3_runs:
                 _against_local(report, s3_runs, ours_runs)
+            for name, runs_of in others.items():
+                _variant_table(report, name, runs_of, base_runs)
     finally:
+        drop_worktrees(work)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     report.extra["runs"] = all_runs
@@ -378,6 +455,32 @@ def _table(report: Report, ours: list[RushRun], base: list[RushRun]) -> None:
             ok=lost == 0
             and run.acknowledged == run.stored_rows == run.stored_files
             and run.acknowledged == run.students,
+        )
+
+
+def _variant_table(report: Report, name: str, runs: list[RushRun], base: list[RushRun]) -> None:
+    """A variant's throughput and tail against the baseline of the same run."""
+    for n, run in enumerate(runs):
+        b = base[n] if n < len(base) else None
+        tag = f"run {n + 1} {name}: "
+        c, bc = summary(run.done), summary(b.done) if b else None
+        report.add(
+            tag + "completion p50 / p99 / max (s)",
+            _tri(c),
+            _tri(bc) if bc else None,
+            None if not bc or not bc["p99"] or c["p99"] is None else c["p99"] / bc["p99"],
+        )
+        report.add(
+            tag + "uploads/s",
+            run.throughput,
+            b.throughput if b else None,
+            run.throughput / b.throughput if b and b.throughput else None,
+        )
+        lost = run.extra.get("acknowledged_not_stored", 0) + (run.bad_files or 0)
+        report.add(
+            tag + "peak RSS (MiB) / lost",
+            f"{run.peak_rss_mib or 0:.0f} / {lost}",
+            ok=lost == 0 and run.acknowledged == run.students,
         )
 
 

@@ -25,6 +25,7 @@ from sandbox import SandboxUser
 from tests.bench.common import (
     BOT_ARGV,
     Prepared,
+    Profile,
     Report,
     bench_sandbox,
     build_world,
@@ -58,7 +59,7 @@ async def scale(
     users: int,
     requests: int,
     *,
-    profile: str | None = None,
+    profile: Profile | None = None,
     list_candidates: int = 400,
     list_groups: int = 130,
     list_requests: int = 200,
