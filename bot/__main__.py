@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import discord
@@ -54,6 +55,20 @@ async def sync_once(bot: HandinBot, token: str) -> None:
         await bot.login(token)
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop (HANDIN_EVENT_LOOP=uvloop, the default) where it is installed; None: the
+    standard library's. uvloop does the sockets, the selector and the callbacks in C: in a
+    deadline rush a third of the loop's time went to them (BENCHMARKS.md, issue #13)."""
+    if name != "uvloop":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        # Not on this platform (the dependency is for Linux and macOS only).
+        return None
+    return uvloop.new_event_loop
+
+
 def run(*, sync: bool, sync_only: bool = False) -> int:
     """Run the bot until a signal stops it (or, `sync_only`, sync the slash commands once and
     exit); 2 when its configuration or Discord refuses."""
@@ -88,8 +103,11 @@ def run(*, sync: bool, sync_only: bool = False) -> int:
     bot = make_bot(
         config, force_sync=sync or sync_only, sync_only=sync_only, handle_signals=not sync_only
     )
+    factory = loop_factory(config.event_loop)
+    log.info("event loop: %s", "asyncio" if factory is None else "uvloop")
     try:
-        asyncio.run(sync_once(bot, config.token) if sync_only else serve(bot, config.token))
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(sync_once(bot, config.token) if sync_only else serve(bot, config.token))
     except discord.LoginFailure:
         print(
             "error: Discord refused DISCORD_TOKEN: reset it in the Developer Portal",

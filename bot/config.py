@@ -61,6 +61,9 @@ class Config:
     # process serves (several processes share one PostgreSQL); None: one process, no sharding.
     shard_ids: tuple[int, ...] | None = None
     shard_count: int | None = None
+    # HANDIN_EVENT_LOOP: `uvloop` (the default where it is installed: Linux and macOS) or
+    # `asyncio` (the standard library's loop, to rule uvloop out when something misbehaves).
+    event_loop: str = "uvloop"
 
     @property
     def sharded(self) -> bool:
@@ -101,6 +104,7 @@ class Config:
             instance=os.environ.get("HANDIN_INSTANCE", "").strip()
             or ("main" if shard_ids is None else "shards-" + shard_text(shard_ids)),
             signing_key=_signing_key(),
+            event_loop=_event_loop(),
         )
 
     @property
@@ -109,6 +113,13 @@ class Config:
             min_free_bytes=int(self.min_free_mb * MIB),
             min_free_fraction=self.min_free_percent / 100,
         )
+
+
+def _event_loop() -> str:
+    value = os.environ.get("HANDIN_EVENT_LOOP", "").strip().lower() or "uvloop"
+    if value not in ("uvloop", "asyncio"):
+        raise ConfigError(f"HANDIN_EVENT_LOOP={value!r}: use uvloop or asyncio")
+    return value
 
 
 def _signing_key() -> str | None:

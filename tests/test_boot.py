@@ -20,6 +20,7 @@ from unittest.mock import AsyncMock
 import pytest
 
 from bot import paths
+from bot.__main__ import loop_factory
 from bot.client import COMMANDS_HASH_KEY, HandinBot, ShardedHandinBot, make_bot
 from bot.config import DEFAULT_API_BASE, Config, ConfigError
 from bot.scheduler import REPLAN_JOB, SWEEP_JOB
@@ -291,6 +292,41 @@ def test_a_malformed_free_space_setting_names_the_variable(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         Config.from_env(require_token=False, env_file=tmp_path / ".env")
+
+
+# --- the event loop ------------------------------------------------------------------------
+def test_the_event_loop_is_uvloop_unless_told_asyncio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvloop
+
+    monkeypatch.delenv("HANDIN_EVENT_LOOP", raising=False)
+    config = Config.from_env(require_token=False, env_file=tmp_path / ".env")
+    assert config.event_loop == "uvloop"
+    factory = loop_factory(config.event_loop)
+    assert factory is not None
+    loop = factory()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+    monkeypatch.setenv("HANDIN_EVENT_LOOP", " AsyncIO ")
+    config = Config.from_env(require_token=False, env_file=tmp_path / ".env")
+    assert (config.event_loop, loop_factory(config.event_loop)) == ("asyncio", None)
+
+
+def test_another_event_loop_is_refused_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HANDIN_EVENT_LOOP", "trio")
+    with pytest.raises(ConfigError, match="HANDIN_EVENT_LOOP='trio': use uvloop or asyncio"):
+        Config.from_env(require_token=False, env_file=tmp_path / ".env")
+
+
+def test_without_uvloop_installed_the_standard_loop_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows has no uvloop: the default setting falls back, it does not fail.
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    assert loop_factory("uvloop") is None
 
 
 # --- shards --------------------------------------------------------------------------------
