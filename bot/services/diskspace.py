@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.domain.clock import Clock
@@ -31,6 +32,9 @@ class DiskSpaceGuard:
         self._reserve = reserve
         # None until read from the database: whether an episode is recorded there.
         self._low: bool | None = None
+        # The first read is made once: in a rush every upload of the first instant asks at once
+        # (a thousand reads queued behind the writes, profiled in issue #13).
+        self._first_read = asyncio.Lock()
 
     async def require_room(self, incoming: int) -> None:
         """Raise DiskLowError when `incoming` more bytes would eat into the reserve.
@@ -38,8 +42,10 @@ class DiskSpaceGuard:
         Runs outside any transaction (it may write the alarm in its own)."""
         usage = self._space.usage()
         if self._low is None:
-            async with self._db.reading() as conn:
-                self._low = await quota_repo.disk_low_since(conn) is not None
+            async with self._first_read:
+                if self._low is None:
+                    async with self._db.reading() as conn:
+                        self._low = await quota_repo.disk_low_since(conn) is not None
         if self._reserve.allows(usage, incoming):
             if self._low:
                 await self._clear(usage)

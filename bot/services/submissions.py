@@ -68,7 +68,7 @@ from bot.services.finalization import (
 )
 from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier, StoredFiles, Wakeups
-from bot.services.quotas import check_upload_quotas
+from bot.services.quotas import check_quotas
 from bot.services.upload_batch import UploadBatch, UploadHint
 from storage.db import Connection, Database, GroupCommit
 from storage.files import DamagedFileError, ReceivedFile
@@ -292,9 +292,8 @@ class SubmissionService:
         limit = _limit_bytes(assignment, request.upload_limit_bytes)
         check_file(incoming.filename, incoming.declared_size, limit, assignment, part)
         # Early, on the declared size: a refusal now costs no download.
-        await check_upload_quotas(
-            conn, assignment, group, actor.user_id, incoming.declared_size, request.sent_at
-        )
+        usage, recent = await batch.quota_inputs(conn, assignment, group, request.hint)
+        check_quotas(assignment, usage, recent, incoming.declared_size, request.sent_at)
         return group
 
     async def _download_and_record(
@@ -341,7 +340,8 @@ class SubmissionService:
         check_file(request.incoming.filename, received.size, received.size, assignment, part)
         # What decides: the bytes received, against what is recorded by now (other uploads of
         # the group may have landed during the download). Raises before anything is written.
-        await check_upload_quotas(conn, assignment, group, actor.user_id, received.size, sent_at)
+        usage, recent = await batch.quota_inputs(conn, assignment, group, request.hint)
+        check_quotas(assignment, usage, recent, received.size, sent_at)
         # A new upload row changes no standing but this interaction's (the user's); the lease
         # and a re-finalization change the group row: later units of the batch re-read it.
         batch.touch(
@@ -353,6 +353,7 @@ class SubmissionService:
         upload = replace(upload, part_id=None if part is None else part.id)
         # Built, not read back: one round trip less inside the batch (the row holds the same).
         upload_id = await upload_repo.insert_upload(conn, upload, request.interaction_id)
+        batch.stored(group.id, actor.user_id)
         upload = replace(upload, id=upload_id)
         if assignment.single_editor:
             await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
@@ -654,7 +655,9 @@ class _UploadRequest:
 
     @property
     def hint(self) -> UploadHint:
-        return UploadHint(self.guild_id, self.name, self.actor.user_id, self.interaction_id)
+        return UploadHint(
+            self.guild_id, self.name, self.actor.user_id, self.interaction_id, self.sent_at
+        )
 
 
 def _settling_writes(standing: group_repo.Standing, actor: Actor) -> bool:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from bot.domain.models import Assignment
+from bot.domain.models import Assignment, Group
+from bot.domain.quotas import RATE_WINDOW, GroupUsage
 from bot.services.common import find_assignment
 from storage.db import Connection
 from storage.repos import groups as group_repo
+from storage.repos import quotas as quota_repo
 
 Standings = dict[tuple[int, int | None], group_repo.Standing]
 
@@ -29,6 +32,18 @@ class UploadHint:
     name: str
     user_id: int
     interaction_id: int | None
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _QuotasAhead:
+    """The quotas' inputs of the batch's groups and users on one assignment, read at once."""
+
+    group_ids: frozenset[int]
+    usage: dict[int, GroupUsage]
+    user_ids: frozenset[int]
+    since: datetime
+    recent: dict[int, list[datetime]]
 
 
 @dataclass
@@ -38,6 +53,9 @@ class UploadBatch:
     _standings: dict[tuple[int, str], Standings] = field(default_factory=dict)
     _touched_users: set[int] = field(default_factory=set)
     _touched_groups: set[int] = field(default_factory=set)
+    _quotas: dict[tuple[int, str], _QuotasAhead] = field(default_factory=dict)
+    _stored_groups: set[int] = field(default_factory=set)
+    _stored_users: set[int] = field(default_factory=set)
 
     @classmethod
     def start(cls, hints: Iterable[Any]) -> UploadBatch:
@@ -68,6 +86,48 @@ class UploadBatch:
                 conn, assignment.id, hint.user_id, interaction_id=hint.interaction_id
             )
         return found
+
+    async def quota_inputs(
+        self, conn: Connection, assignment: Assignment, group: Group, hint: UploadHint
+    ) -> tuple[GroupUsage, list[datetime]]:
+        """What `usage_and_recent` reads for the unit (the group's usage, the member's uploads
+        sent within RATE_WINDOW before theirs), from one read-ahead for the groups and users of
+        every unit of the batch on the same assignment, unless a unit stored an upload for the
+        group or by the user since (`stored`)."""
+        since = hint.sent_at - RATE_WINDOW
+        key = (hint.guild_id, hint.name)
+        if key not in self._quotas and key in self._standings:
+            self._quotas[key] = await self._read_quotas(conn, assignment.id, key)
+        ahead = self._quotas.get(key)
+        if (
+            ahead is None
+            or group.id in self._stored_groups
+            or hint.user_id in self._stored_users
+            or group.id not in ahead.group_ids
+            or hint.user_id not in ahead.user_ids
+            or since < ahead.since
+        ):
+            return await quota_repo.usage_and_recent(
+                conn, group.id, assignment.id, hint.user_id, since
+            )
+        usage = ahead.usage.get(group.id, GroupUsage(uploads=0, bytes=0))
+        return usage, [at for at in ahead.recent.get(hint.user_id, []) if at > since]
+
+    async def _read_quotas(
+        self, conn: Connection, assignment_id: int, key: tuple[int, str]
+    ) -> _QuotasAhead:
+        hints = [h for h in self.hints if (h.guild_id, h.name) == key]
+        groups = frozenset(s.group.id for s in self._standings[key].values() if s.group)
+        users = frozenset(h.user_id for h in hints)
+        since = min(h.sent_at for h in hints) - RATE_WINDOW
+        usage = await quota_repo.usage_of_groups(conn, groups)
+        recent = await quota_repo.recent_of_users(conn, assignment_id, users, since)
+        return _QuotasAhead(groups, usage, users, since, recent)
+
+    def stored(self, group_id: int, user_id: int) -> None:
+        """A unit stored an upload for `group_id` by `user_id`: their quotas are read afresh."""
+        self._stored_groups.add(group_id)
+        self._stored_users.add(user_id)
 
     def touch(self, standing: group_repo.Standing, user_id: int, *, group: bool = True) -> None:
         """A unit wrote to `user_id` (and, with `group`, to their group): later units re-read."""

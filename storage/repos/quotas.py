@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from bot.domain.quotas import GroupUsage
@@ -40,6 +41,42 @@ async def usage_and_recent(
     assert row is not None
     recent = sorted(from_db(text) for text in (row["recent"] or "").split(",") if text)
     return GroupUsage(uploads=int(row["n"]), bytes=int(row["bytes"])), recent
+
+
+async def usage_of_groups(conn: Connection, group_ids: Iterable[int]) -> dict[int, GroupUsage]:
+    """`usage_and_recent`'s usage for several groups in one round trip (a group with no upload
+    is absent: it uses nothing)."""
+    ids = sorted(set(group_ids))
+    if not ids:
+        return {}
+    rows = await fetch_all(
+        conn,
+        "SELECT group_id, count(*) AS n, coalesce(sum(size), 0) AS bytes FROM uploads"
+        f" WHERE group_id IN ({', '.join('?' for _ in ids)}) GROUP BY group_id",
+        ids,
+    )
+    return {row["group_id"]: GroupUsage(int(row["n"]), int(row["bytes"])) for row in rows}
+
+
+async def recent_of_users(
+    conn: Connection, assignment_id: int, user_ids: Iterable[int], since: datetime
+) -> dict[int, list[datetime]]:
+    """`usage_and_recent`'s recent uploads for several users in one round trip, oldest first
+    (a user with none is absent)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = await fetch_all(
+        conn,
+        "SELECT u.user_id, u.sent_at FROM uploads u JOIN groups g ON g.id = u.group_id"
+        f" WHERE g.assignment_id = ? AND u.sent_at > ? AND u.user_id IN"
+        f" ({', '.join('?' for _ in ids)})",
+        (assignment_id, to_db(since), *ids),
+    )
+    recent: dict[int, list[datetime]] = {}
+    for row in rows:
+        recent.setdefault(row["user_id"], []).append(from_db(row["sent_at"]))
+    return {user: sorted(times) for user, times in recent.items()}
 
 
 async def disk_low_since(conn: Connection) -> datetime | None:

@@ -269,6 +269,25 @@ def peak_rss_mib(pid: int | None) -> float | None:
     return None if kib is None else kib / 1024
 
 
+def thread_cpu_s(pid: int | None) -> dict[str, float]:
+    """CPU seconds a process has used so far, user and system, its main thread (the event
+    loop) apart from the others (worker threads: hashing, writes, fsync, the database)."""
+    if pid is None:
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = {"loop_user": 0.0, "loop_sys": 0.0, "threads_user": 0.0, "threads_sys": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            # Fields after the command name (which may hold spaces): utime, stime are 14, 15.
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        who = "loop" if task.name == str(pid) else "threads"
+        totals[f"{who}_user"] += int(fields[11]) / tick
+        totals[f"{who}_sys"] += int(fields[12]) / tick
+    return totals
+
+
 def rss_mib(pid: int | None) -> float | None:
     if pid is None:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,7 @@ from tests.bench.common import (
     summary,
     sync_commands,
     temp_dir,
+    thread_cpu_s,
 )
 from tests.s3 import SeaweedFS, start_seaweedfs
 
@@ -150,6 +152,21 @@ class RushRun:
             "errors": self.errors[:20],
             **self.extra,
         }
+
+
+def _spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after[k] - before.get(k, 0.0) for k in after}
+
+
+def _cpu_line(cpu: dict[str, float], wall: float) -> str:
+    """Where the machine's cores went during the rush (CPU seconds; the machine has
+    os.cpu_count() cores for `wall` seconds)."""
+    total = sum(cpu.values())
+    return (
+        f"  cpu s: bot loop {cpu['loop_user']:.2f} user + {cpu['loop_sys']:.2f} sys, bot threads "
+        f"{cpu['threads_user']:.2f} + {cpu['threads_sys']:.2f}, sandbox {cpu['sandbox']:.2f};"
+        f" {total:.2f} of {wall * (os.cpu_count() or 1):.2f} core-seconds"
+    )
 
 
 def install_cdn_probe(sandbox: Any) -> dict[int, tuple[float, float]]:
@@ -279,11 +296,16 @@ async def run_ours(
     try:
         await asyncio.sleep(0.5)
         spy = await start_py_spy(proc.pid, profile) if profile else None
+        cpu_before, own_before = thread_cpu_s(proc.pid), os.times()
         handles, wall = await fire(world, files, timeout)
+        cpu, own = _spent(cpu_before, thread_cpu_s(proc.pid)), os.times()
         if spy is not None:
             await stop_py_spy(spy)
         run = collect("ours", handles, wall, sandbox.rest.interaction_deadline or 3.0)
         run.extra["phases"] = phases(handles, PROBES.get(id(sandbox), {}))
+        cpu["sandbox"] = own.user + own.system - own_before.user - own_before.system
+        run.extra["cpu_s"] = cpu
+        run.extra["cpu"] = _cpu_line(cpu, wall)
         run.peak_rss_mib = peak_rss_mib(proc.pid)
     finally:
         await proc.terminate(timeout=20)
@@ -348,6 +370,7 @@ async def rush(
                     ours_runs.append(ours)
                     print(_line(f"run {n + 1} ours    ", ours), flush=True)
                     print(ours.extra["phases"], flush=True)
+                    print(ours.extra["cpu"], flush=True)
                     all_runs.append(ours.as_dict())
                 if bucket is not None:
                     on_s3 = await run_ours(
@@ -363,6 +386,7 @@ async def rush(
                     other.label = how.name
                     others.setdefault(how.name, []).append(other)
                     print(_line(f"run {n + 1} {how.name}", other), flush=True)
+                    print(other.extra["cpu"], flush=True)
                     all_runs.append(other.as_dict())
                 if not keep:
                     for made in work.glob(f"*-{n}"):

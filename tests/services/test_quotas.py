@@ -92,6 +92,25 @@ async def test_concurrent_uploads_never_pass_the_upload_quota(
     assert list((files.root / "tmp").iterdir()) == []
 
 
+async def test_concurrent_uploads_by_one_member_never_pass_the_rate(
+    services: Services, db: Database, files: FileStore
+) -> None:
+    # One batch reads every unit's quotas at once; what a unit stores counts for the next.
+    await course(services)
+    now = services.clock.now()
+    results = await asyncio.gather(
+        *(
+            upload(services, ALICE, f"file {n}".encode(), sent_at=now)
+            for n in range(RATE_LIMIT + 3)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, UploadRateError) for r in results) == 3
+    assert sum(isinstance(r, UploadResult) for r in results) == RATE_LIMIT
+    status = await services.submissions.status(GUILD, ALICE, "Lab 1")
+    assert len(status.uploads) == RATE_LIMIT
+
+
 # --- MiB stored per group ------------------------------------------------------------------
 async def test_upload_declared_past_the_storage_quota_is_refused_before_reading(
     services: Services, db: Database, files: FileStore
