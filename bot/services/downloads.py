@@ -98,7 +98,9 @@ async def _idle_guarded(chunks: AsyncIterator[bytes], idle: float) -> AsyncItera
     try:
         while True:
             try:
-                chunk = await asyncio.wait_for(anext(chunks), idle)
+                # A timeout scope, not wait_for: no task made per chunk (issue #13).
+                async with asyncio.timeout(idle):
+                    chunk = await anext(chunks)
             except StopAsyncIteration:
                 return
             except TimeoutError as exc:

@@ -449,8 +449,8 @@ def _table(report: Report, ours: list[RushRun], base: list[RushRun]) -> None:
             _tri(c),
             _tri(bc) if bc else None,
             ratio(c["p99"], bc["p99"]) if bc else None,
-            target="p99 <= 1.1x baseline",
-            ok=None if not bc or c["p99"] is None else c["p99"] <= 1.1 * (bc["p99"] or 0),
+            target="p99 <= 1.0x baseline",
+            ok=None if not bc or c["p99"] is None else c["p99"] <= (bc["p99"] or 0),
         )
         tput = ratio(run.throughput, b.throughput if b else None)
         report.add(
@@ -458,8 +458,8 @@ def _table(report: Report, ours: list[RushRun], base: list[RushRun]) -> None:
             run.throughput,
             b.throughput if b else None,
             tput,
-            target=">= 0.9x baseline",
-            ok=None if tput is None else tput >= 0.9,
+            target=">= 1.0x baseline",
+            ok=None if tput is None else tput >= 1.0,
         )
         rss = ratio(run.peak_rss_mib, b.peak_rss_mib if b else None)
         report.add(
