@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -32,6 +32,10 @@ SWEEP_JOB = "sweep"
 RETENTION_JOB = "retention"
 REPLAN_JOB = "replan"
 STOP_GRACE_SECONDS = 10.0
+# Timers fire this much after what they wait for. What is due is decided by the database's
+# clock, which SQLite reads in whole milliseconds: a close timer firing on the dot could find
+# nothing due yet, and leave the deadline to the next sweep, 30 s later (seen in CI).
+TIMER_MARGIN = timedelta(milliseconds=50)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +320,7 @@ class DeadlineScheduler:
             )
 
     def _timer_time(self, at: datetime) -> datetime:
-        return self._wall() + (at - self._clock.now())
+        return self._wall() + (at - self._clock.now()) + TIMER_MARGIN
 
     async def _close_job(self, assignment_id: int, due: datetime) -> None:
         if self._clock.now() < due:
