@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -13,11 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from bot.domain.errors import DiskLowError, StorageUnavailableError
 from storage.private import DIR_MODE, make_private_dir, open_private
 
 log = logging.getLogger(__name__)
 
-# Bytes buffered per upload before one thread hop hashes and writes them.
+# A received file up to this size is held in memory until complete, then hashed and written
+# in one thread hop (at most this much per download slot: 64 MiB for 32 slots).
+IN_MEMORY_MAX = 2 * 1024 * 1024
+# Past that, bytes buffered per upload before one thread hop hashes and writes them.
 WRITE_BLOCK = 256 * 1024
 READ_BLOCK = 1 << 20
 
@@ -40,7 +45,8 @@ class DamagedFileError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ReceivedFile:
-    """Bytes written and fsynced under a temp name, hashed, not yet under their final name."""
+    """Bytes written under a temp name and hashed, not yet under their final name (fsynced by
+    `stage`, or at the latest by `publish_many`)."""
 
     temp: Path
     sha256: str
@@ -65,6 +71,8 @@ class FileStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tmp = root / "tmp"
+        # Received temp files whose bytes may still be only in the page cache.
+        self._unsynced: set[Path] = set()
 
     def prepare(self) -> None:
         """Create the folders (owner-only) and drop temp files a crash left behind."""
@@ -83,16 +91,22 @@ class FileStore:
         return self.path_for(sha256).is_file()
 
     async def receive(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> ReceivedFile:
-        """Write a byte stream to a temp file, hashing it, and fsync it; `publish_many` or
-        `discard` it next. Raise StoreLimitError past `max_bytes` (nothing kept)."""
-        temp = self._tmp / uuid.uuid4().hex
+        """Write a byte stream to a temp file, hashing it; `stage` (the fsync) and
+        `publish_many`, or `discard`, it next. Raise StoreLimitError past `max_bytes` (nothing
+        kept).
+
+        Hashing and writing run in worker threads: in a rush the event loop must stay free for
+        defers, and page-cache writes stall while other uploads fsync. Each thread hop costs
+        milliseconds in a rush (a queue and the GIL), and the caller holds a download slot
+        meanwhile: a file up to IN_MEMORY_MAX waits in memory and is hashed and written in one
+        hop once complete; a larger one is written a block at a time as it arrives. No fsync
+        here: that is `stage`, after the slot is released (issue #13: uploads waited seconds
+        for slots that others held through six thread hops and an fsync).
+        """
+        temp = _TempFile(self._tmp / uuid.uuid4().hex)
         digest = hashlib.sha256()
         size = 0
-        handle: BinaryIO = await asyncio.to_thread(_open_temp, temp)
         try:
-            # Hashing and writing run in a worker thread, a block at a time: in a rush the event
-            # loop must stay free for defers, and page-cache writes stall while other uploads
-            # fsync (profiled: they were half of the loop's time at 1,000 uploads).
             pending: list[bytes] = []
             pending_size = 0
             async for chunk in chunks:
@@ -101,20 +115,32 @@ class FileStore:
                     raise StoreLimitError(max_bytes)
                 pending.append(chunk)
                 pending_size += len(chunk)
-                if pending_size >= WRITE_BLOCK:
-                    await asyncio.to_thread(_write_block, handle, digest, pending)
+                if size > IN_MEMORY_MAX and pending_size >= WRITE_BLOCK:
+                    await asyncio.to_thread(temp.write, digest, pending)
                     pending, pending_size = [], 0
-            await asyncio.to_thread(_write_block, handle, digest, pending, sync=True)
+            await asyncio.to_thread(temp.finish, digest, pending)
         except BaseException:
-            handle.close()
+            temp.close()
             with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+                temp.path.unlink()
             raise
-        handle.close()
-        return ReceivedFile(temp=temp, sha256=digest.hexdigest(), size=size)
+        self._unsynced.add(temp.path)
+        return ReceivedFile(temp=temp.path, sha256=digest.hexdigest(), size=size)
 
     async def stage(self, received: ReceivedFile) -> None:
-        """Nothing to do: the bytes are on this disk, fsynced; `publish_many` names them."""
+        """fsync the received bytes (outside the recording transaction, so no upload waits for
+        this one's disk write under the database's lock); `publish_many` names them. Raises
+        DiskLowError when the disk is full, StorageUnavailableError when it fails otherwise."""
+        if received.temp not in self._unsynced:
+            return
+        try:
+            await asyncio.to_thread(fsync_path, received.temp)
+        except OSError as exc:
+            log.error("could not fsync a received file: %s", exc)
+            if exc.errno == errno.ENOSPC:
+                raise DiskLowError() from exc
+            raise StorageUnavailableError() from exc
+        self._unsynced.discard(received.temp)
 
     async def publish_many(self, received: list[ReceivedFile]) -> list[StoredFile]:
         """Move received bytes under their final names, durably, in one thread hop: rename all,
@@ -122,7 +148,11 @@ class FileStore:
         rename; the rest find little to do). Same name means same bytes: a name already stored
         keeps its copy and the new one is dropped."""
         finals = [self.path_for(r.sha256) for r in received]
-        await asyncio.to_thread(_publish_many, [r.temp for r in received], finals)
+        temps = [r.temp for r in received]
+        # A caller that skipped `stage` still gets durable bytes before their names.
+        unsynced = [temp for temp in temps if temp in self._unsynced]
+        await asyncio.to_thread(_publish_many, temps, finals, unsynced)
+        self._unsynced.difference_update(temps)
         return [
             StoredFile(sha256=r.sha256, size=r.size, path=final)
             for r, final in zip(received, finals, strict=True)
@@ -130,6 +160,7 @@ class FileStore:
 
     def discard(self, received: ReceivedFile) -> None:
         """Drop received bytes that will not be kept (no-op once published)."""
+        self._unsynced.discard(received.temp)
         with contextlib.suppress(FileNotFoundError):
             received.temp.unlink()
 
@@ -174,25 +205,34 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _open_temp(temp: Path) -> BinaryIO:
-    # Owner-only from the first byte; the rename onto the final name keeps the mode.
-    return os.fdopen(open_private(temp), "wb")
+class _TempFile:
+    """A received file's temp file, opened on its first write (in a worker thread, like the
+    writes: creating a file waits on the file system's journal)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: BinaryIO | None = None
+
+    def write(self, digest: Any, chunks: list[bytes]) -> None:
+        if self._handle is None:
+            # Owner-only from the first byte; the rename onto the final name keeps the mode.
+            self._handle = os.fdopen(open_private(self.path), "wb")
+        for chunk in chunks:
+            digest.update(chunk)
+        self._handle.writelines(chunks)
+
+    def finish(self, digest: Any, chunks: list[bytes]) -> None:
+        self.write(digest, chunks)
+        self.close()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
 
 
-def _write_block(handle: BinaryIO, digest: Any, chunks: list[bytes], *, sync: bool = False) -> None:
-    for chunk in chunks:
-        digest.update(chunk)
-    handle.writelines(chunks)
-    if sync:
-        _flush_and_sync(handle)
-
-
-def _flush_and_sync(handle: BinaryIO) -> None:
-    handle.flush()
-    os.fsync(handle.fileno())
-
-
-def _publish_many(temps: list[Path], finals: list[Path]) -> None:
+def _publish_many(temps: list[Path], finals: list[Path], unsynced: list[Path]) -> None:
+    for temp in unsynced:
+        fsync_path(temp)
     touched: dict[Path, None] = {}
     for temp, final in zip(temps, finals, strict=True):
         final.parent.mkdir(mode=DIR_MODE, exist_ok=True)

@@ -1,10 +1,12 @@
 """Stored files in an S3-compatible bucket (HANDIN_FILES_URL=s3://bucket/prefix).
 
 Keys are `<prefix>/ab/cdef...`, the SHA-256 of the bytes, like the local store's paths. The
-bytes of an upload still arrive in a local spool folder first, where they are hashed and
-fsynced while the download runs (the upload's checks need the hash before anything is
-recorded); publishing puts each file once, with a conditional put (`If-None-Match: *`): an
-object already under that name holds the same bytes. Reads check size and hash.
+bytes of an upload still arrive in a local spool folder first, where they are hashed while
+the download runs (the upload's checks need the hash before anything is recorded; the spool
+is never fsynced: the bucket's copy is the durable one, and a crash only leaves temp files
+that the next start removes); publishing puts each file once, with a conditional put
+(`If-None-Match: *`): an object already under that name holds the same bytes. Reads check
+size and hash.
 
 obstore (object_store's Rust client) does the S3 side: async, streaming both ways, and it
 reads a file to upload itself, without the event loop or the GIL.

@@ -153,7 +153,8 @@ class Wakeups:
 class StoredFiles(Protocol):
     """Where the files live, content-addressed by SHA-256: a local folder (storage/files.py)
     or an S3-compatible bucket (storage/s3files.py). Bytes always arrive through a local
-    folder, `root`, where they are hashed and fsynced before anything is recorded."""
+    folder, `root`, where they are hashed; `stage` makes them durable before anything is
+    recorded."""
 
     root: Path
 
@@ -163,8 +164,9 @@ class StoredFiles(Protocol):
 
     async def stage(self, received: ReceivedFile) -> None:
         """Make received bytes durable where they will live, before the recording transaction
-        and outside its lock (a bucket's put; nothing for the local store, whose rename is
-        the publish). Raises StorageUnavailableError when the store does not take them."""
+        and outside its lock (a bucket's put; the local store's fsync, its rename being the
+        publish). Raises StorageUnavailableError when the store does not take them (the local
+        store: DiskLowError when its disk is full)."""
         ...
 
     async def publish_many(self, received: list[ReceivedFile]) -> object:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from storage.files import FileStore, StoreLimitError
+from bot.domain.errors import DiskLowError, StorageUnavailableError
+from storage.files import IN_MEMORY_MAX, WRITE_BLOCK, FileStore, StoreLimitError
 from tests.filestore import store_bytes, store_chunks
 
 
@@ -88,3 +91,95 @@ def test_path_for_refuses_what_is_not_a_digest(files: FileStore) -> None:
     for bad in ("../../etc/passwd", "A" * 64, "a" * 63):
         with pytest.raises(ValueError):
             files.path_for(bad)
+
+
+class DiskCalls:
+    """What reached the disk, in order: each fsync (of a temp file or a folder) and rename."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, fsync_errno: int | None = None) -> None:
+        self.calls: list[tuple[str, str]] = []
+        real_fsync, real_replace = os.fsync, os.replace
+
+        def fsync(fd: int) -> None:
+            if fsync_errno is not None:
+                raise OSError(fsync_errno, os.strerror(fsync_errno))
+            self.calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+            real_fsync(fd)
+
+        def replace(src: Path, dst: Path) -> None:
+            self.calls.append(("rename", str(src)))
+            real_replace(src, dst)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names fds through /proc")
+async def test_stage_fsyncs_the_bytes_that_receive_only_wrote(
+    files: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = DiskCalls(monkeypatch)
+    received = await files.receive(chunks(b"a" * 300_000, b"b" * 10), max_bytes=400_000)
+    # The download slot is free again before the disk is waited on.
+    assert disk.calls == []
+    await files.stage(received)
+    assert disk.calls == [("fsync", str(received.temp))]
+    await files.publish_many([received])
+    # Staged once: publishing only renames and syncs the folder.
+    assert disk.calls[1:] == [
+        ("rename", str(received.temp)),
+        ("fsync", str(files.path_for(received.sha256).parent)),
+    ]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names fds through /proc")
+async def test_publish_fsyncs_unstaged_bytes_before_naming_them(
+    files: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received = await files.receive(chunks(b"not staged"), max_bytes=100)
+    disk = DiskCalls(monkeypatch)
+    await files.publish_many([received])
+    assert disk.calls[:2] == [("fsync", str(received.temp)), ("rename", str(received.temp))]
+
+
+@pytest.mark.parametrize(
+    ("code", "error"), [(errno.ENOSPC, DiskLowError), (errno.EIO, StorageUnavailableError)]
+)
+async def test_a_failed_fsync_refuses_the_upload_and_keeps_nothing(
+    files: FileStore, monkeypatch: pytest.MonkeyPatch, code: int, error: type[Exception]
+) -> None:
+    received = await files.receive(chunks(b"bytes"), max_bytes=100)
+    DiskCalls(monkeypatch, fsync_errno=code)
+    with pytest.raises(error):
+        await files.stage(received)
+    files.discard(received)
+    assert final_files(files) == []
+    assert temp_files(files) == []
+
+
+async def test_a_file_larger_than_memory_holds_is_written_as_it_arrives(
+    files: FileStore,
+) -> None:
+    data = os.urandom(IN_MEMORY_MAX + 3 * WRITE_BLOCK + 17)
+    parts = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    seen_on_disk: list[int] = []
+
+    async def watched() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+            seen_on_disk.append(sum(p.stat().st_size for p in temp_files(files)))
+
+    stored = await store_chunks(files, watched(), max_bytes=len(data))
+    assert stored.path.read_bytes() == data
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    # Nothing on disk while it fits in memory; then the bytes follow the stream block by block.
+    assert max(seen_on_disk[: IN_MEMORY_MAX // 65536 - 1]) == 0
+    assert seen_on_disk[-2] >= len(data) - 2 * WRITE_BLOCK
+
+
+async def test_a_large_stream_over_the_limit_leaves_no_file(files: FileStore) -> None:
+    parts = [b"x" * 65536] * (IN_MEMORY_MAX // 65536 + 10)
+    with pytest.raises(StoreLimitError):
+        await store_chunks(files, chunks(*parts), max_bytes=IN_MEMORY_MAX + 65536)
+    assert final_files(files) == []
+    assert temp_files(files) == []
