@@ -70,7 +70,7 @@ from bot.services.inflight import InFlightUploads
 from bot.services.ports import Notifier, StoredFiles, Wakeups
 from bot.services.quotas import check_quotas
 from bot.services.upload_batch import UploadBatch, UploadHint
-from storage.db import Connection, Database, GroupCommit
+from storage.db import Connection, Database, GroupCommit, Later
 from storage.files import DamagedFileError, ReceivedFile
 from storage.repos import assignments as assignment_repo
 from storage.repos import confirmations as confirm_repo
@@ -315,17 +315,19 @@ class SubmissionService:
             expected=(DomainError,),
         )
         try:
-            return await asyncio.shield(pending)
+            recorded = await asyncio.shield(pending)
         finally:
             if pending.done():
                 self._files.discard(received)
             else:
                 # Cancelled while queued: the batch still owns the temp file until it ends.
                 pending.add_done_callback(lambda _: self._files.discard(received))
+        upload = replace(recorded.upload, id=recorded.upload_id.value)
+        return upload, recorded.view, recorded.correction
 
     async def _record(
         self, conn: Connection, request: _UploadRequest, received: ReceivedFile
-    ) -> tuple[Upload, GroupView, FinalizationChange | None]:
+    ) -> _Recorded:
         """Re-check and record the row (a group-commit unit: see `_store_and_record`)."""
         now = self._clock.now()
         actor, sent_at, batch = request.actor, request.sent_at, self._commits.batch
@@ -351,15 +353,17 @@ class SubmissionService:
         )
         upload = _new_upload(request, received, group, now, deadlines_for(assignment, group))
         upload = replace(upload, part_id=None if part is None else part.id)
-        # Built, not read back: one round trip less inside the batch (the row holds the same).
-        upload_id = await upload_repo.insert_upload(conn, upload, request.interaction_id)
-        batch.stored(group.id, actor.user_id)
-        upload = replace(upload, id=upload_id)
+        # Built, not read back, and written with the batch's other uploads in one statement
+        # (at the latest before the next statement of the batch): its id comes then.
+        upload_id = await upload_repo.insert_upload_later(conn, upload, request.interaction_id)
         if assignment.single_editor:
             await group_repo.set_lease(conn, group.id, actor.user_id, sent_at + LEASE)
         correction = await _refinalize(conn, assignment, group, now)
+        # Last: nothing after it can fail and undo the upload the batch now counts.
+        batch.stored(request.hint, group.id, upload)
         # Inserting an upload, the lease and a re-finalization leave the memberships as read.
-        return upload, view_of(assignment, group, standing.members), correction
+        view = view_of(assignment, group, standing.members)
+        return _Recorded(upload, upload_id, view, correction)
 
     async def _earlier_delivery_in(
         self, conn: Connection, interaction_id: int | None
@@ -658,6 +662,17 @@ class _UploadRequest:
         return UploadHint(
             self.guild_id, self.name, self.actor.user_id, self.interaction_id, self.sent_at
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """What recording an upload gave (a group-commit unit's result): the upload's id comes
+    once its batch wrote the row."""
+
+    upload: Upload
+    upload_id: Later[int]
+    view: GroupView
+    correction: FinalizationChange | None
 
 
 def _settling_writes(standing: group_repo.Standing, actor: Actor) -> bool:

@@ -9,13 +9,14 @@ group marks them touched, and later units of the batch read those afresh.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.domain.models import Assignment, Group
-from bot.domain.quotas import RATE_WINDOW, GroupUsage
+from bot.domain.models import Assignment, Group, Upload
+from bot.domain.quotas import NO_USAGE, RATE_WINDOW, GroupUsage
 from bot.services.common import find_assignment
 from storage.db import Connection
 from storage.repos import groups as group_repo
@@ -110,7 +111,7 @@ class UploadBatch:
             return await quota_repo.usage_and_recent(
                 conn, group.id, assignment.id, hint.user_id, since
             )
-        usage = ahead.usage.get(group.id, GroupUsage(uploads=0, bytes=0))
+        usage = ahead.usage.get(group.id, NO_USAGE)
         return usage, [at for at in ahead.recent.get(hint.user_id, []) if at > since]
 
     async def _read_quotas(
@@ -124,10 +125,21 @@ class UploadBatch:
         recent = await quota_repo.recent_of_users(conn, assignment_id, users, since)
         return _QuotasAhead(groups, usage, users, since, recent)
 
-    def stored(self, group_id: int, user_id: int) -> None:
-        """A unit stored an upload for `group_id` by `user_id`: their quotas are read afresh."""
-        self._stored_groups.add(group_id)
-        self._stored_users.add(user_id)
+    def stored(self, hint: UploadHint, group_id: int, upload: Upload) -> None:
+        """A unit stored `upload` for `group_id`: the quotas read ahead count it from now on
+        (the batch holds the write lock, so no one else adds uploads meanwhile: what was read
+        plus what the batch stored is what a fresh read would find, without its round trip).
+        Quotas no read-ahead covers are read afresh."""
+        ahead = self._quotas.get((hint.guild_id, hint.name))
+        user_id = upload.user_id
+        if ahead is None or group_id not in ahead.group_ids or user_id not in ahead.user_ids:
+            self._stored_groups.add(group_id)
+            self._stored_users.add(user_id)
+            return
+        usage = ahead.usage.get(group_id, NO_USAGE)
+        ahead.usage[group_id] = GroupUsage(usage.uploads + 1, usage.bytes + upload.size)
+        if upload.sent_at > ahead.since:
+            insort(ahead.recent.setdefault(user_id, []), upload.sent_at)
 
     def touch(self, standing: group_repo.Standing, user_id: int, *, group: bool = True) -> None:
         """A unit wrote to `user_id` (and, with `group`, to their group): later units re-read."""

@@ -8,7 +8,17 @@ from datetime import datetime
 from typing import TypeVar
 
 from bot.domain.models import HandIn, Part, PartFinal, ReceiptDue, Submission, Upload
-from storage.db import Connection, Row, changes, execute, fetch_all, fetch_one, insert
+from storage.db import (
+    BatchConnection,
+    Connection,
+    Later,
+    Row,
+    changes,
+    execute,
+    fetch_all,
+    fetch_one,
+    insert,
+)
 from storage.timefmt import from_db, to_db
 
 T = TypeVar("T")
@@ -44,27 +54,46 @@ def _row_to_handin(row: Row) -> HandIn:
 
 
 # --- uploads -------------------------------------------------------------------------------
+_UPLOAD_COLUMNS = (
+    "uploads (group_id, user_id, filename, size, sha256, content_type, sent_at, stored_at,"
+    " late, interaction_id, part_id, by_staff)"
+)
+
+
+def _upload_params(upload: Upload, interaction_id: int | None) -> tuple[object, ...]:
+    return (
+        upload.group_id,
+        upload.user_id,
+        upload.filename,
+        upload.size,
+        upload.sha256,
+        upload.content_type,
+        to_db(upload.sent_at),
+        to_db(upload.stored_at),
+        int(upload.late),
+        interaction_id,
+        upload.part_id,
+        int(upload.by_staff),
+    )
+
+
 async def insert_upload(conn: Connection, upload: Upload, interaction_id: int | None) -> int:
     """Insert `upload` (its `id` is not used) and return the id the database gave it."""
-    return await insert(
-        conn,
-        "INSERT INTO uploads (group_id, user_id, filename, size, sha256, content_type, sent_at,"
-        " stored_at, late, interaction_id, part_id, by_staff)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            upload.group_id,
-            upload.user_id,
-            upload.filename,
-            upload.size,
-            upload.sha256,
-            upload.content_type,
-            to_db(upload.sent_at),
-            to_db(upload.stored_at),
-            int(upload.late),
-            interaction_id,
-            upload.part_id,
-            int(upload.by_staff),
-        ),
+    params = _upload_params(upload, interaction_id)
+    marks = ", ".join("?" for _ in params)
+    return await insert(conn, f"INSERT INTO {_UPLOAD_COLUMNS} VALUES ({marks})", params)
+
+
+async def insert_upload_later(
+    conn: Connection, upload: Upload, interaction_id: int | None
+) -> Later[int]:
+    """`insert_upload`, put off to the end of a group-commit batch when `conn` is one (the
+    batch's uploads in one statement); its id once the batch committed."""
+    if not isinstance(conn, BatchConnection):
+        return Later.of(await insert_upload(conn, upload, interaction_id))
+    params = _upload_params(upload, interaction_id)
+    return await conn.insert_later(
+        _UPLOAD_COLUMNS, params, key_column="interaction_id", key=interaction_id
     )
 
 
