@@ -10,6 +10,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -58,6 +59,14 @@ class StoredFile:
     sha256: str
     size: int
     path: Path
+
+
+# Batches publish one at a time (a group commit's `finish`, under the database's write lock):
+# their thread must not queue behind the downloads' writes and fsyncs in the default pool, as
+# every upload of the batch waits for it (measured in a rush, 64 files: 0.24-0.33 s there,
+# 0.1-0.2 s on a thread of its own).
+_PUBLISHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handin-publish")
+_DIR_SYNCS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handin-dirsync")
 
 
 class FileStore:
@@ -151,7 +160,8 @@ class FileStore:
         temps = [r.temp for r in received]
         # A caller that skipped `stage` still gets durable bytes before their names.
         unsynced = [temp for temp in temps if temp in self._unsynced]
-        await asyncio.to_thread(_publish_many, temps, finals, unsynced)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(_PUBLISHER, _publish_many, temps, finals, unsynced)
         self._unsynced.difference_update(temps)
         return [
             StoredFile(sha256=r.sha256, size=r.size, path=final)
@@ -241,8 +251,10 @@ def _publish_many(temps: list[Path], finals: list[Path], unsynced: list[Path]) -
             continue
         os.replace(temp, final)
         touched[final.parent] = None
-    for directory in touched:
-        fsync_path(directory)
+    # In parallel: fsyncs under way together share the file system's journal commits, where
+    # one after another each waits for its own (a batch of 64 files touches ~60 `ab/` folders:
+    # 0.1-0.2 s one after another in a rush, 0.07-0.1 s in parallel).
+    list(_DIR_SYNCS.map(fsync_path, touched))
 
 
 def fsync_path(path: Path) -> None:
