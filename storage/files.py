@@ -65,8 +65,11 @@ class StoredFile:
 # their thread must not queue behind the downloads' writes and fsyncs in the default pool, as
 # every upload of the batch waits for it (measured in a rush, 64 files: 0.24-0.33 s there,
 # 0.1-0.2 s on a thread of its own).
-_PUBLISHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handin-publish")
-_DIR_SYNCS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="handin-dirsync")
+# Process-wide and idle between batches: concurrent.futures wakes and joins their threads when
+# the interpreter exits.
+POOL_THREAD_PREFIX = "handin-files"
+_PUBLISHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{POOL_THREAD_PREFIX}-publish")
+_DIR_SYNCS = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{POOL_THREAD_PREFIX}-dirsync")
 
 
 class FileStore:

@@ -32,7 +32,7 @@ from bot.services.ports import Notifier
 from bot.services.registry import Services, build_services
 from bot.services.submissions import IncomingFile
 from storage.db import Database
-from storage.files import FileStore
+from storage.files import POOL_THREAD_PREFIX, FileStore
 from tests import backends
 from tests.clock import FakeClock
 from tests.s3 import SeaweedFS, start_seaweedfs
@@ -261,11 +261,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _threads_still_running(grace: float) -> list[threading.Thread]:
     deadline = time.monotonic() + grace
     for thread in threading.enumerate():
-        if thread is threading.main_thread() or thread.daemon:
+        if _may_outlive_the_tests(thread):
             continue
         thread.join(max(0.0, deadline - time.monotonic()))
     return [
         thread
         for thread in threading.enumerate()
-        if thread is not threading.main_thread() and not thread.daemon and thread.is_alive()
+        if not _may_outlive_the_tests(thread) and thread.is_alive()
     ]
+
+
+def _may_outlive_the_tests(thread: threading.Thread) -> bool:
+    # The file store's process-wide pools idle until the interpreter exits, which joins them.
+    return (
+        thread is threading.main_thread()
+        or thread.daemon
+        or thread.name.startswith(POOL_THREAD_PREFIX)
+    )
