@@ -157,6 +157,28 @@ async def test_a_failed_fsync_refuses_the_upload_and_keeps_nothing(
     assert temp_files(files) == []
 
 
+async def test_discarding_a_published_file_asks_nothing_of_the_disk(
+    files: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Callers discard in a `finally` on the event loop: once published, no system call.
+    received = await files.receive(chunks(b"kept"), max_bytes=100)
+    await files.publish_many([received])
+    unlinked: list[Path] = []
+    monkeypatch.setattr(Path, "unlink", lambda path, missing_ok=False: unlinked.append(path))
+    files.discard(received)
+    assert unlinked == []
+    assert final_files(files) == [files.path_for(received.sha256)]
+
+
+async def test_temp_files_get_names_of_their_own(files: FileStore) -> None:
+    received = [await files.receive(chunks(b"same bytes"), max_bytes=100) for _ in range(3)]
+    assert len({one.temp for one in received}) == 3
+    assert sorted(temp_files(files)) == sorted(one.temp for one in received)
+    for one in received:
+        files.discard(one)
+    assert temp_files(files) == []
+
+
 async def test_a_file_larger_than_memory_holds_is_written_as_it_arrives(
     files: FileStore,
 ) -> None:
