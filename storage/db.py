@@ -576,6 +576,9 @@ class GroupCommit(Generic[B]):
                     await conn.execute("SAVEPOINT unit")
                 try:
                     results[n] = await unit.work(conn)
+                    if savepoint:
+                        # The unit's own rows, so that a constraint they break is its failure.
+                        await conn.flush()
                 except Exception as exc:
                     if savepoint:
                         conn.drop_pending()

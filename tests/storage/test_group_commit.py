@@ -152,3 +152,18 @@ async def test_a_unit_undone_under_its_savepoint_leaves_no_row_it_put_off(db: Da
 async def test_a_later_value_read_before_its_batch_ran_is_a_bug() -> None:
     with pytest.raises(AssertionError):
         _ = Later[int]().value
+
+
+async def test_a_unit_under_its_savepoint_whose_row_breaks_a_constraint_fails_alone(
+    db: Database,
+) -> None:
+    await _table(db)
+    commits: GroupCommit[_NoState] = GroupCommit(db, start_batch=_NoState.start)
+    results = await asyncio.gather(
+        commits.run(_put_off(1, "first")),
+        commits.run(_put_off(1, "same key")),
+        commits.run(_put_off(2, "second")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], db.dialect.integrity_error)
+    assert sorted((await _rows(db)).values()) == [(1, "first"), (2, "second")]
