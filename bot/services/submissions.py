@@ -56,7 +56,7 @@ from bot.services.common import (
     view_of,
 )
 from bot.services.diskspace import DiskSpaceGuard
-from bot.services.downloads import ByteSource, DownloadPolicy, download
+from bot.services.downloads import ByteSource, DownloadPolicy, TransferSlots, download
 from bot.services.finalization import (
     FinalChoice,
     FinalizationChange,
@@ -174,7 +174,8 @@ class SubmissionService:
         *,
         disk: DiskSpaceGuard,
         wakeups: Wakeups,
-        max_concurrent_downloads: int = 32,
+        max_concurrent_downloads: int = 24,
+        max_waiting_writes: int = 8,
         inflight: InFlightUploads | None = None,
         download_policy: DownloadPolicy | None = None,
     ) -> None:
@@ -186,8 +187,10 @@ class SubmissionService:
         self._wakeups = wakeups
         self._inflight = inflight or InFlightUploads()
         self._download_policy = download_policy or DownloadPolicy()
-        # Bounded: a deadline rush must not open a thousand downloads (and files) at once.
-        self._downloads = asyncio.Semaphore(max_concurrent_downloads)
+        # Bounded: a deadline rush must not open a thousand downloads (and files) at once, nor
+        # hold their bytes in memory: 24 + 8 holds at most what 32 download slots held before
+        # a finished transfer let go of its slot (issue #13; peak RSS within 150 MiB measured).
+        self._transfers = TransferSlots(max_concurrent_downloads, max_waiting_writes)
         self._commits = GroupCommit(db, start_batch=UploadBatch.start, finish=files.publish_many)
         self._accepting = True
         self._running = 0
@@ -407,9 +410,13 @@ class SubmissionService:
 
     async def _receive(self, incoming: IncomingFile) -> ReceivedFile:
         # The declared size was checked against the limit: exactly that many bytes may come.
-        async with self._downloads:
+        async with self._transfers.slot() as slot:
             return await download(
-                self._files, incoming.read, incoming.declared_size, self._download_policy
+                self._files,
+                incoming.read,
+                incoming.declared_size,
+                self._download_policy,
+                arrived=slot.hand_over,
             )
 
     async def _notify_members(

@@ -14,6 +14,7 @@ from bot.services.downloads import (
     ByteSource,
     DownloadPolicy,
     PermanentDownloadError,
+    TransferSlots,
     TransientDownloadError,
     download,
 )
@@ -119,3 +120,83 @@ async def test_silence_ends_at_the_idle_timeout(files: FileStore) -> None:
     with pytest.raises(DownloadFailedError):
         await asyncio.wait_for(download(files, read, 2, policy), 10)
     assert temp_files(files) == []
+
+
+# --- transfer slots: a finished transfer lets the next one start before its write -----------
+async def test_arrived_comes_after_the_last_byte_and_before_the_write(
+    files: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read, _ = source()
+    seen: list[str] = []
+    real_receive = files.receive
+
+    async def receive(chunks: AsyncIterator[bytes], *, max_bytes: int) -> object:
+        async def watched() -> AsyncIterator[bytes]:
+            async for chunk in chunks:
+                seen.append("chunk")
+                yield chunk
+            seen.append("end")
+
+        return await real_receive(watched(), max_bytes=max_bytes)
+
+    monkeypatch.setattr(files, "receive", receive)
+
+    async def arrived() -> None:
+        seen.append("arrived")
+        assert temp_files(files) == []  # nothing written yet
+
+    await download(files, read, len(DATA), DownloadPolicy(backoff=0), arrived=arrived)
+    assert seen == ["chunk", "chunk", "arrived", "end"]
+    assert len(temp_files(files)) == 1
+
+
+async def test_arrived_may_wait_longer_than_the_idle_timeout(files: FileStore) -> None:
+    read, _ = source()
+
+    async def arrived() -> None:
+        await asyncio.sleep(0.3)
+
+    policy = DownloadPolicy(idle_timeout=0.1, backoff=0)
+    received = await download(files, read, len(DATA), policy, arrived=arrived)
+    assert received.size == len(DATA)
+
+
+async def test_a_finished_transfer_frees_its_slot_before_its_write() -> None:
+    slots = TransferSlots(transfers=1, writes=1)
+    async with slots.slot() as first:
+        await first.hand_over()
+        # The one transfer slot is free again while the first bytes wait for their write.
+        async with asyncio.timeout(1):
+            async with slots.slot() as second:
+                # No write slot is free: the second keeps its transfer slot meanwhile.
+                handing = asyncio.ensure_future(second.hand_over())
+                await asyncio.sleep(0.05)
+                assert not handing.done()
+                third = asyncio.ensure_future(slots.slot().__aenter__())
+                await asyncio.sleep(0.05)
+                assert not third.done()
+                third.cancel()
+                handing.cancel()
+    # Everything given back: one of each can be taken again at once.
+    async with asyncio.timeout(1):
+        async with slots.slot() as again:
+            await again.hand_over()
+
+
+async def test_a_download_cancelled_while_waiting_to_write_gives_its_slot_back() -> None:
+    slots = TransferSlots(transfers=1, writes=1)
+    async with slots.slot() as first:
+        await first.hand_over()
+
+        async def second() -> None:
+            async with slots.slot() as held:
+                await held.hand_over()
+
+        waiting = asyncio.ensure_future(second())
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    async with asyncio.timeout(1):
+        async with slots.slot() as again:
+            await again.hand_over()
