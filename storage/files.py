@@ -22,7 +22,7 @@ from storage.private import DIR_MODE, make_private_dir, open_private
 log = logging.getLogger(__name__)
 
 # A received file up to this size is held in memory until complete, then hashed and written
-# in one thread hop (at most this much per download slot: 64 MiB for 32 slots).
+# in one thread hop (at most this much per upload service's transfer or write slot).
 IN_MEMORY_MAX = 2 * 1024 * 1024
 # Past that, bytes buffered per upload before one thread hop hashes and writes them.
 WRITE_BLOCK = 256 * 1024
@@ -62,18 +62,18 @@ class StoredFile:
     path: Path
 
 
-# Batches publish one at a time (a group commit's `finish`, under the database's write lock):
-# their thread must not queue behind the downloads' writes and fsyncs in the default pool, as
-# every upload of the batch waits for it (measured in a rush, 64 files: 0.24-0.33 s there,
-# 0.1-0.2 s on a thread of its own).
-# Process-wide and idle between batches: concurrent.futures wakes and joins their threads when
-# the interpreter exits.
-POOL_THREAD_PREFIX = "handin-files"
-
 # Temp files' names: unique per process without a call for random bytes per upload (os.urandom
 # lets go of the GIL, and the event loop then waits to get it back: 4% of its samples in a rush).
 _TEMP_PREFIX = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 _TEMP_NUMBERS = itertools.count()
+
+# Process-wide pools, idle between batches: concurrent.futures wakes and joins their threads
+# when the interpreter exits.
+POOL_THREAD_PREFIX = "handin-files"
+# Batches publish one at a time (a group commit's `finish`, under the database's write lock):
+# their thread must not queue behind the downloads' writes and fsyncs in the default pool, as
+# every upload of the batch waits for it (measured in a rush, 64 files: 0.24-0.33 s there,
+# 0.1-0.2 s on a thread of its own).
 _PUBLISHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{POOL_THREAD_PREFIX}-publish")
 _DIR_SYNCS = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{POOL_THREAD_PREFIX}-dirsync")
 
@@ -117,9 +117,10 @@ class FileStore:
 
         Hashing and writing run in worker threads: in a rush the event loop must stay free for
         defers, and page-cache writes stall while other uploads fsync. Each thread hop costs
-        milliseconds in a rush (a queue and the GIL), and the caller holds a download slot
-        meanwhile: a file up to IN_MEMORY_MAX waits in memory and is hashed and written in one
-        hop once complete; a larger one is written a block at a time as it arrives. No fsync
+        milliseconds in a rush (a queue and the GIL), and the caller holds a transfer slot
+        while the bytes arrive: a file up to IN_MEMORY_MAX waits in memory and is hashed and
+        written in one hop once complete; a larger one is written a block at a time as it
+        arrives. No fsync
         here: that is `stage`, after the slot is released (issue #13: uploads waited seconds
         for slots that others held through six thread hops and an fsync).
         """
