@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STAFF_ROLE_NAME = "Staff"
+# Connections waiting to be accepted (see Sandbox.start).
+LISTEN_BACKLOG = 4096
 
 
 class Sandbox:
@@ -109,7 +111,11 @@ class Sandbox:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        site = web.SockSite(runner, sock)
+        # Discord's edge takes a thousand connections at once; aiohttp's default listen backlog
+        # (128) would drop the SYNs of a bot that opens many at the same instant (a rush of
+        # defers), whose retries a second later then miss the 3 s interaction deadline: a fault
+        # of this loopback server, not of the bot. The kernel caps it at net.core.somaxconn.
+        site = web.SockSite(runner, sock, backlog=LISTEN_BACKLOG)
         await site.start()
         self._runner = runner
         self.world.http_base = f"http://127.0.0.1:{self.port}"

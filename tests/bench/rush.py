@@ -264,6 +264,17 @@ async def settle_disk() -> None:
     gc.freeze()
 
 
+async def fire_measured(
+    world: World, files: list[tuple[str, bytes, str]], timeout: float, pid: int | None
+) -> tuple[list[InteractionHandle], float, dict[str, float]]:
+    """`fire`, and the CPU seconds the bot (`pid`) and this process (the sandbox) spent on it."""
+    cpu_before, own_before = thread_cpu_s(pid), os.times()
+    handles, wall = await fire(world, files, timeout)
+    cpu, own = _spent(cpu_before, thread_cpu_s(pid)), os.times()
+    cpu["sandbox"] = own.user + own.system - own_before.user - own_before.system
+    return handles, wall, cpu
+
+
 async def run_baseline(
     world: World, files: list[tuple[str, bytes, str]], work: Path, timeout: float
 ) -> RushRun:
@@ -273,9 +284,11 @@ async def run_baseline(
     await proc.start()
     try:
         await asyncio.sleep(0.5)
-        handles, wall = await fire(world, files, timeout)
+        handles, wall, cpu = await fire_measured(world, files, timeout, proc.pid)
         run = collect("baseline", handles, wall, sandbox.rest.interaction_deadline or 3.0)
         run.extra["phases"] = phases(handles, PROBES.get(id(sandbox), {}))
+        run.extra["cpu_s"] = cpu
+        run.extra["cpu"] = _cpu_line(cpu, wall)
         run.peak_rss_mib = peak_rss_mib(proc.pid)
     finally:
         await proc.terminate()
@@ -311,14 +324,11 @@ async def run_ours(
     try:
         await asyncio.sleep(0.5)
         spy = await start_py_spy(proc.pid, profile) if profile else None
-        cpu_before, own_before = thread_cpu_s(proc.pid), os.times()
-        handles, wall = await fire(world, files, timeout)
-        cpu, own = _spent(cpu_before, thread_cpu_s(proc.pid)), os.times()
+        handles, wall, cpu = await fire_measured(world, files, timeout, proc.pid)
         if spy is not None:
             await stop_py_spy(spy)
         run = collect("ours", handles, wall, sandbox.rest.interaction_deadline or 3.0)
         run.extra["phases"] = phases(handles, PROBES.get(id(sandbox), {}))
-        cpu["sandbox"] = own.user + own.system - own_before.user - own_before.system
         run.extra["cpu_s"] = cpu
         run.extra["cpu"] = _cpu_line(cpu, wall)
         run.peak_rss_mib = peak_rss_mib(proc.pid)
@@ -381,6 +391,7 @@ async def rush(
                     base_runs.append(base)
                     print(_line(f"run {n + 1} baseline", base), flush=True)
                     print(base.extra["phases"], flush=True)
+                    print(base.extra["cpu"], flush=True)
                     all_runs.append(base.as_dict())
 
                 async def ours_step(n: int = n) -> None:
