@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,8 @@ VARIANTS = {
     "no-orjson": Variant("no-orjson", _without("orjson")),
     "no-speed-extra": Variant("no-speed-extra", _without(SPEED_EXTRA)),
     "no-aiohttp-c": Variant("no-aiohttp-c", env={"AIOHTTP_NO_EXTENSIONS": "1"}),
+    # Not a speed-up: what the durable writes cost (tests/bench/nofsync.py skips every fsync).
+    "no-fsync": Variant("no-fsync", (sys.executable, "-m", "tests.bench.nofsync")),
     "none": Variant(
         "none",
         _without(SPEED_EXTRA),
@@ -256,12 +258,27 @@ def collect(label: str, handles: list[InteractionHandle], wall: float, deadline:
 
 async def settle_disk() -> None:
     """Before a bot starts: write the page cache back (the gigabyte the run before wrote would
-    otherwise be flushed during this one's rush and slow its fsyncs), and move what the sandbox
-    kept of earlier rushes (messages, transcript, requests: this process is Discord) out of the
-    garbage collector's way, whose full passes would otherwise grow with every bot measured."""
+    otherwise be flushed during this one's rush and slow its fsyncs), collect what the earlier
+    sandboxes left, and move what is left (this process's own world) out of the garbage
+    collector's way."""
     await asyncio.to_thread(os.sync)
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+@contextlib.asynccontextmanager
+async def fresh_world(students: int) -> AsyncIterator[World]:
+    """A new sandbox with the course's students, for one bot: a sandbox that served earlier
+    bots keeps their messages, transcript and requests, and its CPU time for the same rush
+    grew with each (0.8 -> 1.9 s over twelve bots), on the cores the bot runs on."""
+    box = bench_sandbox()
+    PROBES[id(box)] = install_cdn_probe(box)
+    try:
+        async with box as sandbox:
+            yield build_world(sandbox, students)
+    finally:
+        PROBES.pop(id(box), None)
 
 
 async def fire_measured(
@@ -374,77 +391,77 @@ async def rush(
     work = temp_dir("bench-rush-")
     all_runs: list[dict[str, Any]] = []
     try:
-        box = bench_sandbox()
-        PROBES[id(box)] = install_cdn_probe(box)
-        async with box as sandbox:
-            world = build_world(sandbox, students)
-            files = file_payloads(students, int(size_mib * MIB), prefix="rush")
-            ours_runs: list[RushRun] = []
-            base_runs: list[RushRun] = []
-            s3_runs: list[RushRun] = []
-            others: dict[str, list[RushRun]] = {}
-            bucket = start_seaweedfs(work / "seaweedfs") if store in ("s3", "both") else None
-            for n in range(runs):
+        files = file_payloads(students, int(size_mib * MIB), prefix="rush")
+        ours_runs: list[RushRun] = []
+        base_runs: list[RushRun] = []
+        s3_runs: list[RushRun] = []
+        others: dict[str, list[RushRun]] = {}
+        bucket = start_seaweedfs(work / "seaweedfs") if store in ("s3", "both") else None
+        for n in range(runs):
 
-                async def baseline_step(n: int = n) -> None:
+            async def baseline_step(n: int = n) -> None:
+                async with fresh_world(students) as world:
                     base = await run_baseline(world, files, work, timeout)
-                    base_runs.append(base)
-                    print(_line(f"run {n + 1} baseline", base), flush=True)
-                    print(base.extra["phases"], flush=True)
-                    print(base.extra["cpu"], flush=True)
-                    all_runs.append(base.as_dict())
+                base_runs.append(base)
+                print(_line(f"run {n + 1} baseline", base), flush=True)
+                print(base.extra["phases"], flush=True)
+                print(base.extra["cpu"], flush=True)
+                all_runs.append(base.as_dict())
 
-                async def ours_step(n: int = n) -> None:
+            async def ours_step(n: int = n) -> None:
+                async with fresh_world(students) as world:
                     ours = await run_ours(world, files, work / f"ours-{n}", timeout, profile)
-                    ours_runs.append(ours)
-                    print(_line(f"run {n + 1} ours    ", ours), flush=True)
-                    print(ours.extra["phases"], flush=True)
-                    print(ours.extra["cpu"], flush=True)
-                    all_runs.append(ours.as_dict())
+                ours_runs.append(ours)
+                print(_line(f"run {n + 1} ours    ", ours), flush=True)
+                print(ours.extra["phases"], flush=True)
+                print(ours.extra["cpu"], flush=True)
+                all_runs.append(ours.as_dict())
 
-                async def s3_step(n: int = n) -> None:
-                    assert bucket is not None
+            async def s3_step(n: int = n) -> None:
+                assert bucket is not None
+                async with fresh_world(students) as world:
                     on_s3 = await run_ours(
                         world, files, work / f"s3-{n}", timeout, profile, bucket=bucket
                     )
-                    on_s3.label = "ours-s3"
-                    s3_runs.append(on_s3)
-                    print(_line(f"run {n + 1} ours S3 ", on_s3), flush=True)
-                    all_runs.append(on_s3.as_dict())
+                on_s3.label = "ours-s3"
+                s3_runs.append(on_s3)
+                print(_line(f"run {n + 1} ours S3 ", on_s3), flush=True)
+                all_runs.append(on_s3.as_dict())
 
-                async def variant_step(name: str, n: int = n) -> None:
-                    how = variant(name, work)
+            async def variant_step(name: str, n: int = n) -> None:
+                how = variant(name, work)
+                async with fresh_world(students) as world:
                     other = await run_ours(world, files, work / f"{how.name}-{n}", timeout, how=how)
-                    other.label = how.name
-                    others.setdefault(how.name, []).append(other)
-                    print(_line(f"run {n + 1} {how.name}", other), flush=True)
-                    print(other.extra["cpu"], flush=True)
-                    all_runs.append(other.as_dict())
+                other.label = how.name
+                others.setdefault(how.name, []).append(other)
+                print(_line(f"run {n + 1} {how.name}", other), flush=True)
+                print(other.extra["cpu"], flush=True)
+                all_runs.append(other.as_dict())
 
-                steps: list[Callable[[], Awaitable[None]]] = []
-                if baseline:
-                    steps.append(baseline_step)
-                if store in ("local", "both"):
-                    steps.append(ours_step)
-                if bucket is not None:
-                    steps.append(s3_step)
-                steps += [functools.partial(variant_step, name) for name in variants]
-                # Each run starts with the next bot: a bot measured later on the same sandbox
-                # is slower (the same revision ran 1.1-1.4x slower as a variant after ours).
-                for step in steps[n % len(steps) :] + steps[: n % len(steps)]:
-                    await step()
-                    if not keep:
-                        # The next bot starts on the same disk as this one did: a gigabyte
-                        # of files left behind slowed the writes of the bots after it.
-                        for made in work.glob(f"*-{n}"):
-                            shutil.rmtree(made, ignore_errors=True)
+            steps: list[Callable[[], Awaitable[None]]] = []
+            if baseline:
+                steps.append(baseline_step)
+            if store in ("local", "both"):
+                steps.append(ours_step)
             if bucket is not None:
-                bucket.stop()
-            _table(report, ours_runs or s3_runs, base_runs)
-            if ours_runs and s3_runs:
-                _against_local(report, s3_runs, ours_runs)
-            for name, runs_of in others.items():
-                _variant_table(report, name, runs_of, base_runs)
+                steps.append(s3_step)
+            steps += [functools.partial(variant_step, name) for name in variants]
+            # Each run starts with the next bot: a bot measured later on the same sandbox
+            # is slower (the same revision ran 1.1-1.4x slower as a variant after ours).
+            for step in steps[n % len(steps) :] + steps[: n % len(steps)]:
+                await step()
+                if not keep:
+                    # The next bot starts on the same disk as this one did: a gigabyte
+                    # of files left behind slowed the writes of the bots after it.
+                    for made in work.glob(f"*-{n}"):
+                        shutil.rmtree(made, ignore_errors=True)
+        if bucket is not None:
+            bucket.stop()
+        _table(report, ours_runs or s3_runs, base_runs)
+        if ours_runs and s3_runs:
+            _against_local(report, s3_runs, ours_runs)
+        for name, runs_of in others.items():
+            _variant_table(report, name, runs_of, base_runs)
     finally:
         drop_worktrees(work)
         if not keep:
