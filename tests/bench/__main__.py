@@ -26,6 +26,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--keep", action="store_true", help="keep the data dirs (printed)")
     p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
     p.add_argument("--native", action="store_true", help="with --profile: C frames too")
+    p.add_argument("--gil", action="store_true", help="with --profile: only the GIL's holder")
     p.add_argument(
         "--store",
         choices=("local", "s3", "both"),
@@ -55,6 +56,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
     p.add_argument("--native", action="store_true", help="with --profile: C frames too")
+    p.add_argument("--gil", action="store_true", help="with --profile: only the GIL's holder")
 
     p = sub.add_parser("scale", help="10,000 candidates, 3,500 groups: RSS and p99 latency")
     p.add_argument("--candidates", type=int, default=10_000)
@@ -64,6 +66,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--requests", type=int, default=1000, help="requests per command")
     p.add_argument("--profile", help="py-spy output for our bot (.txt collapsed or .svg)")
     p.add_argument("--native", action="store_true", help="with --profile: C frames too")
+    p.add_argument("--gil", action="store_true", help="with --profile: only the GIL's holder")
     p.add_argument("--list-candidates", type=int, default=400, help="the listed course")
     p.add_argument("--list-groups", type=int, default=130)
     p.add_argument("--list-requests", type=int, default=200, help="per list command")
@@ -77,7 +80,9 @@ def main(argv: list[str]) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    profile = Profile(args.profile, args.native) if getattr(args, "profile", None) else None
+    profile = None
+    if getattr(args, "profile", None):
+        profile = Profile(args.profile, args.native, args.gil)
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()), flush=True)
     if args.bench == "rush" and (args.db != "sqlite" or args.processes > 1):
         from tests.bench.rush import rush_processes

@@ -433,10 +433,12 @@ def temp_dir(prefix: str) -> Path:
 class Profile:
     """py-spy on our bot for the measured phase: `out` ends in .txt (collapsed stacks, for grep
     and flame-graph tools) or .svg (a flame graph); `native` adds the C frames (hashing, the
-    SQLite library, the kernel calls), which py-spy can only read by pausing the process."""
+    SQLite library, the kernel calls), which py-spy can only read by pausing the process;
+    `gil` samples only the thread that holds the GIL (who keeps the event loop waiting)."""
 
     out: str
     native: bool = False
+    gil: bool = False
 
 
 async def start_py_spy(pid: int | None, profile: Profile) -> Any:
@@ -448,6 +450,7 @@ async def start_py_spy(pid: int | None, profile: Profile) -> Any:
     Path(profile.out).parent.mkdir(parents=True, exist_ok=True)
     # --native cannot read a running process: it pauses it for each sample (a slower bot).
     how = ["--native"] if profile.native else ["--nonblocking"]
+    how += ["--gil"] if profile.gil else []
     proc = await asyncio.create_subprocess_exec(
         "py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", fmt,
         "--output", profile.out, *how,
