@@ -397,25 +397,26 @@ async def rush(
         s3_runs: list[RushRun] = []
         others: dict[str, list[RushRun]] = {}
         bucket = start_seaweedfs(work / "seaweedfs") if store in ("s3", "both") else None
+
+        def show(label: str, run: RushRun, *details: str) -> None:
+            print(_line(label, run), flush=True)
+            for detail in details:
+                print(run.extra[detail], flush=True)
+            all_runs.append(run.as_dict())
+
         for n in range(runs):
 
             async def baseline_step(n: int = n) -> None:
                 async with fresh_world(students) as world:
                     base = await run_baseline(world, files, work, timeout)
                 base_runs.append(base)
-                print(_line(f"run {n + 1} baseline", base), flush=True)
-                print(base.extra["phases"], flush=True)
-                print(base.extra["cpu"], flush=True)
-                all_runs.append(base.as_dict())
+                show(f"run {n + 1} baseline", base, "phases", "cpu")
 
             async def ours_step(n: int = n) -> None:
                 async with fresh_world(students) as world:
                     ours = await run_ours(world, files, work / f"ours-{n}", timeout, profile)
                 ours_runs.append(ours)
-                print(_line(f"run {n + 1} ours    ", ours), flush=True)
-                print(ours.extra["phases"], flush=True)
-                print(ours.extra["cpu"], flush=True)
-                all_runs.append(ours.as_dict())
+                show(f"run {n + 1} ours    ", ours, "phases", "cpu")
 
             async def s3_step(n: int = n) -> None:
                 assert bucket is not None
@@ -425,8 +426,7 @@ async def rush(
                     )
                 on_s3.label = "ours-s3"
                 s3_runs.append(on_s3)
-                print(_line(f"run {n + 1} ours S3 ", on_s3), flush=True)
-                all_runs.append(on_s3.as_dict())
+                show(f"run {n + 1} ours S3 ", on_s3)
 
             async def variant_step(name: str, n: int = n) -> None:
                 how = variant(name, work)
@@ -434,9 +434,7 @@ async def rush(
                     other = await run_ours(world, files, work / f"{how.name}-{n}", timeout, how=how)
                 other.label = how.name
                 others.setdefault(how.name, []).append(other)
-                print(_line(f"run {n + 1} {how.name}", other), flush=True)
-                print(other.extra["cpu"], flush=True)
-                all_runs.append(other.as_dict())
+                show(f"run {n + 1} {how.name}", other, "cpu")
 
             steps: list[Callable[[], Awaitable[None]]] = []
             if baseline:
@@ -446,8 +444,9 @@ async def rush(
             if bucket is not None:
                 steps.append(s3_step)
             steps += [functools.partial(variant_step, name) for name in variants]
-            # Each run starts with the next bot: a bot measured later on the same sandbox
-            # is slower (the same revision ran 1.1-1.4x slower as a variant after ours).
+            # Each run starts with the next bot: what one bot left behind (its files, the
+            # sandbox's state) slowed the bots after it (the same revision ran 1.1-1.4x slower
+            # as a variant after ours), so each also gets a fresh sandbox and an empty disk.
             for step in steps[n % len(steps) :] + steps[: n % len(steps)]:
                 await step()
                 if not keep:
