@@ -120,9 +120,9 @@ class FileStore:
         milliseconds in a rush (a queue and the GIL), and the caller holds a transfer slot
         while the bytes arrive: a file up to IN_MEMORY_MAX waits in memory and is hashed and
         written in one hop once complete; a larger one is written a block at a time as it
-        arrives. No fsync
-        here: that is `stage`, after the slot is released (issue #13: uploads waited seconds
-        for slots that others held through six thread hops and an fsync).
+        arrives. No fsync here: that is `stage`, after the slot is released (issue #13:
+        uploads waited seconds for slots that others held through six thread hops and an
+        fsync).
         """
         temp = _TempFile(self._tmp / f"{_TEMP_PREFIX}-{next(_TEMP_NUMBERS)}")
         digest = hashlib.sha256()
