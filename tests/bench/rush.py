@@ -24,7 +24,7 @@ from typing import Any
 
 import obstore
 
-from sandbox import InteractionHandle
+from sandbox import InteractionHandle, Sandbox
 from tests.bench.common import (
     BASELINE_ARGV,
     BOT_ARGV,
@@ -268,17 +268,24 @@ async def settle_disk() -> None:
 
 
 @contextlib.asynccontextmanager
-async def fresh_world(students: int) -> AsyncIterator[World]:
-    """A new sandbox with the course's students, for one bot: a sandbox that served earlier
+async def fresh_sandbox() -> AsyncIterator[Sandbox]:
+    """A new sandbox for one bot (or one set of bot processes): a sandbox that served earlier
     bots keeps their messages, transcript and requests, and its CPU time for the same rush
     grew with each (0.8 -> 1.9 s over twelve bots), on the cores the bot runs on."""
     box = bench_sandbox()
     PROBES[id(box)] = install_cdn_probe(box)
     try:
         async with box as sandbox:
-            yield build_world(sandbox, students)
+            yield sandbox
     finally:
         PROBES.pop(id(box), None)
+
+
+@contextlib.asynccontextmanager
+async def fresh_world(students: int) -> AsyncIterator[World]:
+    """`fresh_sandbox`, with the course's students."""
+    async with fresh_sandbox() as sandbox:
+        yield build_world(sandbox, students)
 
 
 async def fire_measured(
@@ -640,25 +647,28 @@ async def rush_processes(
     report = Report(f"rush-S{students}-{db}-P{processes}")
     work = temp_dir("bench-rush-procs-")
     try:
-        box = bench_sandbox()
-        PROBES[id(box)] = install_cdn_probe(box)
-        async with box as sandbox:
+        files = file_payloads(students, int(size_mib * MIB), prefix="rush")
+        # Each configuration on a fresh sandbox and disk, as in `rush`.
+        async with fresh_sandbox() as sandbox:
             worlds = build_sharded_worlds(sandbox, students, processes)
-            everyone = World(sandbox, worlds[0].guild, [u for w in worlds for u in w.students])
-            files = file_payloads(students, int(size_mib * MIB), prefix="rush")
             one = await _run_processes(
-                worlds, everyone, files, BenchDatabase(work / "one"), 1, timeout
+                worlds, _everyone(worlds), files, BenchDatabase(work / "one"), 1, timeout
             )
-            one.label = "1 process, SQLite"
-            print(_line("1 process, SQLite  ", one), flush=True)
-            print(one.extra["phases"], flush=True)
-            shared = await BenchDatabase.create(work / "many", db)
-            many = await _run_processes(worlds, everyone, files, shared, processes, timeout)
-            many.label = f"{processes} processes, {shared.label}"
-            print(_line(f"{processes} processes, {shared.label}", many), flush=True)
-            print(many.extra["phases"], flush=True)
-            _processes_table(report, many, one)
-            report.extra["runs"] = [one.as_dict(), many.as_dict()]
+        shutil.rmtree(work / "one", ignore_errors=True)
+        one.label = "1 process, SQLite"
+        print(_line("1 process, SQLite  ", one), flush=True)
+        print(one.extra["phases"], flush=True)
+        shared = await BenchDatabase.create(work / "many", db)
+        async with fresh_sandbox() as sandbox:
+            worlds = build_sharded_worlds(sandbox, students, processes)
+            many = await _run_processes(
+                worlds, _everyone(worlds), files, shared, processes, timeout
+            )
+        many.label = f"{processes} processes, {shared.label}"
+        print(_line(f"{processes} processes, {shared.label}", many), flush=True)
+        print(many.extra["phases"], flush=True)
+        _processes_table(report, many, one)
+        report.extra["runs"] = [one.as_dict(), many.as_dict()]
     finally:
         from tests import backends
 
@@ -666,6 +676,11 @@ async def rush_processes(
         shutil.rmtree(work, ignore_errors=True)
     report.extra["size_mib"] = size_mib
     return report
+
+
+def _everyone(worlds: list[World]) -> World:
+    """All the shards' students as one world (who fires the rush)."""
+    return World(worlds[0].sandbox, worlds[0].guild, [u for w in worlds for u in w.students])
 
 
 async def _run_processes(
